@@ -1,0 +1,101 @@
+/**
+ * Every failure a user can meet is a {@link FlashError}: a stable code, one line saying what
+ * happened and one line saying what to do. A failure during a write also names the range that
+ * may now differ from the image and where the backup is.
+ *
+ * @module
+ */
+
+/** Stable error codes; the CLI maps each to its exit status. */
+export type ErrorCode =
+  | "NO_LINK"
+  | "TIMEOUT"
+  | "BAD_REPLY"
+  | "CHIP_STATUS"
+  | "CRC_MISMATCH"
+  | "WRONG_CHIP"
+  | "WRONG_KEY"
+  | "UNKNOWN_FLASH"
+  | "FLASH_LOCKED"
+  | "BOOTLOADER_GUARD"
+  | "BAD_RANGE"
+  | "BAD_IMAGE"
+  | "UNSUPPORTED"
+  | "PORT"
+  | "DISCONNECTED"
+  | "SPI_ENTRY"
+  | "USB"
+  | "WRITE_FAILED"
+  | "VERIFY_FAILED"
+  | "CANCELLED"
+  | "USAGE";
+
+/** Details a write failure carries so the user knows what may be damaged. */
+export interface DamageReport {
+  /** First byte that may differ from the image (inclusive). */
+  start: number;
+  /** One past the last byte that may differ. */
+  end: number;
+  /** Path of the backup taken before the write, if any. */
+  backup?: string;
+}
+
+/** A typed, user-facing failure: cause plus remedy. */
+export class FlashError extends Error {
+  readonly code: ErrorCode;
+  readonly remedy: string;
+  damage?: DamageReport;
+  constructor(code: ErrorCode, cause: string, remedy: string, options?: { damage?: DamageReport; cause?: unknown }) {
+    super(cause, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "FlashError";
+    this.code = code;
+    this.remedy = remedy;
+    this.damage = options?.damage;
+  }
+  /** The two (or three) lines the CLI prints. */
+  lines(): string[] {
+    const out = [`error: ${this.message}`, `remedy: ${this.remedy}`];
+    if (this.damage) {
+      const r = `0x${this.damage.start.toString(16)}..0x${this.damage.end.toString(16)}`;
+      out.push(
+        `flash in ${r} may now differ from the image; ${
+          this.damage.backup ? `backup of the whole chip: ${this.damage.backup}` : "no backup was taken"
+        }`,
+      );
+    }
+    return out;
+  }
+}
+
+/** Raised when a long reply carries a non-zero status byte (uart.md §2.5). */
+export class ChipStatusError extends FlashError {
+  readonly status: number;
+  readonly command: string;
+  constructor(command: string, status: number) {
+    super(
+      "CHIP_STATUS",
+      `chip answered ${command} with status ${status} (${statusName(status)})`,
+      status === 6 || status === 4 || status === 5
+        ? "the loader refused the address or length; check --addr/--size against the chip's protected window"
+        : "retry; if it persists, power-cycle the chip and check its 3.3 V supply",
+    );
+    this.status = status;
+    this.command = command;
+  }
+}
+
+const STATUS_NAMES: Record<number, string> = {
+  0: "ok",
+  1: "flash busy",
+  2: "SPI timeout",
+  3: "flash operation timeout",
+  4: "payload length error",
+  5: "packet length error",
+  6: "flash operation parameter error",
+  7: "unknown command",
+};
+
+/** Name of a long-reply status code. */
+export function statusName(status: number): string {
+  return STATUS_NAMES[status] ?? `status 0x${status.toString(16)}`;
+}
