@@ -1,0 +1,262 @@
+/**
+ * The boot loader's command dispatcher, driven by the shared command table. One function per
+ * command; the personality decides which are answered and how (uart.md §4, §5, §8.1).
+ *
+ * @module
+ */
+
+import {
+  commandByKey,
+  type CommandSpec,
+  type Personality,
+  STATUS_UNKNOWN_COMMAND,
+} from "../core/uart/table.ts";
+import { decodeFields, encodeReply, frameReply, type RequestFrame, type Values } from "../core/uart/codec.ts";
+import { chipCrc } from "../core/uart/crc.ts";
+
+/** What the loader needs from the flash model (the loader is the SPI master). */
+export interface LoaderFlash {
+  readonly size: number;
+  readonly jedecId: ArrayLike<number>;
+  read(addr: number, len: number): Uint8Array;
+  eraseRange(
+    addr: number,
+    kind: "4k" | "32k" | "64k" | "chip",
+    now: number,
+  ): { changed: boolean; doneAt: number };
+  program(addr: number, data: Uint8Array, now: number): { doneAt: number };
+  readSr(opcode: number): number;
+  writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean };
+}
+
+/** Chip services the loader calls into (registers, reset, baud). */
+export interface LoaderHost {
+  readonly personality: Personality;
+  readonly crcEndInclusive: boolean;
+  readonly loaderProtectedEnd: number;
+  readonly crcProtectLock: boolean;
+  readonly bootVersion: string | null;
+  readonly flash: LoaderFlash;
+  readonly crcBytesPerSec: number;
+  readReg(addr: number): number;
+  writeReg(addr: number, value: number): void;
+  /** Reboot the chip at `at` (the loader's Reboot / RESET commands). */
+  reboot(at: number): void;
+  /** Switch the chip's UART to `baud` at time `at`. */
+  switchBaud(baud: number, at: number): void;
+  /** T-type "CRC protect lock" state (uart.md §5.4). */
+  lock: { protectFlag: boolean };
+}
+
+/** The loader's answer to one request. */
+export interface LoaderReply {
+  /** Reply bytes, or null when the command has no reply / is ignored. */
+  bytes: Uint8Array | null;
+  /** Time the reply may start (after flash/CRC work and baud switching). */
+  at: number;
+  /** Baud the reply is sent at, when it differs from the current one. */
+  baud?: number;
+  /** The command as decoded, for logs. */
+  name: string;
+}
+
+const PROTECT_ALL_SR = 0x1c;
+
+/**
+ * Handle one request frame at time `now`. Unknown or unsupported commands are answered with
+ * status 7 on FULL loaders and ignored by the basic bootloaders.
+ */
+export function handleRequest(
+  host: LoaderHost,
+  req: RequestFrame,
+  now: number,
+  replyMs: number,
+): LoaderReply {
+  const spec = commandByKey(req.kind, req.code);
+  const unknown = (name: string): LoaderReply => {
+    if (host.personality !== "FULL") return { bytes: null, at: now, name };
+    const bytes = req.kind === "short"
+      ? frameReply("short", req.code, Uint8Array.of(STATUS_UNKNOWN_COMMAND))
+      : frameReply("long", req.code, new Uint8Array(0), STATUS_UNKNOWN_COMMAND);
+    return { bytes, at: now + replyMs, name };
+  };
+  if (!spec) return unknown(`unknown ${req.kind} 0x${req.code.toString(16)}`);
+  if (!spec.support.includes(host.personality)) return unknown(spec.name);
+  const v = decodeFields(spec.request, req.payload);
+  if (!v) {
+    if (spec.frame === "long") {
+      return {
+        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        at: now + replyMs,
+        name: spec.name,
+      };
+    }
+    return { bytes: null, at: now, name: spec.name };
+  }
+  return HANDLERS[spec.name](host, spec, v, now, replyMs);
+}
+
+type Handler = (host: LoaderHost, spec: CommandSpec, v: Values, now: number, replyMs: number) => LoaderReply;
+
+const num = (v: Values, k: string) => v[k] as number;
+const bin = (v: Values, k: string) => v[k] as Uint8Array;
+
+function ok(spec: CommandSpec, values: Values, at: number): LoaderReply {
+  return { bytes: encodeReply(spec, values), at, name: spec.name };
+}
+
+function refused(spec: CommandSpec, addr: number, at: number, extra = new Uint8Array(0)): LoaderReply {
+  const payload = new Uint8Array(4 + extra.length);
+  new DataView(payload.buffer).setUint32(0, addr >>> 0, true);
+  payload.set(extra, 4);
+  return { bytes: frameReply("long", spec.code, payload, 6), at, name: `${spec.name} (refused)` };
+}
+
+/** The raw address is inside the window a basic bootloader refuses. */
+function inLoaderWindow(host: LoaderHost, raw: number): boolean {
+  return raw >>> 0 < host.loaderProtectedEnd;
+}
+
+/** Before an erase, a basic loader unprotects only if its flag says so (uart.md §5.4). */
+function lockBeforeErase(host: LoaderHost, now: number): number {
+  if (!host.crcProtectLock) return now;
+  if (host.lock.protectFlag) {
+    host.lock.protectFlag = false;
+    return host.flash.writeSr(0x01, Uint8Array.of(0), now).doneAt;
+  }
+  return now;
+}
+
+const HANDLERS: Record<CommandSpec["name"], Handler> = {
+  LinkCheck(host, spec, _v, now, replyMs) {
+    if (host.crcProtectLock) host.lock.protectFlag = (host.flash.readSr(0x05) & 0x7c) !== 0;
+    return ok(spec, { ok: 0 }, now + replyMs);
+  },
+  WriteReg(host, spec, v, now, replyMs) {
+    host.writeReg(num(v, "addr"), num(v, "value"));
+    return ok(spec, v, now + replyMs);
+  },
+  ReadReg(host, spec, v, now, replyMs) {
+    return ok(spec, { addr: num(v, "addr"), value: host.readReg(num(v, "addr")) >>> 0 }, now + replyMs);
+  },
+  Reboot(host, spec, v, now) {
+    if (num(v, "magic") === 0xa5) host.reboot(now);
+    return { bytes: null, at: now, name: spec.name };
+  },
+  SetBaudRate(host, spec, v, now) {
+    const baud = num(v, "baud");
+    const at = now + Math.max(1, num(v, "delay"));
+    host.switchBaud(baud, at);
+    return { bytes: encodeReply(spec, v), at, baud, name: spec.name };
+  },
+  CheckCRC(host, spec, v, now, replyMs) {
+    const start = num(v, "start");
+    const end = num(v, "end");
+    const len = Math.max(0, (host.crcEndInclusive ? end + 1 : end) - start);
+    const data = host.flash.read(start % host.flash.size, len);
+    const busy = (len / host.crcBytesPerSec) * 1000;
+    if (host.crcProtectLock) host.flash.writeSr(0x01, Uint8Array.of(PROTECT_ALL_SR), now);
+    return ok(spec, { crc: chipCrc(data) }, now + busy + replyMs);
+  },
+  ReadBootVersion(host, spec, _v, now, replyMs) {
+    return ok(spec, { version: new TextEncoder().encode(host.bootVersion ?? "") }, now + replyMs);
+  },
+  Reset(host, spec, v, now) {
+    if (num(v, "magic") === 0x4e414553) host.reboot(now);
+    return { bytes: null, at: now, name: spec.name };
+  },
+  StayRom(_host, spec, v, now, replyMs) {
+    return ok(spec, v, now + replyMs);
+  },
+  FlashWrite(host, spec, v, now, replyMs) {
+    const addr = num(v, "addr");
+    const data = bin(v, "data");
+    if (data.length < 1 || data.length > 256) {
+      return {
+        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        at: now + replyMs,
+        name: spec.name,
+      };
+    }
+    if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs, Uint8Array.of(0));
+    const done = host.flash.program(addr % host.flash.size, data, now).doneAt;
+    return ok(spec, { addr, count: data.length & 0xff }, done + replyMs);
+  },
+  FlashWrite4K(host, spec, v, now, replyMs) {
+    const addr = num(v, "addr");
+    if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs);
+    const data = bin(v, "data");
+    let t = now;
+    for (let off = 0; off < data.length; off += 256) {
+      t = host.flash.program((addr + off) % host.flash.size, data.subarray(off, off + 256), t).doneAt;
+    }
+    return ok(spec, { addr }, t + replyMs);
+  },
+  FlashRead(host, spec, v, now, replyMs) {
+    const addr = num(v, "addr");
+    const data = host.flash.read(addr % host.flash.size, num(v, "length"));
+    return ok(spec, { addr, data }, now + replyMs);
+  },
+  FlashRead4K(host, spec, v, now, replyMs) {
+    const addr = num(v, "addr");
+    if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs, Uint8Array.of(0));
+    return ok(spec, { addr, data: host.flash.read(addr % host.flash.size, 4096) }, now + replyMs);
+  },
+  FlashEraseAll(host, spec, v, now, replyMs) {
+    const done = host.flash.eraseRange(0, "chip", now).doneAt;
+    return ok(spec, { arg: num(v, "arg") }, done + replyMs);
+  },
+  FlashErase4K(host, spec, v, now, replyMs) {
+    const addr = num(v, "addr");
+    const done = host.flash.eraseRange(addr % host.flash.size, "4k", now).doneAt;
+    return ok(spec, { addr }, done + replyMs);
+  },
+  FlashReadSR(host, spec, v, now, replyMs) {
+    const cmd = num(v, "cmd");
+    return ok(spec, { cmd, value: host.flash.readSr(cmd) & 0xff }, now + replyMs);
+  },
+  FlashWriteSR(host, spec, v, now, replyMs) {
+    const value = bin(v, "value");
+    if (value.length < 1 || value.length > 2) {
+      return {
+        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        at: now + replyMs,
+        name: spec.name,
+      };
+    }
+    const done = host.flash.writeSr(num(v, "cmd"), value, now).doneAt;
+    return ok(spec, v, done + replyMs);
+  },
+  FlashGetMID(host, spec, _v, now, replyMs) {
+    return ok(spec, { pad: 0, id: Uint8Array.from(host.flash.jedecId) }, now + replyMs);
+  },
+  FlashErase(host, spec, v, now, replyMs) {
+    const sizeCmd = num(v, "sizeCmd");
+    const addr = num(v, "addr");
+    const kind = sizeCmd === 0x20 ? "4k" : sizeCmd === 0x52 ? "32k" : sizeCmd === 0xd8 ? "64k" : null;
+    if (!kind) {
+      return {
+        bytes: frameReply("long", spec.code, new Uint8Array(0), 6),
+        at: now + replyMs,
+        name: spec.name,
+      };
+    }
+    if (inLoaderWindow(host, addr)) {
+      const payload = Uint8Array.of(
+        sizeCmd,
+        addr & 0xff,
+        (addr >>> 8) & 0xff,
+        (addr >>> 16) & 0xff,
+        addr >>> 24,
+      );
+      return {
+        bytes: frameReply("long", spec.code, payload, 6),
+        at: now + replyMs,
+        name: `${spec.name} (refused)`,
+      };
+    }
+    const t = lockBeforeErase(host, now);
+    const done = host.flash.eraseRange(addr % host.flash.size, kind, t).doneAt;
+    return ok(spec, { sizeCmd, addr }, done + replyMs);
+  },
+};
