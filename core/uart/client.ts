@@ -1,0 +1,321 @@
+/**
+ * The host side of one boot-UART conversation: encode a command from the table, write it,
+ * and pick its reply out of the byte stream, skipping garbage and stale frames. All waiting
+ * goes through the link (`read` with a timeout, `clock.sleep`), so the same code runs on the
+ * emulator's virtual clock and on a real port.
+ *
+ * @module
+ */
+
+import { ChipStatusError, FlashError } from "../errors.ts";
+import type { WireStats } from "../flasher/target.ts";
+import { type ByteLink, LinkClosedError } from "../io/link.ts";
+import { checkReply, encodeRequest, type Values } from "./codec.ts";
+import { ReplyParser } from "./parser.ts";
+import {
+  type CommandSpec,
+  ERASE_64K,
+  type Field,
+  type Personality,
+  STATUS_UNKNOWN_COMMAND,
+} from "./table.ts";
+
+/** One chunk of bytes seen on the wire, for tracing. */
+export interface WireEvent {
+  /** "out" = host to chip, "in" = chip to host. */
+  dir: "out" | "in";
+  data: Uint8Array;
+  /** Link clock time (ms) when the chunk was written or read. */
+  t: number;
+}
+
+/** Options of a {@link UartClient}. */
+export interface UartClientOptions {
+  /** Loader personality, when already known; commands it lacks are refused. */
+  personality?: Personality | null;
+  /** Called for every chunk written or read. */
+  onWire?: (event: WireEvent) => void;
+}
+
+/** Options of one {@link UartClient.command} call. */
+export interface CommandOptions {
+  /** Reply timeout in ms, counted after the request was written (default: {@link replyTimeoutMs}). */
+  timeoutMs?: number;
+  /**
+   * Runs between writing the request and waiting for the reply (SetBaudRate uses it to
+   * reprogram the host UART before the chip answers at the new rate).
+   */
+  afterWrite?: () => Promise<void>;
+  /**
+   * Discard received bytes before writing (default true). The link-check loop turns it off,
+   * since a late reply to an earlier attempt is as good as a reply to this one.
+   */
+  flushFirst?: boolean;
+}
+
+/** The chip's CheckCRC rate BT budgets for (uart.md §4.6). */
+const CRC_BYTES_PER_SECOND = 400_000;
+
+/**
+ * How long to wait for the reply to `spec`, in ms after the request was handed to the link:
+ * the chip-side budget for the command plus the wire time of request and reply at `baud`.
+ *
+ * @example
+ * ```ts
+ * replyTimeoutMs(COMMANDS.CheckCRC, { start: 0, end: 0x200000 }, 921600); // ≈ 10 500
+ * ```
+ */
+export function replyTimeoutMs(spec: CommandSpec, values: Values, baud: number): number {
+  const wire = (bytes: number) => (bytes * 10 * 1000) / baud;
+  return chipBudgetMs(spec, values) + wire(requestBytes(spec, values) + replyBytes(spec, values));
+}
+
+function chipBudgetMs(spec: CommandSpec, values: Values): number {
+  switch (spec.name) {
+    case "CheckCRC": {
+      const len = Math.abs(num(values.end) - num(values.start)) + 1;
+      return Math.max(1000, (len / CRC_BYTES_PER_SECOND) * 2 * 1000);
+    }
+    case "FlashErase":
+      return num(values.sizeCmd) === ERASE_64K ? 3000 : 1000;
+    case "FlashEraseAll":
+      return 60_000;
+    case "SetBaudRate":
+      return 1000 + num(values.delay);
+    case "LinkCheck":
+      return 200;
+    default:
+      return 1000;
+  }
+}
+
+function num(v: number | Uint8Array | undefined): number {
+  return typeof v === "number" ? v : 0;
+}
+
+function fieldsBytes(fields: readonly Field[], values: Values, open: number): number {
+  let n = 0;
+  for (const f of fields) {
+    if (f.type === "bytes") {
+      const v = values[f.name];
+      n += f.length ?? (v instanceof Uint8Array ? v.length : open);
+    } else n += f.type === "u8" ? 1 : f.type === "u16" ? 2 : 4;
+  }
+  return n;
+}
+
+function requestBytes(spec: CommandSpec, values: Values): number {
+  const payload = fieldsBytes(spec.request, values, 0);
+  return spec.frame === "short" ? 5 + payload : 8 + payload;
+}
+
+function replyBytes(spec: CommandSpec, values: Values): number {
+  if (!spec.reply) return 0;
+  const open = spec.name === "FlashRead" ? num(values.length) : 0;
+  const payload = fieldsBytes(spec.reply.fields, {}, open);
+  return spec.frame === "short" ? 7 + payload : 11 + payload;
+}
+
+/**
+ * Whether a one-byte `07` payload cannot be a real answer to `spec`: its layout needs more
+ * bytes, or it is a free-form string (ReadBootVersion on a BootROM, uart.md §4.7).
+ */
+function unknownCommandShape(spec: CommandSpec): boolean {
+  if (!spec.reply) return false;
+  const fields = spec.reply.fields;
+  const open = fields.some((f) => f.type === "bytes" && f.length === undefined);
+  return open || fieldsBytes(fields, {}, 0) > 1;
+}
+
+/**
+ * A command/reply client over a {@link ByteLink}.
+ *
+ * @example
+ * ```ts
+ * const client = new UartClient(link);
+ * const { value } = await client.command(COMMANDS.ReadReg, { addr: 0x800000 });
+ * ```
+ */
+export class UartClient {
+  /** The link the client talks over. */
+  readonly link: ByteLink;
+  /** Loader personality once known; `null` while detecting (nothing is refused then). */
+  personality: Personality | null;
+  /** Bytes out, bytes in and completed round trips since the client was made. */
+  readonly stats: WireStats = { bytesOut: 0, bytesIn: 0, roundTrips: 0 };
+  /** Frames received and ignored as stale or foreign since the client was made. */
+  skippedFrames = 0;
+  readonly #parser = new ReplyParser();
+  readonly #onWire?: (event: WireEvent) => void;
+  #closed = false;
+
+  constructor(link: ByteLink, options: UartClientOptions = {}) {
+    this.link = link;
+    this.personality = options.personality ?? null;
+    this.#onWire = options.onWire;
+  }
+
+  /**
+   * Send `spec` with `values` and return the decoded reply fields.
+   *
+   * Throws {@link FlashError} `UNSUPPORTED` (before writing) when the active personality
+   * lacks the command, or when the chip answers "unknown command"; {@link ChipStatusError}
+   * for a long reply with a non-zero status; `TIMEOUT` when no matching reply arrives.
+   */
+  async command(spec: CommandSpec, values: Values, options: CommandOptions = {}): Promise<Values> {
+    if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
+    const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
+    await this.#write(spec, values, options.flushFirst ?? true);
+    if (options.afterWrite) await options.afterWrite();
+    const got = await this.#awaitReply(spec, values, timeoutMs);
+    if (got) return got;
+    throw new FlashError(
+      "TIMEOUT",
+      `no reply to ${spec.name} on ${this.link.name} within ${Math.round(timeoutMs)} ms`,
+      "check TX/RX wiring and the 3.3 V supply; if the chip was reset it left the loader: run again",
+    );
+  }
+
+  /**
+   * Like {@link command} but returns `undefined` on timeout instead of throwing (used by
+   * the link-check loop, where silence is the normal case).
+   */
+  async tryCommand(
+    spec: CommandSpec,
+    values: Values,
+    options: CommandOptions = {},
+  ): Promise<Values | undefined> {
+    if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
+    const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
+    await this.#write(spec, values, options.flushFirst ?? true);
+    if (options.afterWrite) await options.afterWrite();
+    return await this.#awaitReply(spec, values, timeoutMs);
+  }
+
+  /** Send a command the chip does not answer (Reboot, Reset). */
+  async send(spec: CommandSpec, values: Values): Promise<void> {
+    await this.#write(spec, values, false);
+  }
+
+  /** Write raw bytes that are not a protocol frame (the ASCII `reboot\r\n` for app firmware). */
+  async writeRaw(data: Uint8Array): Promise<void> {
+    this.#refuseClosed();
+    await this.#io(() => this.link.write(data));
+    this.#trace("out", data);
+    this.stats.bytesOut += data.length;
+  }
+
+  /**
+   * Read and discard whatever arrives until the line has been silent for `silenceMs`
+   * (bounded by `maxMs`). Returns the number of bytes discarded.
+   */
+  async drain(silenceMs = 2, maxMs = 500): Promise<number> {
+    const clock = this.link.clock;
+    const end = clock.now() + maxMs;
+    let n = 0;
+    while (clock.now() < end) {
+      const before = clock.now();
+      const chunk = await this.#io(() => this.link.read(65536, silenceMs));
+      if (chunk.length === 0) break;
+      this.#trace("in", chunk);
+      this.stats.bytesIn += chunk.length;
+      n += chunk.length;
+      if (clock.now() === before) await clock.sleep(0.1);
+    }
+    this.#parser.reset();
+    return n;
+  }
+
+  async #write(spec: CommandSpec, values: Values, flushFirst: boolean): Promise<void> {
+    this.#refuseClosed();
+    if (this.personality && !spec.support.includes(this.personality)) {
+      throw new FlashError(
+        "UNSUPPORTED",
+        `the ${this.personality} loader does not implement ${spec.name}`,
+        `use a chip mode whose loader supports ${spec.name} (${spec.support.join(", ")})`,
+      );
+    }
+    const frame = encodeRequest(spec, values);
+    if (flushFirst) {
+      await this.#io(() => this.link.flushInput());
+      this.#parser.reset();
+    }
+    await this.#io(() => this.link.write(frame));
+    this.#trace("out", frame);
+    this.stats.bytesOut += frame.length;
+  }
+
+  async #awaitReply(spec: CommandSpec, values: Values, timeoutMs: number): Promise<Values | undefined> {
+    const clock = this.link.clock;
+    const deadline = clock.now() + timeoutMs;
+    for (;;) {
+      for (let frame = this.#parser.next(); frame; frame = this.#parser.next()) {
+        if (
+          frame.kind === "short" && frame.code === spec.reply?.code && frame.payload.length === 1 &&
+          frame.payload[0] === STATUS_UNKNOWN_COMMAND && unknownCommandShape(spec)
+        ) {
+          this.stats.roundTrips++;
+          throw new FlashError(
+            "UNSUPPORTED",
+            `the chip answered ${spec.name} with "unknown command"`,
+            "this loader lacks the command: choose the chip mode that matches the chip (--chip)",
+          );
+        }
+        const check = checkReply(spec, values, frame);
+        if (check.ok) {
+          this.stats.roundTrips++;
+          return check.values;
+        }
+        if (check.reason === "status") {
+          this.stats.roundTrips++;
+          throw new ChipStatusError(spec.name, check.status);
+        }
+        this.skippedFrames++;
+      }
+      const left = deadline - clock.now();
+      if (left <= 0) return undefined;
+      const before = clock.now();
+      const chunk = await this.#io(() => this.link.read(65536, left));
+      if (chunk.length > 0) {
+        this.#trace("in", chunk);
+        this.stats.bytesIn += chunk.length;
+        this.#parser.push(chunk);
+      } else if (clock.now() === before) {
+        // a link that returns at once without moving its clock would spin here forever
+        await clock.sleep(left);
+      }
+    }
+  }
+
+  /** Mark the client closed and close the link. Safe to call twice. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.link.close();
+  }
+
+  #refuseClosed(): void {
+    if (this.#closed) {
+      throw new FlashError("PORT", `${this.link.name} is already closed`, "open the port again");
+    }
+  }
+
+  async #io<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      if (e instanceof LinkClosedError) {
+        throw new FlashError(
+          "DISCONNECTED",
+          e.message,
+          "reconnect the adapter, check its cable, and run again",
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+  }
+
+  #trace(dir: "out" | "in", data: Uint8Array): void {
+    this.#onWire?.({ dir, data, t: this.link.clock.now() });
+  }
+}
