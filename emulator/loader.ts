@@ -27,6 +27,10 @@ export interface LoaderFlash {
   program(addr: number, data: Uint8Array, now: number): { doneAt: number };
   readSr(opcode: number): number;
   writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean };
+  /** The range block protection currently covers (empty when `start === end`). */
+  protectedRange(): { start: number; end: number };
+  /** Status-register layout of the part. */
+  readonly part: { layout: { bpShift: number; bpBits: number } };
 }
 
 /** Chip services the loader calls into (registers, reset, baud). */
@@ -60,7 +64,16 @@ export interface LoaderReply {
   name: string;
 }
 
-const PROTECT_ALL_SR = 0x1c;
+/** SR1 value with every block-protect bit set: what a basic loader writes after CheckCRC. */
+function protectAllSr(flash: LoaderFlash): number {
+  const { bpShift, bpBits } = flash.part.layout;
+  return (((1 << bpBits) - 1) << bpShift) & 0xff;
+}
+
+function isProtected(flash: LoaderFlash): boolean {
+  const r = flash.protectedRange();
+  return r.end > r.start;
+}
 
 /**
  * Handle one request frame at time `now`. Unknown or unsupported commands are answered with
@@ -129,7 +142,7 @@ function lockBeforeErase(host: LoaderHost, now: number): number {
 
 const HANDLERS: Record<CommandSpec["name"], Handler> = {
   LinkCheck(host, spec, _v, now, replyMs) {
-    if (host.crcProtectLock) host.lock.protectFlag = (host.flash.readSr(0x05) & 0x7c) !== 0;
+    if (host.crcProtectLock) host.lock.protectFlag = isProtected(host.flash);
     return ok(spec, { ok: 0 }, now + replyMs);
   },
   WriteReg(host, spec, v, now, replyMs) {
@@ -155,7 +168,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const len = Math.max(0, (host.crcEndInclusive ? end + 1 : end) - start);
     const data = host.flash.read(start % host.flash.size, len);
     const busy = (len / host.crcBytesPerSec) * 1000;
-    if (host.crcProtectLock) host.flash.writeSr(0x01, Uint8Array.of(PROTECT_ALL_SR), now);
+    if (host.crcProtectLock) host.flash.writeSr(0x01, Uint8Array.of(protectAllSr(host.flash)), now);
     return ok(spec, { crc: chipCrc(data) }, now + busy + replyMs);
   },
   ReadBootVersion(host, spec, _v, now, replyMs) {
