@@ -1,0 +1,335 @@
+/**
+ * The boot UART as a {@link FlashTarget}: 4 KiB reads, writes and erases, chip-side CRC-32
+ * with each loader's end-address rule and protect-lock quirk, status-register unprotect on
+ * BootROM loaders, and reboot. Plus {@link openUartTarget}, which links, switches baud and
+ * identifies the chip in one call.
+ *
+ * @module
+ */
+
+import type { ChipProfile } from "../chips/profiles.ts";
+import { FlashError } from "../errors.ts";
+import {
+  BLOCK,
+  type FlashInfo,
+  type FlashTarget,
+  SECTOR,
+  type UnprotectReport,
+  type WireStats,
+} from "../flasher/target.ts";
+import type { ByteLink } from "../io/link.ts";
+import { type FlashPart, flashPartFor, formatJedecId } from "../spi/jedec.ts";
+import {
+  decodeStatus,
+  diagnoseLock,
+  needsUnprotect,
+  protectClearMask,
+  srWordOf,
+  unprotectedValue,
+} from "../spi/status.ts";
+import type { UartClient, WireEvent } from "./client.ts";
+import { chipToStandard, crc32 } from "./crc.ts";
+import {
+  type ChipIdentity,
+  connect,
+  detect,
+  type ResetStrategy,
+  type SessionEvent,
+  switchBaud,
+} from "./session.ts";
+import { COMMANDS, ERASE_4K, ERASE_64K } from "./table.ts";
+
+/** SPI opcode writing the status registers (WRSR). */
+const WRSR = 0x01;
+/** SPI opcode writing SR2 alone, on parts that have it. */
+const WRSR2 = 0x31;
+/** Status-register write attempts before an unprotect is declared impossible. */
+const UNPROTECT_TRIES = 3;
+
+const hex = (n: number, width = 6) => `0x${(n >>> 0).toString(16).padStart(width, "0")}`;
+
+/**
+ * A chip reached over its boot UART, after {@link detect}.
+ *
+ * @example
+ * ```ts
+ * const target = new UartTarget(client, identity);
+ * const crc = await target.crc(0x11000, 0x1000);
+ * ```
+ */
+export class UartTarget implements FlashTarget {
+  /** Always "uart". */
+  readonly kind = "uart" as const;
+  /** CheckCRC runs on the chip. */
+  readonly hasChipCrc = true;
+  /** The client commands go through. */
+  readonly client: UartClient;
+  /** What detection found. */
+  readonly identity: ChipIdentity;
+  readonly #part: FlashPart | null;
+
+  constructor(client: UartClient, identity: ChipIdentity) {
+    this.client = client;
+    this.identity = identity;
+    this.#part = identity.flashId ? flashPartFor(identity.flashId) : null;
+    client.personality = identity.personality;
+  }
+
+  /** Counters of the underlying client. */
+  get stats(): WireStats {
+    return this.client.stats;
+  }
+
+  get #profile(): ChipProfile {
+    return this.identity.profile;
+  }
+
+  get #size(): number {
+    return this.identity.flashSize;
+  }
+
+  /** JEDEC ID, size and (on BootROM loaders) the status registers. */
+  async info(): Promise<FlashInfo> {
+    const part = this.#part;
+    const statusRegisters = this.identity.personality === "FULL" && part && part.srCount > 0
+      ? await this.#readSrBytes(part)
+      : null;
+    return {
+      flashId: this.identity.flashId ? Uint8Array.from(this.identity.flashId) : null,
+      flashSize: this.#size,
+      statusRegisters,
+    };
+  }
+
+  /**
+   * Read the sector at `addr`. Loaders that refuse raw addresses below their protected end
+   * (T/U/BK7252) are read there through the wrap, at `addr + flashSize` (uart.md §5.2).
+   */
+  async readSector(addr: number): Promise<Uint8Array> {
+    this.#checkRange(addr, SECTOR, SECTOR);
+    const wire = addr < this.#profile.loaderProtectedEnd ? addr + this.#size : addr;
+    const reply = await this.client.command(COMMANDS.FlashRead4K, { addr: wire });
+    return reply.data as Uint8Array;
+  }
+
+  /** Erase the 4 KiB sector at `addr` (FlashErase 0x20). */
+  async eraseSector(addr: number): Promise<void> {
+    this.#checkRange(addr, SECTOR, SECTOR);
+    this.#refuseLoaderWindow(addr, "erase");
+    await this.client.command(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr });
+  }
+
+  /** Erase the 64 KiB block at `addr` (FlashErase 0xD8). */
+  async eraseBlock(addr: number): Promise<void> {
+    this.#checkRange(addr, BLOCK, BLOCK);
+    this.#refuseLoaderWindow(addr, "erase");
+    await this.client.command(COMMANDS.FlashErase, { sizeCmd: ERASE_64K, addr });
+  }
+
+  /** Program an erased sector (FlashWrite4K). */
+  async writeSector(addr: number, data: Uint8Array): Promise<void> {
+    this.#checkRange(addr, SECTOR, SECTOR);
+    if (data.length !== SECTOR) {
+      throw new FlashError(
+        "BAD_RANGE",
+        `a sector write needs ${SECTOR} bytes, got ${data.length}`,
+        "pad the last sector with 0xFF",
+      );
+    }
+    this.#refuseLoaderWindow(addr, "write");
+    await this.client.command(COMMANDS.FlashWrite4K, { addr, data });
+  }
+
+  /**
+   * Standard CRC-32 of `len` bytes at `addr`, computed by the chip: the end sent is
+   * `addr + len - 1` on end-inclusive loaders and `addr + len` otherwise, and the chip's raw
+   * register is converted. Loaders with the CRC protect lock get a LinkCheck afterwards
+   * (uart.md §5.4).
+   */
+  async crc(addr: number, len: number): Promise<number> {
+    this.#checkRange(addr, len, 1);
+    if (len === 0) return crc32(new Uint8Array(0));
+    const end = this.#profile.crcEndInclusive ? addr + len - 1 : addr + len;
+    const reply = await this.client.command(COMMANDS.CheckCRC, { start: addr, end });
+    if (this.#profile.crcProtectLock) await this.client.command(COMMANDS.LinkCheck, {});
+    return chipToStandard(reply.crc as number);
+  }
+
+  /**
+   * Clear block protection on BootROM loaders: read SR1 (and SR2/SR3 as the part has them),
+   * write only when a protect bit is set, verify by reading back. Basic loaders manage
+   * protection themselves: nothing to do there.
+   *
+   * Throws {@link FlashError} `FLASH_LOCKED` when the protection does not clear.
+   */
+  async unprotect(): Promise<UnprotectReport> {
+    const part = this.#part;
+    if (this.identity.personality !== "FULL" || !part || part.srCount === 0) {
+      return { before: [], after: [], wrote: false };
+    }
+    const before = await this.#readSrBytes(part);
+    let now = before;
+    let wrote = false;
+    for (let attempt = 0; attempt < UNPROTECT_TRIES && needsUnprotect(part, srWordOf(now)); attempt++) {
+      const target = unprotectedValue(part, srWordOf(now));
+      await this.#writeSr(part, target, now, attempt > 0);
+      wrote = true;
+      await this.client.link.clock.sleep(10);
+      now = await this.#readSrBytes(part);
+    }
+    const sr = srWordOf(now);
+    if (needsUnprotect(part, sr)) throw lockedError(part, sr, this.client.link.name);
+    return { before, after: now, wrote };
+  }
+
+  async #readSrBytes(part: FlashPart): Promise<number[]> {
+    const out: number[] = [];
+    for (const cmd of part.srRead.slice(0, part.srCount)) {
+      out.push((await this.client.command(COMMANDS.FlashReadSR, { cmd })).value as number);
+    }
+    return out;
+  }
+
+  /**
+   * Write the protect-carrying registers: `01 SR1` on one-register parts, `01 SR1 SR2`
+   * otherwise (what the Beken tools send). On a retry, parts with a separate SR2 opcode also
+   * get `31 SR2`.
+   */
+  async #writeSr(part: FlashPart, value: number, current: number[], retry: boolean): Promise<void> {
+    const sr1 = value & 0xff;
+    const sr2 = (value >>> 8) & 0xff;
+    if (part.srCount === 1) {
+      await this.client.command(COMMANDS.FlashWriteSR, { cmd: WRSR, value: Uint8Array.of(sr1) });
+      return;
+    }
+    await this.client.command(COMMANDS.FlashWriteSR, { cmd: WRSR, value: Uint8Array.of(sr1, sr2) });
+    if (retry && part.srWriteOpcodes.includes(WRSR2) && current[1] !== sr2) {
+      await this.client.command(COMMANDS.FlashWriteSR, { cmd: WRSR2, value: Uint8Array.of(sr2) });
+    }
+  }
+
+  /** Send Reboot three times, 10 ms apart (uart.md §4.4). */
+  async reboot(): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) await this.client.link.clock.sleep(10);
+      await this.client.send(COMMANDS.Reboot, { magic: 0xa5 });
+    }
+    await this.client.link.drain();
+  }
+
+  /** Close the port. */
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  #checkRange(addr: number, len: number, align: number): void {
+    if (!Number.isInteger(addr) || !Number.isInteger(len) || addr < 0 || len < 0 || addr % align !== 0) {
+      throw new FlashError(
+        "BAD_RANGE",
+        `address ${hex(addr)} (+${len}) is not ${align}-byte aligned`,
+        `use addresses that are multiples of 0x${align.toString(16)}`,
+      );
+    }
+    if (addr + len > this.#size) {
+      throw new FlashError(
+        "BAD_RANGE",
+        `${hex(addr)}..${hex(addr + len)} lies beyond the ${this.#size / 0x100000} MiB flash`,
+        `keep --addr + --size within ${hex(this.#size)}`,
+      );
+    }
+  }
+
+  #refuseLoaderWindow(addr: number, what: string): void {
+    const end = this.#profile.loaderProtectedEnd;
+    if (addr < end) {
+      throw new FlashError(
+        "BOOTLOADER_GUARD",
+        `the ${this.#profile.name} bootloader refuses to ${what} below ${hex(end)} (asked for ${hex(addr)})`,
+        `${what} at ${hex(end)} or above; the bootloader itself can only be replaced over SPI`,
+      );
+    }
+  }
+}
+
+function lockedError(part: FlashPart, sr: number, port: string): FlashError {
+  const width = 2 * Math.max(1, part.srCount);
+  const lock = diagnoseLock(part, sr);
+  const f = decodeStatus(part, sr);
+  const l = part.layout;
+  const bits: string[] = [];
+  if (f.bp) bits.push(`BP=${f.bp}`);
+  if (f.tb && (protectClearMask(part) & (1 << (l.tbBit ?? 0)))) bits.push("TB=1");
+  if (f.sec && (protectClearMask(part) & (1 << (l.secBit ?? 0)))) bits.push("SEC=1");
+  if (f.cmp) bits.push("CMP=1");
+  const what = lock.locked
+    ? lock.reason
+    : `status register ${hex(sr, width)} still has ${
+      bits.join(" ") || "protect bits"
+    } set after ${UNPROTECT_TRIES} writes`;
+  const remedy = lock.mode === "permanent"
+    ? "this flash's protection is permanent: only unprotected ranges can be written"
+    : lock.mode === "power-cycle"
+    ? "power-cycle the chip (the lock clears at power-off) and run again"
+    : "power-cycle the chip and run again; if it persists, flash over SPI (CH341A) instead";
+  return new FlashError(
+    "FLASH_LOCKED",
+    `cannot unprotect the ${part.name} (${formatJedecId(part.id)}) on ${port}: ${what}`,
+    remedy,
+  );
+}
+
+/** Options of {@link openUartTarget}. */
+export interface OpenUartOptions {
+  /** The chip mode asked for; detected when absent. */
+  chip?: ChipProfile;
+  /** Working baud rate (default 115200, the loader's own). */
+  baud?: number;
+  /** Link-check give-up time, ms (default 20 000). */
+  linkTimeoutMs?: number;
+  /** Turn key and chip-ID mismatches into warnings. */
+  overrideKeyCheck?: boolean;
+  /** Progress, hints and warnings. */
+  onEvent?: (event: SessionEvent) => void;
+  /** Reset schedule (default: session's). */
+  resetStrategies?: readonly ResetStrategy[];
+  /** Wire tracing. */
+  onWire?: (event: WireEvent) => void;
+}
+
+/** A linked, identified chip. */
+export interface OpenedUart {
+  target: UartTarget;
+  identity: ChipIdentity;
+  client: UartClient;
+  /** The baud rate in use (115200 after a fallback). */
+  baud: number;
+}
+
+/**
+ * Link with the chip on `link`, switch to `options.baud` and identify it.
+ *
+ * @example
+ * ```ts
+ * const { target, identity } = await openUartTarget(link, { chip: chipById("bk7231n"), baud: 921600 });
+ * identity.flashSize; // 2097152
+ * ```
+ */
+export async function openUartTarget(link: ByteLink, options: OpenUartOptions = {}): Promise<OpenedUart> {
+  const client = await connect(link, {
+    linkTimeoutMs: options.linkTimeoutMs,
+    resetStrategies: options.resetStrategies,
+    onEvent: options.onEvent,
+    onWire: options.onWire,
+  });
+  const baud = await switchBaud(client, options.baud ?? 115200, {
+    onEvent: options.onEvent,
+    relinkTimeoutMs: options.linkTimeoutMs,
+    resetStrategies: options.resetStrategies,
+  });
+  const identity = await detect(client, {
+    chip: options.chip,
+    overrideKeyCheck: options.overrideKeyCheck,
+    onEvent: options.onEvent,
+  });
+  return { target: new UartTarget(client, identity), identity, client, baud };
+}
