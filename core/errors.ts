@@ -28,7 +28,8 @@ export type ErrorCode =
   | "WRITE_FAILED"
   | "VERIFY_FAILED"
   | "CANCELLED"
-  | "USAGE";
+  | "USAGE"
+  | "BACKUP_FAILED";
 
 /** Details a write failure carries so the user knows what may be damaged. */
 export interface DamageReport {

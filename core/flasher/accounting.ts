@@ -1,0 +1,57 @@
+/**
+ * Wire and time accounting for one operation: what went over the wire, how long it took on
+ * the injected clock, and how that compares with the floor a UART imposes (10 bits per byte
+ * of payload at the host baud).
+ *
+ * @module
+ */
+
+import type { FlasherContext } from "./context.ts";
+
+/** The summary of one operation. */
+export interface Accounting {
+  op: string;
+  /** Useful bytes moved (bytes read, or bytes of image written). */
+  payloadBytes: number;
+  bytesOut: number;
+  bytesIn: number;
+  roundTrips: number;
+  /** Elapsed milliseconds on the context's clock (virtual time on emulated targets). */
+  elapsedMs: number;
+  /** Payload KiB per second, or null when no time passed. */
+  kibPerSec: number | null;
+  /** Time the payload alone needs on the wire (payload × 10 / baud), or null without a baud. */
+  wireFloorMs: number | null;
+  /** elapsedMs / wireFloorMs: 1.0 is as fast as the wire allows; null when not applicable. */
+  floorRatio: number | null;
+}
+
+/** A running measurement; call {@link Meter.finish} when the operation ends. */
+export interface Meter {
+  finish(payloadBytes: number): Accounting;
+}
+
+/** Start measuring an operation on `ctx`. */
+export function startAccounting(ctx: FlasherContext, op: string): Meter {
+  const t0 = ctx.clock.now();
+  const s0 = { ...ctx.target.stats };
+  return {
+    finish(payloadBytes: number): Accounting {
+      const elapsedMs = ctx.clock.now() - t0;
+      const s = ctx.target.stats;
+      const baud = ctx.baud ?? null;
+      const wireFloorMs = baud ? (payloadBytes * 10 * 1000) / baud : null;
+      return {
+        op,
+        payloadBytes,
+        bytesOut: s.bytesOut - s0.bytesOut,
+        bytesIn: s.bytesIn - s0.bytesIn,
+        roundTrips: s.roundTrips - s0.roundTrips,
+        elapsedMs,
+        kibPerSec: elapsedMs > 0 ? payloadBytes / 1024 / (elapsedMs / 1000) : null,
+        wireFloorMs,
+        floorRatio: wireFloorMs && elapsedMs > 0 ? elapsedMs / wireFloorMs : null,
+      };
+    },
+  };
+}

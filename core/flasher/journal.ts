@@ -1,0 +1,111 @@
+/**
+ * The write journal: a small JSON document kept next to the backup that records which
+ * sectors a write or erase planned to change and which are already programmed and verified.
+ * After a power loss or a killed process it tells a resumed run which backup belongs to the
+ * job and what is left to do.
+ *
+ * @module
+ */
+
+import { FlashError } from "../errors.ts";
+import type { BackupStore } from "./backup.ts";
+
+/** Journal format version. */
+export const JOURNAL_VERSION = 1;
+
+/** The journal document. Addresses are absolute flash addresses of 4 KiB sectors. */
+export interface WriteJournal {
+  version: typeof JOURNAL_VERSION;
+  op: "write" | "erase";
+  chip: string;
+  flashId: string | null;
+  /** Start of the range being programmed. */
+  addr: number;
+  /** Length of the range (the image padded to whole sectors). */
+  size: number;
+  /** Standard CRC-32 of the expected content of the range, 8 hex digits. */
+  crc32: string;
+  /** Location of the full backup taken before the first erase, or null with --no-backup. */
+  backup: string | null;
+  /** Sectors that differed from the expected content when the job started. */
+  planned: number[];
+  /** Planned sectors already programmed and verified. */
+  done: number[];
+  state: "in-progress" | "verified" | "failed";
+  /** ISO 8601 time the job started. */
+  createdAt: string;
+  /** Cause of the failure, when `state` is "failed". */
+  error?: string;
+}
+
+/** Sectors of a journal still to program. */
+export function remainingSectors(journal: WriteJournal): number[] {
+  const done = new Set(journal.done);
+  return journal.planned.filter((s) => !done.has(s));
+}
+
+/** Parse and check a journal read back from a store. */
+export function parseJournal(text: string): WriteJournal {
+  const bad = (why: string) =>
+    new FlashError(
+      "USAGE",
+      `not a usable bekenlab write journal: ${why}`,
+      "pass the .journal.json written next to the backup of the interrupted job",
+    );
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw bad(e instanceof Error ? e.message : "invalid JSON");
+  }
+  if (typeof j !== "object" || j === null) throw bad("not an object");
+  const o = j as Record<string, unknown>;
+  if (o.version !== JOURNAL_VERSION) throw bad(`version ${String(o.version)}`);
+  if (o.op !== "write" && o.op !== "erase") throw bad("unknown op");
+  for (const k of ["addr", "size"]) if (!Number.isSafeInteger(o[k])) throw bad(`missing ${k}`);
+  for (const k of ["planned", "done"]) {
+    if (!Array.isArray(o[k]) || !(o[k] as unknown[]).every(Number.isSafeInteger)) throw bad(`missing ${k}`);
+  }
+  if (typeof o.crc32 !== "string" || typeof o.chip !== "string") throw bad("missing crc32 or chip");
+  return o as unknown as WriteJournal;
+}
+
+/** Keeps a journal and saves it to a store as the job advances. */
+export class JournalWriter {
+  readonly journal: WriteJournal;
+  readonly name: string;
+  #store: BackupStore;
+  #location: string | null = null;
+
+  constructor(store: BackupStore, name: string, journal: WriteJournal) {
+    this.#store = store;
+    this.name = name;
+    this.journal = journal;
+  }
+
+  /** Where the journal was saved, once it was. */
+  get location(): string | null {
+    return this.#location;
+  }
+
+  /** Save the journal now. */
+  async save(): Promise<void> {
+    this.#location = await this.#store.put(
+      this.name,
+      new TextEncoder().encode(JSON.stringify(this.journal) + "\n"),
+    );
+  }
+
+  /** Record sectors as programmed and verified, and save. */
+  async markDone(sectors: readonly number[]): Promise<void> {
+    this.journal.done.push(...sectors);
+    await this.save();
+  }
+
+  /** Record the end of the job, and save. */
+  async finish(state: "verified" | "failed", error?: string): Promise<void> {
+    this.journal.state = state;
+    if (error !== undefined) this.journal.error = error;
+    await this.save();
+  }
+}

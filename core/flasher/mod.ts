@@ -1,0 +1,21 @@
+/**
+ * The operations users run, identical over every {@link FlashTarget}: read, write, verify,
+ * erase, backup, with progress, retries, guards, journal and accounting.
+ *
+ * @module
+ */
+
+export * from "./target.ts";
+export * from "./context.ts";
+export * from "./progress.ts";
+export * from "./accounting.ts";
+export * from "./range.ts";
+export * from "./retry.ts";
+export * from "./compare.ts";
+export * from "./read.ts";
+export * from "./verify.ts";
+export * from "./backup.ts";
+export * from "./journal.ts";
+export * from "./program.ts";
+export * from "./write.ts";
+export * from "./erase.ts";

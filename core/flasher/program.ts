@@ -1,0 +1,426 @@
+/**
+ * The engine behind write and erase: make a sector-aligned range of flash equal to expected
+ * bytes, changing as little as possible and never losing data.
+ *
+ * 1. Compare by CRC, one 64 KiB window at a time; stop if everything already matches.
+ * 2. Take the full backup (checked), then find the differing sectors from it (or by
+ *    per-sector CRC with no backup); start the journal.
+ * 3. Unprotect, then for each 64 KiB block: one block erase where the policy allows, 4 KiB
+ *    erases otherwise; program sectors that are not all 0xFF; check the block's sectors by
+ *    CRC and re-erase + re-program a failing sector up to the attempt bound.
+ * 4. Verify the whole range by CRC.
+ *
+ * Any failure after the first erase becomes WRITE_FAILED / VERIFY_FAILED carrying the range
+ * that may differ from the expected bytes and the backup location.
+ *
+ * @module
+ */
+
+import { FlashError } from "../errors.ts";
+import { crc32 } from "../uart/crc.ts";
+import { type Accounting, startAccounting } from "./accounting.ts";
+import {
+  backupBaseName,
+  type BackupRecord,
+  type BackupStore,
+  type ChipIdentity,
+  crcHex,
+  takeBackup,
+} from "./backup.ts";
+import { differingSpans, sectorSpans, type Span } from "./compare.ts";
+import { checkCancelled, type FlasherContext } from "./context.ts";
+import { JOURNAL_VERSION, JournalWriter, type WriteJournal } from "./journal.ts";
+import { ProgressMeter } from "./progress.ts";
+import { alignDown, hex } from "./range.ts";
+import { isTransient, reasonOf, withRetries } from "./retry.ts";
+import { BLOCK, SECTOR, type UnprotectReport } from "./target.ts";
+import { verifyFlash, VerifyMismatchError } from "./verify.ts";
+
+/** Safety and retry settings shared by write and erase. */
+export interface ProgramOptions {
+  /** Where the backup and journal go; required unless `noBackup`. */
+  store?: BackupStore;
+  /** Chip identity for backup names and sidecars. */
+  identity: ChipIdentity;
+  /** Wall time of the job (names the backup and journal). */
+  createdAt: Date;
+  /** Skip the full backup (the user asked for it). */
+  noBackup?: boolean;
+  /** Continue an interrupted job: reuse its backup and journal instead of taking a new backup. */
+  resume?: { journal: WriteJournal; name: string };
+  /** Attempts per sector: erase + program + CRC (default 3). */
+  attempts?: number;
+}
+
+/** When a 64 KiB erase replaces 4 KiB erases in a block lying wholly inside the range. */
+export type BlockPolicy =
+  /** Every sector of the block differs (writes: nothing that matches is erased). */
+  | "all-differ"
+  /** At least one sector differs (erases: the whole block must end up blank anyway). */
+  | "covered";
+
+/** What to program. */
+export interface ProgramPlan {
+  op: "write" | "erase";
+  /** Sector-aligned start. */
+  addr: number;
+  /** Expected content, a whole number of sectors. */
+  expected: Uint8Array;
+  blockPolicy: BlockPolicy;
+}
+
+/** What a write or erase did. */
+export interface ProgramReport {
+  op: "write" | "erase";
+  addr: number;
+  /** Bytes of the range (whole sectors). */
+  size: number;
+  /** Standard CRC-32 of the range's expected content, which the flash now matches. */
+  crc32: number;
+  /** Sectors that differed and were programmed. */
+  changed: number;
+  /** Sectors that already matched. */
+  unchanged: number;
+  blockErases: number;
+  sectorErases: number;
+  sectorWrites: number;
+  /** Sector re-erase + re-program rounds after a failed check. */
+  retries: number;
+  /** The backup taken for this job, or the one a resumed job reuses. */
+  backup: string | null;
+  /** Details of a backup taken by this run. */
+  backupRecord: BackupRecord | null;
+  journal: string | null;
+  unprotect: UnprotectReport | null;
+  accounting: Accounting;
+}
+
+/** Default attempts per sector. */
+export const PROGRAM_ATTEMPTS = 3;
+
+interface BlockWork {
+  /** 64 KiB-aligned block address. */
+  block: number;
+  sectors: number[];
+  useBlockErase: boolean;
+}
+
+/** Run a plan; see the module documentation for the steps. */
+export async function programRange(
+  ctx: FlasherContext,
+  plan: ProgramPlan,
+  opts: ProgramOptions,
+): Promise<ProgramReport> {
+  const { addr, expected, op } = plan;
+  const size = expected.length;
+  const end = addr + size;
+  const attempts = opts.attempts ?? PROGRAM_ATTEMPTS;
+  const meter = startAccounting(ctx, op);
+  const expectedCrc = crc32(expected);
+  const sectorData = (s: number) => expected.subarray(s - addr, s - addr + SECTOR);
+  const report: ProgramReport = {
+    op,
+    addr,
+    size,
+    crc32: expectedCrc,
+    changed: 0,
+    unchanged: size / SECTOR,
+    blockErases: 0,
+    sectorErases: 0,
+    sectorWrites: 0,
+    retries: 0,
+    backup: null,
+    backupRecord: null,
+    journal: null,
+    unprotect: null,
+    accounting: meter.finish(0),
+  };
+  if (opts.resume) checkResumable(opts.resume.journal, plan, expectedCrc);
+  if (!opts.noBackup && !opts.store && !opts.resume) {
+    throw new FlashError(
+      "USAGE",
+      "no place to keep the backup",
+      "give a backup directory, or pass --no-backup",
+    );
+  }
+
+  const comparing = new ProgressMeter("compare", size, ctx.clock, ctx.onProgress);
+  const windows = blockSpans(addr, size);
+  const differingWindows = await differingSpans(ctx, addr, expected, windows, {
+    window: BLOCK,
+    attempts: 3,
+    op: "compare",
+    meter: comparing,
+  });
+  if (differingWindows.length === 0) {
+    ctx.onEvent?.({ type: "plan", op, changed: 0, unchanged: size / SECTOR, blocks: 0, sectors: 0 });
+    report.accounting = meter.finish(size);
+    return report;
+  }
+
+  let backup: BackupRecord | null = null;
+  if (opts.resume) {
+    report.backup = opts.resume.journal.backup;
+  } else if (!opts.noBackup && opts.store) {
+    backup = await takeBackup(ctx, { store: opts.store, identity: opts.identity, createdAt: opts.createdAt });
+    report.backup = backup.location;
+    report.backupRecord = backup;
+  }
+
+  const changed: number[] = [];
+  const candidates = differingWindows.flatMap((w) => sectorSpans(w.addr, w.len));
+  if (backup) {
+    for (const s of candidates) {
+      if (crc32(backup.data.subarray(s.addr, s.addr + SECTOR)) !== crc32(sectorData(s.addr))) {
+        changed.push(s.addr);
+      }
+    }
+  } else {
+    const bad = await differingSpans(ctx, addr, expected, candidates, {
+      window: SECTOR,
+      attempts: 3,
+      op: "compare",
+    });
+    changed.push(...bad.map((s) => s.addr));
+  }
+  comparing.finish();
+  const work = planBlocks(changed, addr, end, plan.blockPolicy);
+  report.changed = changed.length;
+  report.unchanged = size / SECTOR - changed.length;
+  ctx.onEvent?.({
+    type: "plan",
+    op,
+    changed: changed.length,
+    unchanged: report.unchanged,
+    blocks: work.filter((w) => w.useBlockErase).length,
+    sectors: work.filter((w) => !w.useBlockErase).reduce((n, w) => n + w.sectors.length, 0),
+  });
+  if (changed.length === 0) {
+    report.accounting = meter.finish(size);
+    return report;
+  }
+
+  report.unprotect = await ctx.target.unprotect();
+  if (report.unprotect.wrote) ctx.onEvent?.({ type: "unprotect", report: report.unprotect });
+
+  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup, backup?.base);
+  report.journal = journal?.location ?? null;
+
+  const progress = new ProgressMeter(op, changed.length * SECTOR, ctx.clock, ctx.onProgress);
+  const lastChangedEnd = changed[changed.length - 1] + SECTOR;
+  let damageStart: number | null = null;
+  const isBlank = (s: number) => sectorData(s).every((b) => b === 0xff);
+
+  const eraseAndProgram = async (s: number, erase: boolean) => {
+    if (erase) {
+      await ctx.target.eraseSector(s);
+      report.sectorErases++;
+    }
+    if (!isBlank(s)) {
+      await ctx.target.writeSector(s, sectorData(s));
+      report.sectorWrites++;
+    }
+  };
+  const tolerateTransient = async (s: number, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (e) {
+      if (!isTransient(e)) throw e;
+      ctx.onEvent?.({ type: "note", message: `sector ${hex(s)}: ${reasonOf(e)}; checking it again` });
+    }
+  };
+
+  try {
+    for (const w of work) {
+      if (damageStart !== null) damageStart = w.useBlockErase ? w.block : w.sectors[0];
+      checkCancelled(ctx);
+      damageStart = w.useBlockErase ? w.block : w.sectors[0];
+      if (w.useBlockErase) {
+        await withRetries(ctx, op, w.block, attempts, () => ctx.target.eraseBlock(w.block));
+        report.blockErases++;
+      }
+      for (const s of w.sectors) {
+        checkCancelled(ctx);
+        await tolerateTransient(s, () => eraseAndProgram(s, !w.useBlockErase));
+      }
+      const spans: Span[] = w.sectors.map((s) => ({ addr: s, len: SECTOR }));
+      const bad = await differingSpans(ctx, addr, expected, spans, { window: BLOCK, attempts: 3, op });
+      for (const { addr: s } of bad) {
+        await reprogram(s);
+      }
+      await journal?.markDone(w.sectors).catch((e) => noteJournal(e));
+      progress.advance(w.sectors.length * SECTOR);
+    }
+    damageStart = addr;
+    await verifyFlash(ctx, expected, { addr });
+  } catch (e) {
+    if (damageStart === null) {
+      await journal?.finish("failed", reasonOf(e)).catch((err) => noteJournal(err));
+      throw e;
+    }
+    throw await failure(e, damageStart);
+  }
+  progress.finish();
+  await journal?.finish("verified").catch((e) => noteJournal(e));
+  report.accounting = meter.finish(size);
+  return report;
+
+  async function reprogram(s: number): Promise<void> {
+    let chip: number | null = null;
+    for (let attempt = 2; attempt <= attempts; attempt++) {
+      checkCancelled(ctx);
+      ctx.onEvent?.({
+        type: "retry",
+        op,
+        addr: s,
+        attempt,
+        of: attempts,
+        reason: "sector CRC mismatch after programming",
+      });
+      report.retries++;
+      await tolerateTransient(s, () => eraseAndProgram(s, true));
+      chip = await withRetries(ctx, op, s, 3, () => ctx.target.crc(s, SECTOR));
+      if (chip === crc32(sectorData(s))) return;
+    }
+    throw new FlashError(
+      "WRITE_FAILED",
+      `sector ${hex(s)} still differs after ${attempts} erase + ${
+        op === "erase" ? "erase" : "program"
+      } attempts` +
+        (chip === null ? "" : ` (chip CRC ${hex(chip)}, expected ${hex(crc32(sectorData(s)))})`),
+      "the flash may be write-protected or worn, or the supply too weak: check the 3.3 V supply, then run the same command again",
+    );
+  }
+
+  function noteJournal(e: unknown): void {
+    ctx.onEvent?.({ type: "note", message: `could not update the write journal: ${reasonOf(e)}` });
+  }
+
+  async function failure(e: unknown, from: number): Promise<FlashError> {
+    const damage = {
+      start: from,
+      end: Math.max(lastChangedEnd, from + SECTOR),
+      backup: report.backup ?? undefined,
+    };
+    let out: FlashError;
+    if (e instanceof VerifyMismatchError) {
+      damage.start = e.first;
+      damage.end = end;
+      out = new FlashError(
+        "VERIFY_FAILED",
+        `${op} finished but the final check failed: ${e.message}`,
+        "check the 3.3 V supply and wiring, then run the same command again (matching sectors are skipped)",
+        { damage, cause: e },
+      );
+    } else if (e instanceof FlashError && e.code === "WRITE_FAILED") {
+      out = e;
+      out.damage = damage;
+    } else {
+      const code = e instanceof FlashError ? ` [${e.code}]` : "";
+      out = new FlashError(
+        "WRITE_FAILED",
+        `${op} failed at ${hex(damage.start)}: ${reasonOf(e)}${code}`,
+        e instanceof FlashError && e.code === "CANCELLED"
+          ? "run the same command again to finish (matching sectors are skipped)"
+          : "check the 3.3 V supply and wiring, then run the same command again (matching sectors are skipped)",
+        { damage, cause: e },
+      );
+    }
+    await journal?.finish("failed", out.message).catch((err) => noteJournal(err));
+    return out;
+  }
+}
+
+/** The range split into spans that each stay inside one 64 KiB block. */
+function blockSpans(addr: number, size: number): Span[] {
+  const spans: Span[] = [];
+  for (let a = addr; a < addr + size;) {
+    const next = Math.min(addr + size, alignDown(a, BLOCK) + BLOCK);
+    spans.push({ addr: a, len: next - a });
+    a = next;
+  }
+  return spans;
+}
+
+function planBlocks(
+  changed: readonly number[],
+  start: number,
+  end: number,
+  policy: BlockPolicy,
+): BlockWork[] {
+  const byBlock = new Map<number, number[]>();
+  for (const s of changed) {
+    const b = alignDown(s, BLOCK);
+    const list = byBlock.get(b) ?? [];
+    list.push(s);
+    byBlock.set(b, list);
+  }
+  return [...byBlock.entries()].map(([block, sectors]) => {
+    const inside = block >= start && block + BLOCK <= end;
+    const useBlockErase = inside && (policy === "covered" || sectors.length === BLOCK / SECTOR);
+    return { block, sectors, useBlockErase };
+  });
+}
+
+function checkResumable(journal: WriteJournal, plan: ProgramPlan, crc: number): void {
+  if (
+    journal.op !== plan.op || journal.addr !== plan.addr || journal.size !== plan.expected.length ||
+    journal.crc32 !== crcHex(crc)
+  ) {
+    throw new FlashError(
+      "USAGE",
+      `the journal describes a different job (${journal.op} of ${hex(journal.size)} bytes at ${
+        hex(journal.addr)
+      }, CRC ${journal.crc32})`,
+      "resume with the same image and --addr as the interrupted job, or start a new job without --resume",
+    );
+  }
+}
+
+async function startJournal(
+  ctx: FlasherContext,
+  opts: ProgramOptions,
+  plan: ProgramPlan,
+  crc: number,
+  changed: number[],
+  backup: string | null,
+  base: string | undefined,
+): Promise<JournalWriter | null> {
+  const store = opts.store;
+  if (!store) return null;
+  let writer: JournalWriter;
+  if (opts.resume) {
+    const j = opts.resume.journal;
+    j.state = "in-progress";
+    delete j.error;
+    writer = new JournalWriter(store, opts.resume.name, j);
+  } else {
+    const name = `${base ?? backupBaseName(opts.identity, opts.createdAt)}.journal.json`;
+    writer = new JournalWriter(store, name, {
+      version: JOURNAL_VERSION,
+      op: plan.op,
+      chip: opts.identity.chip,
+      flashId: opts.identity.flashId,
+      addr: plan.addr,
+      size: plan.expected.length,
+      crc32: crcHex(crc),
+      backup,
+      planned: changed,
+      done: [],
+      state: "in-progress",
+      createdAt: opts.createdAt.toISOString(),
+    });
+  }
+  try {
+    await writer.save();
+  } catch (e) {
+    throw new FlashError(
+      "BACKUP_FAILED",
+      `could not save the write journal ${writer.name}: ${reasonOf(e)}`,
+      "check free space and permissions of the backup directory",
+      { cause: e },
+    );
+  }
+  ctx.onEvent?.({ type: "note", message: `journal: ${writer.location}` });
+  return writer;
+}

@@ -1,0 +1,77 @@
+/**
+ * write-flash: put an image at an address, backup first, skipping what already matches.
+ *
+ * @module
+ */
+
+import { BOOTLOADER_END } from "../chips/profiles.ts";
+import { FlashError } from "../errors.ts";
+import type { FlasherContext } from "./context.ts";
+import { type ProgramOptions, programRange, type ProgramReport } from "./program.ts";
+import { alignUp, checkInFlash, checkSectorAligned, guardBootloader, humanSize } from "./range.ts";
+import { SECTOR } from "./target.ts";
+
+/** Where to write and which guards apply. */
+export interface WriteOptions extends ProgramOptions {
+  /** Sector-aligned flash address of the image's first byte. */
+  addr: number;
+  /** Allow writing into the bootloader window. */
+  overwriteBootloader?: boolean;
+  /** End of the bootloader window (default 0x11000). */
+  bootloaderEnd?: number;
+}
+
+/** The image padded with 0xFF to a whole number of sectors. */
+export function padToSectors(image: Uint8Array): Uint8Array {
+  if (image.length % SECTOR === 0) return image;
+  const out = new Uint8Array(alignUp(image.length, SECTOR)).fill(0xff);
+  out.set(image);
+  return out;
+}
+
+/**
+ * Write `image` at `opts.addr` and verify it; see {@link programRange} for the steps.
+ *
+ * @example
+ * ```ts
+ * const report = await writeFlash(ctx, app, {
+ *   addr: 0x11000, store, identity, createdAt: new Date(),
+ * });
+ * ```
+ */
+export async function writeFlash(
+  ctx: FlasherContext,
+  image: Uint8Array,
+  opts: WriteOptions,
+): Promise<ProgramReport> {
+  if (image.length === 0) {
+    throw new FlashError(
+      "BAD_IMAGE",
+      "the image is empty (0 bytes)",
+      "pass the firmware file you meant to write",
+    );
+  }
+  if (image.length > ctx.flashSize) {
+    throw new FlashError(
+      "BAD_RANGE",
+      `the image is ${image.length} bytes, larger than the ${humanSize(ctx.flashSize)} flash`,
+      "check that this is the right file for this chip, or --chip / the detected flash size",
+    );
+  }
+  const padded = padToSectors(image);
+  checkSectorAligned("write", opts.addr, padded.length);
+  checkInFlash("write", opts.addr, padded.length, ctx.flashSize);
+  guardBootloader(
+    "write",
+    opts.addr,
+    padded.length,
+    opts.overwriteBootloader ?? false,
+    opts.bootloaderEnd ?? BOOTLOADER_END,
+  );
+  return await programRange(ctx, {
+    op: "write",
+    addr: opts.addr,
+    expected: padded,
+    blockPolicy: "all-differ",
+  }, opts);
+}
