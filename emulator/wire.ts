@@ -144,8 +144,10 @@ export class VirtualWire implements ByteLink {
     let n = 0;
     while (n < max && this.#segments.length) {
       const s = this.#segments[0];
-      let k = s.taken;
-      while (k < s.data.length && n + (k - s.taken) < max && this.#avail(s, k) <= now) k++;
+      // bytes of this segment the host can have by now: avail(k) <= now
+      const arrived = Math.floor((now - s.start - this.timing.usbTurnaroundMs) / s.byteMs + 1e-9);
+      let k = Math.min(s.data.length, s.taken + (max - n), Math.max(s.taken, arrived));
+      while (k > s.taken && this.#avail(s, k - 1) > now) k--;
       if (k === s.taken) break;
       let bytes = s.data.subarray(s.taken, k);
       if (!baudsMatch(s.baud, this.#baud)) bytes = this.#garble(bytes.length, s.baud, this.#baud);
