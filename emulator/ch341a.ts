@@ -1,0 +1,292 @@
+/**
+ * A virtual CH341A (1a86:5512) implementing the same WebUSB-shaped device interface as
+ * npm:usb, so the real driver in core/io/ch341a.ts runs unchanged against it. It parses each
+ * 32-byte OUT packet on its own (spi-ch341.md A.9): `A8` clocks bytes through the attached chip
+ * with bit reversal both ways, `AB` runs UIO sub-commands on a D5..D0 latch + direction,
+ * `A1`/`A0` set and read pins, `AA` is accepted. D0 is wired to the chip's CSN, D2 to CEN,
+ * D3/D5/D7 to SCK/SI/SO. Time runs on a {@link VirtualClock}: each OUT transfer costs a USB
+ * turnaround, each SPI byte 8 clocks at the fixed SCK, each UIO sub-command 0.75 µs.
+ *
+ * @example
+ * ```ts
+ * const v = createVirtualCh341a({ entry: { succeedOnAttempt: 3 } });
+ * const spi = await Ch341aSpi.open(v.device, { clock: v.clock });
+ * ```
+ *
+ * @module
+ */
+
+import { VirtualClock } from "../core/clock.ts";
+import type { UsbDeviceLike, UsbInResult, UsbOutResult } from "../core/io/usb.ts";
+import { NorFlash } from "./nor.ts";
+import { type SpiEntryModel, SpiModeChip } from "./spi_mode.ts";
+
+/** What hangs off the CH341A's SPI pins. */
+export interface SpiPinsDevice {
+  select(now: number): void;
+  exchange(mosi: number, now: number): number;
+  deselect(now: number): void;
+  /** CEN on D2; absent for a bare flash chip. */
+  setCen?(low: boolean, now: number): void;
+}
+
+/** Time model of the virtual programmer. */
+export interface VirtualCh341aTiming {
+  /** SPI clock (spi-ch341.md A.7: fixed ≈1.4–1.7 MHz). Default 1.5 MHz. */
+  sckHz: number;
+  /** USB cost of one bulk OUT transfer (ms): full-speed frame scheduling. Default 1. */
+  outTransferMs: number;
+  /** One UIO sub-command (ms): ≈0.75 µs (FR-CH341). */
+  uioCommandMs: number;
+}
+
+/** Default timing. */
+export const DEFAULT_VIRTUAL_CH341A_TIMING: Readonly<VirtualCh341aTiming> = Object.freeze({
+  sckHz: 1_500_000,
+  outTransferMs: 1,
+  uioCommandMs: 0.00075,
+});
+
+/** USB traffic counters (what the bench reports). */
+export interface VirtualUsbStats {
+  outTransfers: number;
+  inTransfers: number;
+  outBytes: number;
+  inBytes: number;
+  packets: number;
+}
+
+const CS = 0x01;
+const CEN = 0x04;
+const REV = Uint8Array.from({ length: 256 }, (_, b) => {
+  let r = 0;
+  for (let i = 0; i < 8; i++) if (b & (1 << i)) r |= 0x80 >> i;
+  return r;
+});
+
+/** The virtual programmer. */
+export class VirtualCh341a implements UsbDeviceLike {
+  readonly vendorId = 0x1a86;
+  readonly productId = 0x5512;
+  readonly productName = "USB-EPP/I2C... CH341A (virtual)";
+  readonly serialNumber = null;
+  readonly clock: VirtualClock;
+  readonly timing: VirtualCh341aTiming;
+  readonly stats: VirtualUsbStats = { outTransfers: 0, inTransfers: 0, outBytes: 0, inBytes: 0, packets: 0 };
+  /** The device on the pins. */
+  readonly target: SpiPinsDevice;
+  /** Set to make the next transfers fail as an unplugged device would. */
+  unplugged = false;
+
+  #opened = false;
+  #claimed = false;
+  #latch = 0x3f;
+  #dir = 0;
+  #replies: Uint8Array[] = [];
+  #waiters: { resolve: (r: UsbInResult) => void; reject: (e: Error) => void; len: number }[] = [];
+
+  constructor(target: SpiPinsDevice, clock = new VirtualClock(), timing: Partial<VirtualCh341aTiming> = {}) {
+    this.target = target;
+    this.clock = clock;
+    this.timing = { ...DEFAULT_VIRTUAL_CH341A_TIMING, ...timing };
+  }
+
+  get opened(): boolean {
+    return this.#opened;
+  }
+
+  /** D5..D0 as the pins see them: outputs drive the latch, inputs float high. */
+  get pinLevels(): number {
+    return ((this.#latch & this.#dir) | (~this.#dir & 0x3f)) & 0x3f;
+  }
+
+  open(): Promise<void> {
+    if (this.unplugged) return Promise.reject(new Error("device disconnected"));
+    this.#opened = true;
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.#opened = false;
+    this.#claimed = false;
+    for (const w of this.#waiters.splice(0)) w.reject(new Error("device closed"));
+    return Promise.resolve();
+  }
+
+  selectConfiguration(value: number): Promise<void> {
+    this.#check(false);
+    return value === 1 ? Promise.resolve() : Promise.reject(new Error(`no configuration ${value}`));
+  }
+
+  claimInterface(n: number): Promise<void> {
+    this.#check(false);
+    if (n !== 0) return Promise.reject(new Error(`no interface ${n}`));
+    this.#claimed = true;
+    return Promise.resolve();
+  }
+
+  releaseInterface(_n: number): Promise<void> {
+    this.#claimed = false;
+    return Promise.resolve();
+  }
+
+  detachKernelDriver(_n: number): Promise<void> {
+    return Promise.reject(new Error("no kernel driver attached"));
+  }
+
+  transferOut(ep: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
+    try {
+      this.#check(true);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (ep !== 2) return Promise.resolve({ bytesWritten: 0, status: "stall" });
+    this.stats.outTransfers++;
+    this.stats.outBytes += data.length;
+    this.#advance(this.timing.outTransferMs);
+    for (let o = 0; o < data.length; o += 32) this.#packet(data.subarray(o, Math.min(o + 32, data.length)));
+    this.#deliver();
+    return Promise.resolve({ bytesWritten: data.length, status: "ok" });
+  }
+
+  transferIn(ep: number, length: number): Promise<UsbInResult> {
+    try {
+      this.#check(true);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (ep !== 2) return Promise.resolve({ status: "stall" });
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject, len: length });
+      this.#deliver();
+    });
+  }
+
+  #check(needClaim: boolean): void {
+    if (this.unplugged) throw new Error("LIBUSB_ERROR_NO_DEVICE: device disconnected");
+    if (!this.#opened) throw new Error("InvalidStateError: device not open");
+    if (needClaim && !this.#claimed) throw new Error("InvalidStateError: interface 0 not claimed");
+  }
+
+  #deliver(): void {
+    while (this.#waiters.length > 0 && this.#replies.length > 0) {
+      const w = this.#waiters.shift()!;
+      const pkt = this.#replies.shift()!;
+      if (pkt.length > w.len) {
+        w.resolve({ status: "babble" });
+        continue;
+      }
+      this.stats.inTransfers++;
+      this.stats.inBytes += pkt.length;
+      w.resolve({ status: "ok", data: new DataView(pkt.buffer, pkt.byteOffset, pkt.length) });
+    }
+  }
+
+  #advance(ms: number): void {
+    this.clock.advanceTo(this.clock.now() + ms);
+  }
+
+  #packet(p: Uint8Array): void {
+    this.stats.packets++;
+    switch (p[0]) {
+      case 0xa8:
+        return this.#spi(p.subarray(1));
+      case 0xab:
+        return this.#uio(p.subarray(1));
+      case 0xa1:
+        return this.#setOutput(p);
+      case 0xa0:
+        this.#replies.push(Uint8Array.of(this.pinLevels | 0xc0, 0, 0, 0, 0, 0));
+        return;
+      default:
+        return; // 0xAA stream configuration and anything else: no reply
+    }
+  }
+
+  #spi(bytes: Uint8Array): void {
+    const reply = new Uint8Array(bytes.length);
+    const byteMs = (8 / this.timing.sckHz) * 1000;
+    for (let i = 0; i < bytes.length; i++) {
+      this.#advance(byteMs);
+      reply[i] = REV[this.target.exchange(REV[bytes[i]], this.clock.now()) & 0xff];
+    }
+    this.#replies.push(reply);
+  }
+
+  #uio(subs: Uint8Array): void {
+    const sampled: number[] = [];
+    for (const s of subs) {
+      if (s === 0x20) break;
+      this.#advance(this.timing.uioCommandMs);
+      const kind = s & 0xc0;
+      if (kind === 0x80) this.#drive(s & 0x3f, this.#dir);
+      else if (kind === 0x40) this.#drive(this.#latch, s & 0x3f);
+      else if (kind === 0xc0) this.#advance((s & 0x3f) / 1000);
+      else if (s === 0x00) sampled.push(this.pinLevels | 0xc0);
+    }
+    if (sampled.length > 0) this.#replies.push(Uint8Array.from(sampled));
+  }
+
+  /** `A1 6A EN D15..8 DIR15..8 D7..0 DIR7..0 …`: only the D7..0 fields reach the pins here. */
+  #setOutput(p: Uint8Array): void {
+    const en = p[2] ?? 0;
+    const latch = en & 0x04 ? p[5] & 0x3f : this.#latch;
+    const dir = en & 0x08 ? p[6] & 0x3f : this.#dir;
+    this.#drive(latch, dir);
+  }
+
+  #drive(latch: number, dir: number): void {
+    const before = this.pinLevels;
+    this.#latch = latch;
+    this.#dir = dir;
+    const after = this.pinLevels;
+    const now = this.clock.now();
+    if (!(before & CS) && after & CS) this.target.deselect(now);
+    if ((before ^ after) & CEN) this.target.setCen?.(!(after & CEN), now);
+    if (before & CS && !(after & CS)) this.target.select(now);
+  }
+}
+
+/** Options of {@link createVirtualCh341a}. */
+export interface VirtualCh341aSetup {
+  /** The flash; default a fresh EN25QH16B-class part (or `flashId`). */
+  nor?: NorFlash;
+  /** JEDEC ID of a fresh flash, wire order. */
+  flashId?: readonly number[];
+  /** Beken SPI-mode entry model, or `false` for a bare SPI NOR on the clip. */
+  entry?: Partial<SpiEntryModel> | false;
+  /** Seed of the entry model's success draw. */
+  seed?: number;
+  /** Shared virtual clock. */
+  clock?: VirtualClock;
+  /** Programmer timing. */
+  timing?: Partial<VirtualCh341aTiming>;
+}
+
+/** A wired-up virtual rig. */
+export interface VirtualCh341aRig {
+  device: VirtualCh341a;
+  clock: VirtualClock;
+  nor: NorFlash;
+  /** The Beken entry model, or null for a bare flash. */
+  chip: SpiModeChip | null;
+}
+
+/**
+ * A virtual CH341A with a Beken chip (or a bare flash) on its pins.
+ *
+ * @example
+ * ```ts
+ * const rig = createVirtualCh341a({ flashId: [0xeb, 0x60, 0x15], entry: { succeedOnAttempt: 2 }, seed: 7 });
+ * rig.nor.srWord = 0x4004;
+ * ```
+ */
+export function createVirtualCh341a(setup: VirtualCh341aSetup = {}): VirtualCh341aRig {
+  const clock = setup.clock ?? new VirtualClock();
+  const nor = setup.nor ?? new NorFlash({ id: setup.flashId ?? [0x1c, 0x70, 0x15] });
+  const chip = setup.entry === false
+    ? null
+    : new SpiModeChip(nor, { ...(setup.seed === undefined ? {} : { seed: setup.seed }), ...setup.entry });
+  const device = new VirtualCh341a(chip ?? nor, clock, setup.timing);
+  return { device, clock, nor, chip };
+}
