@@ -542,18 +542,10 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
   const efuseSize = (base ?? candidates[0])?.efuseSize ?? 0;
   const key = efuseSize > 0 ? await readKey(client) : null;
 
-  let profile = requested ?? pickByKey(candidates, key) ?? base;
+  let profile = requested ?? choose(candidates, key, flashSize, known, warn, chipId);
   if (!profile) {
-    profile = full[0];
+    profile = base ?? full[0];
     warn(`chip ID ${hex(chipId)} is not in the chip table; assuming ${profile.name}; pass --chip`);
-  }
-  const keyDecided = key !== null && candidates.some((c) => c.key && sameKey(key, c.key.words));
-  if (!requested && candidates.length > 1 && !keyDecided) {
-    warn(
-      `chip ID ${hex(chipId)} fits ${
-        candidates.map((c) => c.name).join(" and ")
-      }; assuming ${profile.name}; pass --chip to choose`,
-    );
   }
   if (requested) checkKey(requested, key, ctx);
   return {
@@ -573,13 +565,36 @@ function sameKey(a: readonly number[] | null, b: readonly number[]): boolean {
   return a !== null && a.every((w, i) => w >>> 0 === b[i] >>> 0);
 }
 
-/** Among chips sharing an ID (BK7231N/M), the one whose expected key the chip carries. */
-function pickByKey(
+/**
+ * Among chips sharing an ID: the one whose expected key the chip carries (BK7231N/M), else
+ * the one whose default flash size matches (BK7236/BK7258, with a warning), else the one the
+ * bootloader names, else the first (with a warning).
+ */
+function choose(
   candidates: ChipProfile[],
   key: [number, number, number, number] | null,
+  flashSize: number,
+  known: KnownBootloader | undefined,
+  warn: (message: string) => void,
+  chipId: number,
 ): ChipProfile | undefined {
   if (candidates.length <= 1) return candidates[0];
-  return candidates.find((c) => c.key && sameKey(key, c.key.words)) ?? candidates[0];
+  const byKey = candidates.filter((c) => c.key && sameKey(key, c.key.words));
+  if (byKey.length === 1) return byKey[0];
+  const names = candidates.map((c) => c.name).join(" and ");
+  const bySize = candidates.filter((c) => c.flashSize === flashSize);
+  if (bySize.length === 1) {
+    warn(
+      `chip ID ${hex(chipId)} fits ${names}; the flash size suggests ${
+        bySize[0].name
+      }; pass --chip to be sure`,
+    );
+    return bySize[0];
+  }
+  const named = known ? candidates.find((c) => c.id === chipById(known.chip)?.id) : undefined;
+  const pick = named ?? candidates[0];
+  warn(`chip ID ${hex(chipId)} fits ${names}; assuming ${pick.name}; pass --chip to choose`);
+  return pick;
 }
 
 /** The N/M guard (uart.md §5.7). */
