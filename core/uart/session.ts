@@ -356,7 +356,8 @@ const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
  * key; BASIC loaders get their flash size from the address wrap.
  *
  * Throws {@link FlashError} `WRONG_CHIP` or `WRONG_KEY` when the chip contradicts
- * `options.chip` (unless `overrideKeyCheck`).
+ * `options.chip`; `overrideKeyCheck` turns key, chip-ID and bootloader-chip mismatches into
+ * warnings, but not a loader of another protocol.
  */
 export async function detect(client: UartClient, options: DetectOptions = {}): Promise<ChipIdentity> {
   const warnings: string[] = [];
@@ -389,8 +390,10 @@ export async function detect(client: UartClient, options: DetectOptions = {}): P
   };
 
   if (requested && !samePersonality(requested, personality, known)) {
+    // a different protocol cannot be talked past, so this one is not overridable
     const right = profileForLoader(personality, known);
-    wrongChip(
+    throw new FlashError(
+      "WRONG_CHIP",
       `this chip runs ${loaderName(personality, known)}, not the ${requested.name} loader`,
       right ? `use --chip ${right.id}` : `use a --chip whose loader is ${personality}`,
     );
@@ -635,7 +638,7 @@ function checkKey(
     cause,
     alt
       ? `use --chip ${alt.id}`
-      : "check the chip mode (--chip); an all-zero key can also mean eFuse reads are disabled",
+      : "check the chip mode (--chip), or pass --skip-key-check if this key is expected",
   );
 }
 
