@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type CommandSpec, type Field, type FrameKind } from "./table.ts";
+import type { CommandSpec, Field, FrameKind } from "./table.ts";
 
 /** Values of a payload's fields: integers as numbers, byte strings as Uint8Array. */
 export type Values = Record<string, number | Uint8Array>;
