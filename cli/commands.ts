@@ -1,0 +1,297 @@
+/**
+ * The CLI's commands, each a function over an open {@link Session}: they run the flasher
+ * operations and turn their reports into one result (JSON object or human lines).
+ *
+ * @module
+ */
+
+import { formatKey } from "../core/chips/profiles.ts";
+import { FlashError } from "../core/errors.ts";
+import type { Accounting } from "../core/flasher/accounting.ts";
+import { crcHex } from "../core/flasher/backup.ts";
+import { createContext, type FlasherContext, type FlasherEvent } from "../core/flasher/context.ts";
+import { eraseRegion } from "../core/flasher/erase.ts";
+import type { ProgramReport } from "../core/flasher/program.ts";
+import { hex, humanSize } from "../core/flasher/range.ts";
+import { readFlash } from "../core/flasher/read.ts";
+import { verifyFlash } from "../core/flasher/verify.ts";
+import { writeFlash } from "../core/flasher/write.ts";
+import { crc32 } from "../core/uart/crc.ts";
+import { DirectoryStore, writeOutput } from "./files.ts";
+import type { Output } from "./output.ts";
+import type { ProgressView } from "./progress.ts";
+import type { Session } from "./session.ts";
+
+/** What every command needs besides the session. */
+export interface CommandEnv {
+  out: Output;
+  progress: ProgressView;
+  /** Wall time, for backup names. */
+  now: () => Date;
+  signal?: AbortSignal;
+  /** Backup directory. */
+  backupDir: string;
+  noBackup: boolean;
+  overwriteBootloader: boolean;
+}
+
+/** The flasher context of a session, wired to the progress bar and stderr. */
+export async function contextFor(s: Session, env: CommandEnv): Promise<FlasherContext> {
+  return await createContext(s.target, s.clock, {
+    baud: s.baud,
+    onProgress: env.progress.listener,
+    onEvent: (e) => reportEvent(env.out, e),
+    signal: env.signal,
+  });
+}
+
+function reportEvent(out: Output, e: FlasherEvent): void {
+  switch (e.type) {
+    case "retry":
+      out.note(`retry ${e.attempt}/${e.of}: ${e.op} at ${hex(e.addr)}: ${e.reason}`);
+      break;
+    case "unprotect":
+      out.note(
+        `flash was protected: status register ${e.report.before.map((b) => hex(b)).join("/")} -> ${
+          e.report.after.map((b) => hex(b)).join("/")
+        }`,
+      );
+      break;
+    case "backup":
+      out.note(`backup: ${e.location} (${humanSize(e.size)}, CRC-32 ${crcHex(e.crc32)})`);
+      break;
+    case "plan":
+      out.debug(
+        `${e.op}: ${e.changed} sector(s) to change, ${e.unchanged} already match; ${e.blocks} 64 KiB + ${e.sectors} 4 KiB erases`,
+      );
+      break;
+    case "note":
+      out.debug(e.message);
+      break;
+  }
+}
+
+/** The accounting as JSON fields. */
+function statsJson(a: Accounting): Record<string, unknown> {
+  const round = (n: number | null, d = 2) => (n === null ? null : Number(n.toFixed(d)));
+  return {
+    payloadBytes: a.payloadBytes,
+    bytesOut: a.bytesOut,
+    bytesIn: a.bytesIn,
+    roundTrips: a.roundTrips,
+    elapsedMs: round(a.elapsedMs, 1),
+    kibPerSec: round(a.kibPerSec, 1),
+    wireFloorMs: round(a.wireFloorMs, 1),
+    floorRatio: round(a.floorRatio),
+  };
+}
+
+/** One human line of accounting. */
+function statsLine(a: Accounting, baud: number | null): string {
+  const secs = (a.elapsedMs / 1000).toFixed(2);
+  const rate = a.kibPerSec === null ? "" : `, ${a.kibPerSec.toFixed(1)} KiB/s`;
+  const floor = a.floorRatio === null ? "" : `, ${a.floorRatio.toFixed(2)}x the wire floor at ${baud} baud`;
+  return `${
+    humanSize(a.payloadBytes)
+  } in ${secs} s${rate}${floor}; ${a.bytesOut} bytes out, ${a.bytesIn} in, ${a.roundTrips} round trips`;
+}
+
+/** `chip-info`. */
+export async function chipInfo(s: Session, env: CommandEnv): Promise<void> {
+  const info = await s.target.info();
+  const id = s.uart?.identity;
+  const fields = {
+    port: s.port,
+    chip: s.identity.chip,
+    mode: id?.profile.id ?? null,
+    personality: id?.personality ?? null,
+    bootloader: id?.bootloader ?? null,
+    bootloaderCrc: id ? crcHex(id.bootloaderCrc) : null,
+    chipId: id?.chipId == null ? null : hex(id.chipId),
+    flashId: s.identity.flashId,
+    flashSize: info.flashSize,
+    key: s.identity.key,
+    statusRegisters: info.statusRegisters,
+    warnings: id?.warnings ?? [],
+    baud: s.baud,
+  };
+  const human = [
+    `Chip:        ${fields.chip}${fields.personality ? ` (${fields.personality} loader)` : ""}`,
+    `Bootloader:  ${fields.bootloader ?? "unknown"}${
+      fields.bootloaderCrc ? ` (CRC ${fields.bootloaderCrc})` : ""
+    }`,
+    `Chip ID:     ${fields.chipId ?? "n/a"}`,
+    `Flash ID:    ${fields.flashId ?? "n/a"}`,
+    `Flash size:  ${humanSize(info.flashSize)} (${hex(info.flashSize)})`,
+    `Key:         ${fields.key ?? "n/a"}`,
+    `Status regs: ${info.statusRegisters ? info.statusRegisters.map((b) => hex(b)).join(" ") : "n/a"}`,
+    ...fields.warnings.map((w) => `Warning:     ${w}`),
+  ];
+  env.out.result(fields, human);
+}
+
+/** `read-flash`. */
+export async function readFlashCommand(
+  s: Session,
+  env: CommandEnv,
+  args: { addr: number; size?: number; out: string },
+): Promise<void> {
+  const ctx = await contextFor(s, env);
+  const size = args.size ?? ctx.flashSize - args.addr;
+  const r = await readFlash(ctx, { addr: args.addr, size });
+  env.progress.stop();
+  await writeOutput(args.out, r.data);
+  env.out.result(
+    {
+      addr: args.addr,
+      size,
+      out: args.out,
+      crc32: crcHex(r.crc32),
+      chip: s.identity.chip,
+      stats: statsJson(r.accounting),
+    },
+    [
+      `Read ${humanSize(size)} at ${hex(args.addr)} from ${s.identity.chip} into ${args.out} (CRC-32 ${
+        crcHex(r.crc32)
+      })`,
+      statsLine(r.accounting, s.baud),
+    ],
+  );
+}
+
+function programJson(r: ProgramReport): Record<string, unknown> {
+  return {
+    changed: r.changed,
+    unchanged: r.unchanged,
+    blockErases: r.blockErases,
+    sectorErases: r.sectorErases,
+    sectorWrites: r.sectorWrites,
+    retries: r.retries,
+    backup: r.backup,
+    backupStats: r.backupRecord ? statsJson(r.backupRecord.accounting) : null,
+    journal: r.journal,
+    unprotected: r.unprotect?.wrote ?? false,
+    verified: true,
+    stats: statsJson(r.accounting),
+  };
+}
+
+function programHuman(r: ProgramReport, verb: string, baud: number | null): string[] {
+  const lines = [
+    r.changed === 0
+      ? `Nothing to ${verb}: ${hex(r.addr)}..${hex(r.addr + r.size - 1)} already matches`
+      : `${verb === "write" ? "Wrote" : "Erased"} ${r.changed} sector(s) (${r.unchanged} already matched): ` +
+        `${r.blockErases} 64 KiB + ${r.sectorErases} 4 KiB erases, ${r.sectorWrites} sector writes, ${r.retries} retries; verified`,
+  ];
+  if (r.backupRecord) {
+    lines.push(`Backup: ${r.backup} (${statsLine(r.backupRecord.accounting, baud)})`);
+  } else if (r.backup) lines.push(`Backup: ${r.backup}`);
+  lines.push(statsLine(r.accounting, baud));
+  return lines;
+}
+
+/** `write-flash`. */
+export async function writeFlashCommand(
+  s: Session,
+  env: CommandEnv,
+  args: { image: string; data: Uint8Array; addr: number },
+): Promise<void> {
+  const image = args.data;
+  const ctx = await contextFor(s, env);
+  const r = await writeFlash(ctx, image, {
+    addr: args.addr,
+    overwriteBootloader: env.overwriteBootloader,
+    bootloaderEnd: s.bootloaderEnd,
+    store: new DirectoryStore(env.backupDir),
+    identity: s.identity,
+    createdAt: env.now(),
+    noBackup: env.noBackup,
+  });
+  env.progress.stop();
+  env.out.result(
+    {
+      addr: args.addr,
+      size: image.length,
+      image: args.image,
+      crc32: crcHex(crc32(image)),
+      ...programJson(r),
+    },
+    programHuman(r, "write", s.baud),
+  );
+}
+
+/** `verify-flash`. */
+export async function verifyFlashCommand(
+  s: Session,
+  env: CommandEnv,
+  args: { image: string; data: Uint8Array; addr: number },
+): Promise<void> {
+  const image = args.data;
+  const ctx = await contextFor(s, env);
+  const r = await verifyFlash(ctx, image, { addr: args.addr });
+  env.progress.stop();
+  env.out.result(
+    {
+      addr: args.addr,
+      size: image.length,
+      image: args.image,
+      crc32: crcHex(r.crc32),
+      verified: true,
+      stats: statsJson(r.accounting),
+    },
+    [
+      `Verified ${args.image} (${image.length} bytes, CRC-32 ${crcHex(r.crc32)}) at ${
+        hex(args.addr)
+      }: flash matches`,
+      statsLine(r.accounting, s.baud),
+    ],
+  );
+}
+
+/** `erase-region`. */
+export async function eraseRegionCommand(
+  s: Session,
+  env: CommandEnv,
+  args: { addr: number; size: number },
+): Promise<void> {
+  const ctx = await contextFor(s, env);
+  const r = await eraseRegion(ctx, {
+    addr: args.addr,
+    size: args.size,
+    overwriteBootloader: env.overwriteBootloader,
+    bootloaderEnd: s.bootloaderEnd,
+    store: new DirectoryStore(env.backupDir),
+    identity: s.identity,
+    createdAt: env.now(),
+    noBackup: env.noBackup,
+  });
+  env.progress.stop();
+  env.out.result({ addr: args.addr, size: args.size, ...programJson(r) }, programHuman(r, "erase", s.baud));
+}
+
+/** `read-key`. */
+export function readKeyCommand(s: Session, env: CommandEnv): Promise<void> {
+  const id = s.uart?.identity;
+  if (!id?.key) {
+    throw new FlashError(
+      "UNSUPPORTED",
+      `the ${s.identity.chip} ${id ? `${id.personality} loader` : "path"} cannot read the efuse key`,
+      "the key is readable over the BootROM (FULL) loader: BK7231N/M, BK7238, BK7252N",
+    );
+  }
+  const key = formatKey(id.key);
+  env.out.result({
+    chip: s.identity.chip,
+    key,
+    expected: id.profile.key ? formatKey(id.profile.key.words) : null,
+  }, [
+    `Key: ${key}`,
+  ]);
+  return Promise.resolve();
+}
+
+/** `reboot`. */
+export async function rebootCommand(s: Session, env: CommandEnv): Promise<void> {
+  await s.target.reboot();
+  env.out.result({ rebooted: true }, [`Rebooted ${s.identity.chip} into its application`]);
+}

@@ -1,0 +1,56 @@
+/**
+ * Numbers and durations as users type them: `0x11000`, `69632`, `4K`, `2M`, `0x1000K`;
+ * `20s`, `500ms`, `20` (seconds).
+ *
+ * @module
+ */
+
+import { FlashError } from "../core/errors.ts";
+
+const SUFFIX: Record<string, number> = { "": 1, k: 1024, m: 1024 * 1024 };
+
+/**
+ * Parse a byte count or address.
+ *
+ * @example
+ * ```ts
+ * parseNumber("0x11000"); // 69632
+ * parseNumber("2M"); // 2097152
+ * parseNumber("4k"); // 4096
+ * ```
+ */
+export function parseNumber(text: string, what = "number"): number {
+  const m = /^\s*(0x[0-9a-f]+|\d+)\s*(k|m)?(?:i?b)?\s*$/i.exec(text);
+  const value = m ? Number(m[1]) * SUFFIX[(m[2] ?? "").toLowerCase()] : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw new FlashError(
+      "USAGE",
+      `${what} "${text}" is not a number`,
+      "write numbers as decimal (69632), hex (0x11000) or with a K/M suffix (4K, 2M)",
+    );
+  }
+  return value;
+}
+
+/**
+ * Parse a duration into milliseconds; a bare number means seconds.
+ *
+ * @example
+ * ```ts
+ * parseDuration("20"); // 20000
+ * parseDuration("500ms"); // 500
+ * ```
+ */
+export function parseDuration(text: string, what = "duration"): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min)?\s*$/i.exec(text);
+  if (!m) {
+    throw new FlashError(
+      "USAGE",
+      `${what} "${text}" is not a duration`,
+      "write durations as 20, 20s or 500ms",
+    );
+  }
+  const n = Number(m[1]);
+  const unit = (m[2] ?? "s").toLowerCase();
+  return Math.round(unit === "ms" ? n : unit === "min" ? n * 60_000 : n * 1000);
+}
