@@ -24,6 +24,7 @@ import {
 export interface WireEvent {
   /** "out" = host to chip, "in" = chip to host. */
   dir: "out" | "in";
+  /** The bytes, as written or as read. */
   data: Uint8Array;
   /** Link clock time (ms) when the chunk was written or read. */
   t: number;
@@ -149,6 +150,7 @@ export class UartClient {
   readonly #onWire?: (event: WireEvent) => void;
   #closed = false;
 
+  /** A client on `link`; it does not link by itself (see `connect` in session.ts). */
   constructor(link: ByteLink, options: UartClientOptions = {}) {
     this.link = link;
     this.personality = options.personality ?? null;

@@ -68,6 +68,7 @@ export class UartTarget implements FlashTarget {
   readonly identity: ChipIdentity;
   readonly #part: FlashPart | null;
 
+  /** Wrap a linked client and what {@link detect} found; sets the client's personality. */
   constructor(client: UartClient, identity: ChipIdentity) {
     this.client = client;
     this.identity = identity;
@@ -298,8 +299,11 @@ export interface OpenUartOptions {
 
 /** A linked, identified chip. */
 export interface OpenedUart {
+  /** The chip as a flash target. */
   target: UartTarget;
+  /** What detection found. */
   identity: ChipIdentity;
+  /** The client underneath, for raw commands and wire counters. */
   client: UartClient;
   /** The baud rate in use (115200 after a fallback). */
   baud: number;
