@@ -160,7 +160,11 @@ export function checkReply(spec: CommandSpec, request: Values, frame: ReplyFrame
   }
   const values = decodeFields(rs.fields, frame.payload);
   if (!values) {
-    return { ok: false, reason: "layout", detail: `${spec.name} reply of ${frame.payload.length} payload bytes` };
+    return {
+      ok: false,
+      reason: "layout",
+      detail: `${spec.name} reply of ${frame.payload.length} payload bytes`,
+    };
   }
   for (const name of spec.echo) {
     if (!sameValue(values[name], request[name])) {
