@@ -221,9 +221,9 @@ Deno.test({
     const pty = Pty.open();
     const link = await openSerial(pty.path);
     try {
-      const pending = link.read(16, 60_000);
+      const pending = assert.rejects(link.read(16, 60_000), LinkClosedError);
       await link.close();
-      await assert.rejects(pending, LinkClosedError);
+      await pending;
       await link.close();
       await assert.rejects(link.read(1, 1), LinkClosedError);
     } finally {
