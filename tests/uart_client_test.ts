@@ -428,3 +428,18 @@ Deno.test("encodeRequest and the scripted chip agree on frames", () => {
   p.push(f);
   assert.deepEqual(p.next(), { kind: "short", code: 0, payload: new Uint8Array(0) });
 });
+
+Deno.test("switchBaud: a rate the adapter refuses is never sent to the chip", async () => {
+  const { client, link, chip } = setup();
+  link.setBaud = (baud: number) => {
+    if (baud > 1_000_000) return Promise.reject(new Error("EINVAL"));
+    link.baud = baud;
+    return Promise.resolve();
+  };
+  const events: SessionEvent[] = [];
+  assert.equal(await switchBaud(client, 3000000, { onEvent: (e) => events.push(e) }), 115200);
+  assert.equal(link.baud, 115200);
+  assert.equal(chip.requests.length, 0);
+  assert.deepEqual(events.map((e) => e.type), ["baud-fallback"]);
+  assert.match(events[0].message, /cannot do 3000000 baud/);
+});

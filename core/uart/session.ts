@@ -211,6 +211,19 @@ export async function switchBaud(
   const retries = Math.max(1, options.retries ?? 3);
   const delayMs = Math.min(255, Math.max(0, Math.round(options.delayMs ?? 20)));
   const onEvent = options.onEvent;
+  const old = link.baud;
+  // an adapter that cannot do the rate is found out before the chip is told to switch
+  const hostCan = await setHostBaud(link, baud);
+  await link.setBaud(old);
+  if (!hostCan) {
+    onEvent?.({
+      type: "baud-fallback",
+      requested: baud,
+      baud: old,
+      message: `the adapter on ${link.name} cannot do ${baud} baud: continuing at ${old} baud (slower)`,
+    });
+    return old;
+  }
   for (let attempt = 1; attempt <= retries; attempt++) {
     const failure = await trySetBaud(client, baud, delayMs);
     if (!failure) {
