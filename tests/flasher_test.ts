@@ -292,6 +292,9 @@ Deno.test("write takes a checked backup with sidecar before the first erase, the
   assert.equal(journal.backup, r.backup);
   assert.deepEqual([...journal.done].sort((a, b) => a - b), [...journal.planned].sort((a, b) => a - b));
   assert.equal(r.journal, "BK7231N_eb6015_20261122T013012Z.journal.json");
+  const backupCost = r.backupRecord!.accounting;
+  assert.equal(r.accounting.roundTrips + backupCost.roundTrips, t.stats.roundTrips, "backup accounted apart");
+  assert.equal(r.accounting.elapsedMs + backupCost.elapsedMs, t.clock.now());
 });
 
 Deno.test("write uses 64 KiB erases only for whole differing aligned blocks, skips matching and blank sectors", async () => {

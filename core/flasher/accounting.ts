@@ -28,7 +28,12 @@ export interface Accounting {
 
 /** A running measurement; call {@link Meter.finish} when the operation ends. */
 export interface Meter {
-  finish(payloadBytes: number): Accounting;
+  /**
+   * The summary so far. `payloadBytes` is the useful size of the job; `except` removes a
+   * sub-operation measured on its own (the backup inside a write); `wire: false` omits the
+   * wire floor for jobs whose payload never crosses the wire (erase, CRC verification).
+   */
+  finish(payloadBytes: number, opts?: { except?: Accounting | null; wire?: boolean }): Accounting;
 }
 
 /** Start measuring an operation on `ctx`. */
@@ -36,17 +41,18 @@ export function startAccounting(ctx: FlasherContext, op: string): Meter {
   const t0 = ctx.clock.now();
   const s0 = { ...ctx.target.stats };
   return {
-    finish(payloadBytes: number): Accounting {
-      const elapsedMs = ctx.clock.now() - t0;
+    finish(payloadBytes, opts = {}): Accounting {
+      const ex = opts.except;
+      const elapsedMs = ctx.clock.now() - t0 - (ex?.elapsedMs ?? 0);
       const s = ctx.target.stats;
-      const baud = ctx.baud ?? null;
+      const baud = (opts.wire ?? true) ? ctx.baud ?? null : null;
       const wireFloorMs = baud ? (payloadBytes * 10 * 1000) / baud : null;
       return {
         op,
         payloadBytes,
-        bytesOut: s.bytesOut - s0.bytesOut,
-        bytesIn: s.bytesIn - s0.bytesIn,
-        roundTrips: s.roundTrips - s0.roundTrips,
+        bytesOut: s.bytesOut - s0.bytesOut - (ex?.bytesOut ?? 0),
+        bytesIn: s.bytesIn - s0.bytesIn - (ex?.bytesIn ?? 0),
+        roundTrips: s.roundTrips - s0.roundTrips - (ex?.roundTrips ?? 0),
         elapsedMs,
         kibPerSec: elapsedMs > 0 ? payloadBytes / 1024 / (elapsedMs / 1000) : null,
         wireFloorMs,

@@ -154,7 +154,7 @@ export async function programRange(
   });
   if (differingWindows.length === 0) {
     ctx.onEvent?.({ type: "plan", op, changed: 0, unchanged: size / SECTOR, blocks: 0, sectors: 0 });
-    report.accounting = meter.finish(size);
+    report.accounting = meter.finish(size, { wire: op === "write" });
     return report;
   }
 
@@ -196,7 +196,7 @@ export async function programRange(
     sectors: work.filter((w) => !w.useBlockErase).reduce((n, w) => n + w.sectors.length, 0),
   });
   if (changed.length === 0) {
-    report.accounting = meter.finish(size);
+    report.accounting = meter.finish(size, { except: backup?.accounting, wire: op === "write" });
     return report;
   }
 
@@ -262,7 +262,7 @@ export async function programRange(
   }
   progress.finish();
   await journal?.finish("verified").catch((e) => noteJournal(e));
-  report.accounting = meter.finish(size);
+  report.accounting = meter.finish(size, { except: backup?.accounting, wire: op === "write" });
   return report;
 
   async function reprogram(s: number): Promise<void> {

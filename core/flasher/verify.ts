@@ -81,5 +81,10 @@ export async function verifyFlash(
     meter: progress,
   });
   if (bad.length) throw new VerifyMismatchError(addr, image.length, bad[0].addr, bad.length);
-  return { addr, size: image.length, crc32: crc32(image), accounting: meter.finish(image.length) };
+  return {
+    addr,
+    size: image.length,
+    crc32: crc32(image),
+    accounting: meter.finish(image.length, { wire: false }),
+  };
 }
