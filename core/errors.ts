@@ -46,7 +46,12 @@ export class FlashError extends Error {
   readonly code: ErrorCode;
   readonly remedy: string;
   damage?: DamageReport;
-  constructor(code: ErrorCode, cause: string, remedy: string, options?: { damage?: DamageReport; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    cause: string,
+    remedy: string,
+    options?: { damage?: DamageReport; cause?: unknown },
+  ) {
     super(cause, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "FlashError";
     this.code = code;

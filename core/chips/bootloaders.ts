@@ -30,7 +30,12 @@ export const KNOWN_BOOTLOADERS: readonly KnownBootloader[] = [
   { crc: 0xe5cbc953, name: "bl_bk7231s_1.0.6", chip: "bk7231t", personality: "BASIC_TUYA" },
   { crc: 0x2739019f, name: "bl_bk7231u_1.0.6", chip: "bk7231u", personality: "BASIC_BEKEN" },
   { crc: 0x39f9b50c, name: "bl_bk7252_0.1.3", chip: "bk7252", personality: "BASIC_BEKEN" },
-  { crc: 0xe3a27c26, name: "bootloader_7252_2M_uart1_log_20190828", chip: "bk7252", personality: "BASIC_BEKEN" },
+  {
+    crc: 0xe3a27c26,
+    name: "bootloader_7252_2M_uart1_log_20190828",
+    chip: "bk7252",
+    personality: "BASIC_BEKEN",
+  },
 ];
 
 /** Find a bootloader by CRC. */

@@ -79,9 +79,15 @@ function layout(size: number, rf: number, config: number) {
   };
 }
 
-function profile(p: Omit<ChipProfile, "layout" | "flashSize"> & { l: ReturnType<typeof layout> }): ChipProfile {
+function profile(
+  p: Omit<ChipProfile, "layout" | "flashSize"> & { l: ReturnType<typeof layout> },
+): ChipProfile {
   const { l, ...rest } = p;
-  return { ...rest, flashSize: l.size, layout: { bootloader: l.bootloader, app: l.app, rf: l.rf, config: l.config } };
+  return {
+    ...rest,
+    flashSize: l.size,
+    layout: { bootloader: l.bootloader, app: l.app, rf: l.rf, config: l.config },
+  };
 }
 
 /** The chip profiles, in the order help text lists them. */
