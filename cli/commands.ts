@@ -33,6 +33,33 @@ export interface CommandEnv {
   backupDir: string;
   noBackup: boolean;
   overwriteBootloader: boolean;
+  /** `--yes`: confirmations are answered yes. */
+  yes: boolean;
+  /** Ask the user a yes/no question; resolves false when nobody can answer. */
+  confirm: (question: string) => Promise<boolean>;
+}
+
+/**
+ * Whether the write or erase of `[addr, addr+size)` may touch the bootloader window: always
+ * with --overwrite-bootloader; in SPI mode (recovery) after a confirmation or --yes.
+ */
+async function bootloaderAllowed(
+  s: Session,
+  env: CommandEnv,
+  verb: string,
+  addr: number,
+  size: number,
+): Promise<boolean> {
+  if (env.overwriteBootloader) return true;
+  if (s.kind !== "spi" || addr >= s.bootloaderEnd) return false;
+  if (env.yes) return true;
+  const range = `${hex(addr)}..${hex(Math.min(addr + size, s.bootloaderEnd) - 1)}`;
+  if (await env.confirm(`This will ${verb} ${range}, the bootloader region. Continue? [y/N] `)) return true;
+  throw new FlashError(
+    "BOOTLOADER_GUARD",
+    `not confirmed: ${verb} of ${range}, the bootloader region`,
+    "pass --yes to confirm (over SPI this is how a chip with a broken bootloader is recovered)",
+  );
 }
 
 /** The flasher context of a session, wired to the progress bar and stderr. */
@@ -103,7 +130,7 @@ export async function chipInfo(s: Session, env: CommandEnv): Promise<void> {
   const fields = {
     port: s.port,
     chip: s.identity.chip,
-    mode: id?.profile.id ?? null,
+    mode: id?.profile.id ?? s.spi?.mode ?? null,
     personality: id?.personality ?? null,
     bootloader: id?.bootloader ?? null,
     bootloaderCrc: id ? crcHex(id.bootloaderCrc) : null,
@@ -114,6 +141,7 @@ export async function chipInfo(s: Session, env: CommandEnv): Promise<void> {
     statusRegisters: info.statusRegisters,
     warnings: id?.warnings ?? [],
     baud: s.baud,
+    spiEntryAttempts: s.spi?.entry?.attempt ?? null,
   };
   const human = [
     `Chip:        ${fields.chip}${fields.personality ? ` (${fields.personality} loader)` : ""}`,
@@ -200,7 +228,7 @@ export async function writeFlashCommand(
   const ctx = await contextFor(s, env);
   const r = await writeFlash(ctx, image, {
     addr: args.addr,
-    overwriteBootloader: env.overwriteBootloader,
+    overwriteBootloader: await bootloaderAllowed(s, env, "write", args.addr, image.length),
     bootloaderEnd: s.bootloaderEnd,
     store: new DirectoryStore(env.backupDir),
     identity: s.identity,
@@ -258,7 +286,7 @@ export async function eraseRegionCommand(
   const r = await eraseRegion(ctx, {
     addr: args.addr,
     size: args.size,
-    overwriteBootloader: env.overwriteBootloader,
+    overwriteBootloader: await bootloaderAllowed(s, env, "erase", args.addr, args.size),
     bootloaderEnd: s.bootloaderEnd,
     store: new DirectoryStore(env.backupDir),
     identity: s.identity,

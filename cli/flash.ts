@@ -40,6 +40,18 @@ export interface MainOptions {
   signal?: AbortSignal;
   /** Wall clock for backup names (tests pin it). */
   now?: () => Date;
+  /** Answers confirmations (default: ask on the terminal, "no" without one). */
+  confirm?: (question: string) => Promise<boolean>;
+}
+
+/** Ask on stderr and read one line from stdin, when stdin is a terminal. */
+async function askOnTerminal(io: CliIO, question: string): Promise<boolean> {
+  if (!Deno.stdin.isTerminal()) return false;
+  io.stderr(question);
+  const buf = new Uint8Array(256);
+  const n = await Deno.stdin.read(buf);
+  const answer = n === null ? "" : new TextDecoder().decode(buf.subarray(0, n)).trim().toLowerCase();
+  return answer === "y" || answer === "yes";
 }
 
 /** Default working baud rate of UART paths. */
@@ -146,6 +158,8 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
       backupDir: g.backupDir,
       noBackup: !g.backup,
       overwriteBootloader: g.overwriteBootloader ?? false,
+      yes: g.yes ?? false,
+      confirm: opts.confirm ?? ((q) => (out.json ? Promise.resolve(false) : askOnTerminal(io, q))),
     };
     return withSession(
       {
@@ -157,6 +171,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
         skipKeyCheck: g.skipKeyCheck ?? false,
         state: g.state,
         seed: g.seed === undefined ? undefined : parseNumber(g.seed, "--seed"),
+        signal: opts.signal,
         onMessage: (line, level) => (level === "info" ? out.note(line) : out.debug(line)),
       },
       (s) => body(s, env),

@@ -1,19 +1,19 @@
 /**
- * `list-ports`: the serial ports and programmers this machine offers.
+ * `list-ports`: the serial ports this machine offers (USB adapters first).
  *
  * @module
  */
 
-import { FlashError } from "../core/errors.ts";
+import { describePort, listPorts } from "../core/io/ports.ts";
 import type { Output } from "./output.ts";
 
 /** Print the ports. */
-export function listPortsCommand(_out: Output): Promise<void> {
-  return Promise.reject(
-    new FlashError(
-      "UNSUPPORTED",
-      "port listing is not available yet",
-      "name the port with --port (e.g. /dev/ttyUSB0 or COM3)",
-    ),
+export async function listPortsCommand(out: Output): Promise<void> {
+  const ports = await listPorts();
+  out.result(
+    { ports },
+    ports.length
+      ? ports.map(describePort)
+      : ["No serial ports found. Without hardware, try the emulator: --port virtual:bk7231n"],
   );
 }

@@ -1,33 +1,40 @@
 /**
  * Opening what `--port` names and handing the command a ready {@link FlashTarget}: the
- * in-process emulator, a serial port or TCP bridge (UART boot protocol), or an SPI programmer.
- * The session also saves a virtual chip's state after the command, whether it succeeded or not.
+ * in-process emulator, a serial port or TCP bridge (UART boot protocol), or an SPI programmer
+ * (CH341A, real or virtual). The session also saves a virtual chip's state after the
+ * command, whether it succeeded or not.
  *
  * @module
  */
 
-import { chipById, type ChipProfile, CHIPS, formatKey } from "../core/chips/profiles.ts";
+import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../core/chips/profiles.ts";
 import type { Clock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
 import type { ChipIdentity } from "../core/flasher/backup.ts";
 import type { FlashTarget } from "../core/flasher/target.ts";
 import type { ByteLink } from "../core/io/link.ts";
+import type { SpiMaster } from "../core/io/spi.ts";
+import type { EntryParams, EntryResult } from "../core/spi/entry.ts";
+import type { UartClient } from "../core/uart/client.ts";
 import type { ChipIdentity as UartIdentity, SessionEvent } from "../core/uart/session.ts";
 import { openUartTarget } from "../core/uart/target.ts";
-import type { UartClient } from "../core/uart/client.ts";
 import { isSpiPort, type PortSpec } from "./ports.ts";
 
 /** SPI chip modes `--chip` accepts on SPI ports. */
 export const SPI_MODES = ["beken-spi", "spi-generic"] as const;
 
+/** An SPI chip mode. */
+export type SpiMode = typeof SPI_MODES[number];
+
 /** What a command gets to work with. */
 export interface Session {
+  kind: "uart" | "spi";
   target: FlashTarget;
   /** The clock of the link: virtual on emulated ports. */
   clock: Clock;
   /** Host baud rate in use on UART paths; null on SPI. */
   baud: number | null;
-  /** The port as the user named it. */
+  /** The port as opened ("virtual:bk7231n", "/dev/ttyUSB0", "ch341a:0"). */
   port: string;
   /** Names for backups and the JSON output. */
   identity: ChipIdentity;
@@ -35,6 +42,8 @@ export interface Session {
   bootloaderEnd: number;
   /** What UART detection found (UART paths only). */
   uart: { identity: UartIdentity; client: UartClient } | null;
+  /** SPI mode and how entry went (SPI paths only). */
+  spi: { mode: SpiMode; entry: EntryResult | null } | null;
 }
 
 /** How to open the session. */
@@ -50,8 +59,11 @@ export interface SessionOptions {
   skipKeyCheck: boolean;
   /** `--state` file of a virtual chip. */
   state?: string;
-  /** Seed of a virtual chip's wire. */
+  /** Seed of a virtual chip's randomness (wire garbage, SPI-entry luck). */
   seed?: number;
+  /** Beken SPI-mode entry overrides. */
+  spiEntry?: Partial<EntryParams>;
+  signal?: AbortSignal;
   /** Lines for stderr: `level` "info" always shows, "debug" only with -v. */
   onMessage: (line: string, level: "info" | "debug") => void;
 }
@@ -61,16 +73,18 @@ export function flashIdHex(id: ArrayLike<number> | null): string | null {
   return id ? Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("") : null;
 }
 
+const CHIP_REMEDY = `use one of: ${CHIPS.map((c) => c.id).join(", ")} (UART) or ${
+  SPI_MODES.join(", ")
+} (SPI)`;
+
+function isSpiMode(chip: string | undefined): chip is SpiMode {
+  return chip !== undefined && (SPI_MODES as readonly string[]).includes(chip.toLowerCase());
+}
+
 function profileFor(chip: string | undefined): ChipProfile | undefined {
   if (chip === undefined) return undefined;
   const p = chipById(chip);
-  if (!p) {
-    throw new FlashError(
-      "USAGE",
-      `unknown chip "${chip}"`,
-      `use one of: ${CHIPS.map((c) => c.id).join(", ")} (UART) or ${SPI_MODES.join(", ")} (SPI)`,
-    );
-  }
+  if (!p) throw new FlashError("USAGE", `unknown chip "${chip}"`, CHIP_REMEDY);
   return p;
 }
 
@@ -88,52 +102,73 @@ function sessionEventLine(e: SessionEvent): [string, "info" | "debug"] {
   }
 }
 
+/** A port opened but not yet turned into a session, with what must happen at the end. */
+interface Opened {
+  session: Session;
+  /** Persist a virtual chip (no-op otherwise). */
+  save: () => Promise<void>;
+}
+
 /**
  * Open the port, run `body` with the session, then close the port and save a virtual chip's
  * state (also when opening or `body` fails).
  */
 export async function withSession<T>(opts: SessionOptions, body: (s: Session) => Promise<T>): Promise<T> {
+  if (opts.state && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+    throw new FlashError(
+      "USAGE",
+      "--state only applies to virtual ports",
+      "drop --state, or use --port virtual:<chip> / ch341a:virtual:<chip>",
+    );
+  }
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const { session, save } = isSpiPort(opts.spec)
+      ? await openSpi(opts, cleanups)
+      : await openUart(opts, cleanups);
+    cleanups.length = 0;
+    cleanups.push(save, () => session.target.close());
+    return await body(session);
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  }
+}
+
+async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[]): Promise<Opened> {
   const { spec } = opts;
-  if (isSpiPort(spec)) return await withSpiSession(opts, body);
-  if (opts.chip && (SPI_MODES as readonly string[]).includes(opts.chip.toLowerCase())) {
+  if (isSpiMode(opts.chip)) {
     throw new FlashError(
       "USAGE",
       `--chip ${opts.chip} is an SPI mode, but ${opts.portText || "the port"} is a UART port`,
-      "use --port ch341a (or ch341a:virtual:<chip>, spidev:<dev>) for SPI, or a Beken chip id for UART",
+      "use --port ch341a (or ch341a:virtual:<chip>) for SPI, or a Beken chip id for UART",
     );
   }
   let requested = profileFor(opts.chip);
-  let save: (() => Promise<void>) | null = null;
+  let save = () => Promise.resolve();
   let link: ByteLink;
   if (spec.kind === "virtual") {
     const { createVirtualChip } = await import("../emulator/virtual.ts");
     const v = await createVirtualChip({ chip: spec.chip, state: opts.state, seed: opts.seed });
     requested ??= v.profile;
     save = () => v.save();
+    cleanups.push(save);
     link = v.link();
   } else {
-    if (opts.state) {
-      throw new FlashError(
-        "USAGE",
-        "--state only applies to virtual ports",
-        "drop --state, or use --port virtual:<chip>",
-      );
-    }
     link = await openLink(opts);
   }
-  let closed = false;
-  let target: FlashTarget | null = null;
-  try {
-    const opened = await openUartTarget(link, {
-      chip: requested,
-      baud: opts.baud,
-      linkTimeoutMs: opts.linkTimeoutMs,
-      overrideKeyCheck: opts.skipKeyCheck,
-      onEvent: (e) => opts.onMessage(...sessionEventLine(e)),
-    });
-    target = opened.target;
-    const id = opened.identity;
-    const session: Session = {
+  cleanups.push(() => link.close());
+  const opened = await openUartTarget(link, {
+    chip: requested,
+    baud: opts.baud,
+    linkTimeoutMs: opts.linkTimeoutMs,
+    overrideKeyCheck: opts.skipKeyCheck,
+    onEvent: (e) => opts.onMessage(...sessionEventLine(e)),
+  });
+  const id = opened.identity;
+  return {
+    save,
+    session: {
+      kind: "uart",
       target: opened.target,
       clock: link.clock,
       baud: opened.baud,
@@ -145,15 +180,9 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
       },
       bootloaderEnd: id.profile.layout.bootloader.end,
       uart: { identity: id, client: opened.client },
-    };
-    const result = await body(session);
-    closed = true;
-    await target.close();
-    return result;
-  } finally {
-    if (!closed) await (target ? target.close() : link.close()).catch(() => {});
-    if (save) await save();
-  }
+      spi: null,
+    },
+  };
 }
 
 async function openLink(opts: SessionOptions): Promise<ByteLink> {
@@ -163,18 +192,17 @@ async function openLink(opts: SessionOptions): Promise<ByteLink> {
       const { openSerial } = await import("../core/io/serial/mod.ts");
       return await openSerial(spec.path, { baud: 115200 });
     }
-    case "tcp":
-      throw new FlashError(
-        "UNSUPPORTED",
-        "tcp:// ports are not wired in yet",
-        "use a serial port or virtual:<chip>",
-      );
-    case "auto":
-      throw new FlashError(
-        "USAGE",
-        "no --port given",
-        "pass --port /dev/ttyUSB0 (see list-ports), or --port virtual:bk7231n to try the emulator",
-      );
+    case "tcp": {
+      const { openTcp } = await import("../core/io/tcp.ts");
+      return await openTcp(opts.portText, { baud: 115200 });
+    }
+    case "auto": {
+      const { listPorts, choosePort, describePort } = await import("../core/io/ports.ts");
+      const port = choosePort(await listPorts());
+      opts.onMessage(`using ${describePort(port)}`, "info");
+      const { openSerial } = await import("../core/io/serial/mod.ts");
+      return await openSerial(port.path, { baud: 115200 });
+    }
     default:
       throw new FlashError(
         "USAGE",
@@ -184,12 +212,68 @@ async function openLink(opts: SessionOptions): Promise<ByteLink> {
   }
 }
 
-function withSpiSession<T>(opts: SessionOptions, _body: (s: Session) => Promise<T>): Promise<T> {
-  return Promise.reject(
-    new FlashError(
+async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]): Promise<Opened> {
+  const { spec } = opts;
+  if (opts.chip !== undefined && !isSpiMode(opts.chip)) {
+    throw new FlashError(
+      "USAGE",
+      `--chip ${opts.chip} is not an SPI mode, and ${opts.portText} is an SPI port`,
+      `use --chip ${
+        SPI_MODES.join(" or --chip ")
+      } (beken-spi pulses CEN and sends 0xD2 first; spi-generic talks to a bare flash)`,
+    );
+  }
+  const mode: SpiMode = (opts.chip?.toLowerCase() as SpiMode | undefined) ?? "beken-spi";
+  const { Ch341aSpi } = await import("../core/io/ch341a.ts");
+  let save = () => Promise.resolve();
+  let spi: SpiMaster;
+  if (spec.kind === "ch341a-virtual") {
+    const { createVirtualChip } = await import("../emulator/virtual.ts");
+    const { createVirtualCh341a } = await import("../emulator/ch341a.ts");
+    const v = await createVirtualChip({ chip: spec.chip, state: opts.state, seed: opts.seed });
+    save = () => v.save();
+    cleanups.push(save);
+    const rig = createVirtualCh341a({
+      nor: v.nor,
+      clock: v.clock,
+      entry: mode === "beken-spi" ? {} : false,
+      seed: opts.seed,
+    });
+    spi = await Ch341aSpi.open(rig.device, { clock: rig.clock, name: opts.portText });
+  } else if (spec.kind === "ch341a") {
+    const { findCh341a } = await import("../core/io/usb.ts");
+    spi = await Ch341aSpi.open(await findCh341a(spec.index), { name: `ch341a:${spec.index}` });
+  } else {
+    throw new FlashError(
       "UNSUPPORTED",
-      `SPI ports (${opts.portText}) are not wired in yet`,
-      "use the UART boot protocol (--port /dev/ttyUSB0 or virtual:<chip>) for now",
-    ),
-  );
+      `${opts.portText}: spidev ports are not wired in yet`,
+      "use a CH341A (--port ch341a) for SPI",
+    );
+  }
+  cleanups.push(() => spi.close());
+  const { openSpiTarget } = await import("../core/spi/target.ts");
+  const target = await openSpiTarget(spi, {
+    entry: mode === "beken-spi" ? opts.spiEntry ?? {} : false,
+    signal: opts.signal,
+    onProgress: (p) =>
+      opts.onMessage(
+        p.message,
+        p.phase === "reset" || p.phase === "failed" || p.phase === "entered" ? "info" : "debug",
+      ),
+  });
+  const info = await target.info();
+  return {
+    save,
+    session: {
+      kind: "spi",
+      target,
+      clock: spi.clock,
+      baud: null,
+      port: spi.name,
+      identity: { chip: mode, flashId: flashIdHex(info.flashId), key: null },
+      bootloaderEnd: BOOTLOADER_END,
+      uart: null,
+      spi: { mode, entry: target.entry },
+    },
+  };
 }

@@ -212,3 +212,68 @@ Deno.test("errors: one line of cause and one of remedy, distinct exit codes, a J
   assert.equal(verbose.code, 3);
   assert.match(verbose.stderr, /\n\s+at /);
 });
+
+Deno.test("SPI through a virtual CH341A: chip-info, bootloader write only with --yes, same flash as the UART path", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const state = join(dir, "spi.chip");
+    const boot = join(dir, "boot.bin");
+    const image = new Uint8Array(0x12345).map((_, i) => (i * 7 + 3) & 0xff);
+    await Deno.writeFile(boot, image);
+    const common = [
+      "--port",
+      "ch341a:virtual:bk7231n",
+      "--chip",
+      "beken-spi",
+      "--state",
+      state,
+      "--backup-dir",
+      join(dir, "b"),
+    ];
+
+    const info = await flash([...common, "chip-info", "--json"]);
+    assert.equal(info.code, 0, info.stderr);
+    const ij = onlyJson(info);
+    assert.equal(ij.flashId, "eb6015");
+    assert.equal(ij.flashSize, 2 * 1024 * 1024);
+    assert.match(info.stderr, /SPI-mode entry: attempt 1\/\d+/);
+
+    const refused = await flash([...common, "write-flash", boot, "--addr", "0"]);
+    assert.equal(refused.code, 4);
+    assert.match(refused.stderr, /--yes/);
+
+    const w = await flash([...common, "--yes", "write-flash", boot, "--addr", "0", "--json"]);
+    assert.equal(w.code, 0, w.stderr);
+    assert.ok(onlyJson(w).backup);
+    assert.deepEqual((await stateFlash("bk7231n", state)).subarray(0, image.length), image);
+
+    const viaUart = await flash([
+      "--port",
+      "virtual:bk7231n",
+      "--state",
+      state,
+      "verify-flash",
+      boot,
+      "--addr",
+      "0",
+    ]);
+    assert.equal(viaUart.code, 0, viaUart.stderr);
+
+    const erase = await flash([
+      ...common,
+      "--yes",
+      "erase-region",
+      "--addr",
+      "0",
+      "--size",
+      "0x20000",
+      "--json",
+    ]);
+    assert.equal(erase.code, 0, erase.stderr);
+    const ej = onlyJson(erase);
+    assert.equal(ej.blockErases, 2);
+    assert.ok((await stateFlash("bk7231n", state)).subarray(0, 0x20000).every((b) => b === 0xff));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
