@@ -68,6 +68,8 @@ export interface SpiMaster {
   transfer(steps: SpiStep[]): Promise<Uint8Array[]>;
   /** Counters since open. */
   readonly stats: SpiStats;
+  /** Largest frame (bytes clocked under one CS) the adapter can carry, when it is limited (spidev). */
+  readonly maxFrame?: number;
   /** Release the adapter; leaves CS high and CEN released. Safe to call twice. */
   close(): Promise<void>;
 }

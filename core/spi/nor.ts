@@ -132,11 +132,12 @@ export class SpiNor {
     this.#checkRange(addr, len);
     const out = new Uint8Array(len);
     const perTransaction = 16;
+    const chunk = Math.max(1, Math.min(READ_FRAME, (this.spi.maxFrame ?? Infinity) - 4));
     for (let o = 0; o < len;) {
       const steps: SpiStep[] = [];
       const spans: [number, number][] = [];
       for (let k = 0; k < perTransaction && o < len; k++) {
-        const n = Math.min(READ_FRAME, len - o);
+        const n = Math.min(chunk, len - o);
         const a = addr + o;
         steps.push({ frame: { out: Uint8Array.of(0x03, a >> 16, a >> 8, a), read: n, tolerant: true } });
         spans.push([o, n]);
