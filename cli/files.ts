@@ -78,33 +78,48 @@ export async function readImage(path: string): Promise<Uint8Array> {
   return data;
 }
 
-/** Write an output file (read-flash --out) atomically. */
+/**
+ * Write an output file (read-flash --out): a regular file through a temporary name and a
+ * rename, so it never exists half-written; a device or pipe (`/dev/null`, `/dev/stdout`)
+ * directly.
+ */
 export async function writeOutput(path: string, data: Uint8Array): Promise<void> {
+  const fail = (e: unknown) =>
+    new FlashError(
+      "USAGE",
+      `cannot write ${path}: ${
+        e instanceof Deno.errors.NotFound ? "its directory does not exist" : (e as Error).message
+      }`,
+      "pass --out a path in an existing, writable directory with free space",
+      { cause: e },
+    );
+  const st = await Deno.stat(path).catch(() => null);
+  if (st && !st.isFile) {
+    if (st.isDirectory) throw fail(new Error("it is a directory"));
+    await Deno.writeFile(path, data).catch((e) => Promise.reject(fail(e)));
+    return;
+  }
   const tmp = `${path}.tmp`;
   try {
     await Deno.writeFile(tmp, data);
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw new FlashError(
-      "USAGE",
-      `cannot write ${path}: ${
-        e instanceof Deno.errors.NotFound ? "its directory does not exist" : (e as Error).message
-      }`,
-      "check that the directory exists, is writable and has free space",
-      { cause: e },
-    );
+    throw fail(e);
   }
 }
 
-/** Fail before any flash is read when `path` cannot be created (missing directory, no permission). */
+/** Fail before any flash is read when `path` cannot be written (missing directory, no permission). */
 export async function checkWritable(path: string): Promise<void> {
-  const tmp = `${path}.tmp`;
+  const st = await Deno.stat(path).catch(() => null);
   try {
-    const st = await Deno.stat(path).catch(() => null);
     if (st?.isDirectory) throw new Error("it is a directory");
-    (await Deno.open(tmp, { write: true, create: true })).close();
-    await Deno.remove(tmp);
+    if (st) {
+      (await Deno.open(path, { write: true })).close();
+    } else {
+      (await Deno.open(path, { write: true, createNew: true })).close();
+      await Deno.remove(path);
+    }
   } catch (e) {
     throw new FlashError(
       "USAGE",

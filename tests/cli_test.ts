@@ -179,12 +179,14 @@ Deno.test("errors: one line of cause and one of remedy, distinct exit codes, a J
   assertOneErrorAndRemedy(usage);
   assert.equal(usage.code, 2);
 
+  const dir = await Deno.makeTempDir();
+  const out = join(dir, "never.bin");
   const range = await flash([
     "--port",
     "virtual:bk7231n",
     "read-flash",
     "--out",
-    "/dev/null",
+    out,
     "--addr",
     "2M",
     "--json",
@@ -205,12 +207,19 @@ Deno.test("errors: one line of cause and one of remedy, distinct exit codes, a J
     "virtual:bk7231n",
     "read-flash",
     "--out",
-    "/dev/null",
+    out,
     "--addr",
     "2M",
   ]);
   assert.equal(verbose.code, 3);
   assert.match(verbose.stderr, /\n\s+at /);
+  assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing written");
+  await Deno.remove(dir);
+
+  const noDir = await flash(["--port", "virtual:bk7231n", "read-flash", "--out", join(out, "x", "y.bin")]);
+  assert.equal(noDir.code, 2);
+  assertOneErrorAndRemedy(noDir);
+  assert.match(noDir.stderr, /directory does not exist/);
 });
 
 Deno.test("SPI through a virtual CH341A: chip-info, bootloader write only with --yes, same flash as the UART path", async () => {
