@@ -134,11 +134,17 @@ Deno.test("spi nor: erase kinds and alignment", async () => {
   assert.ok(nor.read(0, nor.size).every((b) => b === 0xff));
 });
 
-Deno.test("spi nor: programs split at page boundaries", async () => {
-  const { target, nor } = await open();
+Deno.test("spi nor: programs split at page boundaries, all-0xFF pages skipped", async () => {
+  const { target, nor, device } = await open();
   const data = new Rng(3).fill(new Uint8Array(700));
   await target.nor.program(0x1f0, data);
   assert.deepEqual(nor.read(0x1f0, 700), data);
+  const before = device.stats.outTransfers;
+  const blank = new Uint8Array(4096).fill(0xff);
+  blank[0x800] = 0x00;
+  await target.writeSector(0x4000, blank);
+  assert.equal(device.stats.outTransfers - before, 3, "one page program (WREN | RDSR+PP | RDSR)");
+  assert.equal(nor.read(0x4800, 1)[0], 0);
 });
 
 Deno.test("spi nor: a flash that never finishes times out with TIMEOUT", async () => {

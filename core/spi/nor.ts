@@ -159,12 +159,19 @@ export class SpiNor {
     return rx.map((r) => r[1]);
   }
 
-  /** Program `data` at `addr`, one page program per 256-byte page touched, each waited for. */
+  /**
+   * Program `data` at `addr`, one page program per 256-byte page touched, each waited for.
+   * Pages that are all 0xFF are skipped: programming 0xFF changes nothing on NOR.
+   */
   async program(addr: number, data: Uint8Array): Promise<void> {
     this.#checkRange(addr, data.length);
     for (let o = 0; o < data.length;) {
       const a = addr + o;
       const n = Math.min(data.length - o, PAGE_SIZE - (a % PAGE_SIZE));
+      if (data.subarray(o, o + n).every((b) => b === 0xff)) {
+        o += n;
+        continue;
+      }
       const out = new Uint8Array(4 + n);
       out.set([0x02, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff]);
       out.set(data.subarray(o, o + n), 4);
