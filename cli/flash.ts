@@ -15,6 +15,7 @@
 
 import { Command, CommanderError } from "commander";
 import { FlashError } from "../core/errors.ts";
+import type { EntryParams } from "../core/spi/entry.ts";
 import {
   chipInfo,
   type CommandEnv,
@@ -72,6 +73,25 @@ interface Globals {
   state?: string;
   seed?: string;
   yes?: boolean;
+  cen?: string;
+  spiMode: string;
+  spiSpeed: string;
+  spiAttempts?: string;
+  cenLow?: string;
+  d2Count?: string;
+  pollBudget?: string;
+}
+
+/** Beken SPI-mode entry overrides given on the command line. */
+function spiEntryOf(g: Globals): Partial<EntryParams> {
+  const e: Partial<EntryParams> = {};
+  if (g.spiAttempts !== undefined) e.attempts = parseNumber(g.spiAttempts, "--spi-attempts");
+  if (g.cenLow !== undefined) {
+    e.cenLowMs = parseDuration(`${g.cenLow}${/^\d+$/.test(g.cenLow) ? "ms" : ""}`, "--cen-low");
+  }
+  if (g.d2Count !== undefined) e.d2Count = parseNumber(g.d2Count, "--d2-count");
+  if (g.pollBudget !== undefined) e.pollBudget = parseNumber(g.pollBudget, "--poll-budget");
+  return e;
 }
 
 /**
@@ -138,7 +158,14 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
       "virtual ports: load and save the chip's flash, efuse and status registers here",
     )
     .option("--seed <n>", "virtual ports: seed of the wire's randomness")
-    .option("-y, --yes", "answer yes to confirmations (SPI bootloader writes)");
+    .option("-y, --yes", "answer yes to confirmations (SPI bootloader writes)")
+    .option("--cen <gpio>", "spidev: GPIO line wired to CEN, e.g. gpiochip0:17")
+    .option("--spi-mode <0-3>", "spidev: SPI mode", "3")
+    .option("--spi-speed <hz>", "spidev: SPI clock in Hz", "30000")
+    .option("--spi-attempts <n>", "SPI-mode entry: reset + 0xD2 sequences before giving up")
+    .option("--cen-low <ms>", "SPI-mode entry: how long CEN is held low")
+    .option("--d2-count <n>", "SPI-mode entry: 0xD2 bytes streamed after the release")
+    .option("--poll-budget <n>", "SPI-mode entry: JEDEC polls per attempt");
 
   const globalsOf = (cmd: { optsWithGlobals(): unknown }) => cmd.optsWithGlobals() as Globals;
 
@@ -172,6 +199,12 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
         state: g.state,
         seed: g.seed === undefined ? undefined : parseNumber(g.seed, "--seed"),
         signal: opts.signal,
+        spiEntry: spiEntryOf(g),
+        spidev: {
+          cen: g.cen,
+          mode: parseNumber(g.spiMode, "--spi-mode") & 3,
+          speedHz: parseNumber(g.spiSpeed, "--spi-speed"),
+        },
         onMessage: (line, level) => (level === "info" ? out.note(line) : out.debug(line)),
       },
       (s) => body(s, env),
@@ -225,6 +258,21 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
       const args = { addr: parseNumber(o.addr, "--addr"), size: parseNumber(o.size, "--size") };
       await run(cmd, (s, env) => eraseRegionCommand(s, env, args));
     });
+
+  program.command("spi-enter")
+    .description("SPI ports: put the chip into SPI flash mode and leave it there; print the flash ID")
+    .action((_o, cmd) =>
+      run(cmd, (s, env) => {
+        if (s.kind !== "spi") {
+          throw new FlashError(
+            "USAGE",
+            "spi-enter needs an SPI port",
+            "use --port ch341a or ch341a:virtual:<chip>",
+          );
+        }
+        return chipInfo(s, env);
+      })
+    );
 
   program.command("read-key")
     .description("read the efuse encryption key (BootROM loaders)")

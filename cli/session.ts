@@ -63,6 +63,8 @@ export interface SessionOptions {
   seed?: number;
   /** Beken SPI-mode entry overrides. */
   spiEntry?: Partial<EntryParams>;
+  /** spidev settings: SPI mode, clock, and the GPIO line wired to CEN (`gpiochip0:17`). */
+  spidev?: { mode?: number; speedHz?: number; cen?: string };
   signal?: AbortSignal;
   /** Lines for stderr: `level` "info" always shows, "debug" only with -v. */
   onMessage: (line: string, level: "info" | "debug") => void;
@@ -243,12 +245,23 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
   } else if (spec.kind === "ch341a") {
     const { findCh341a } = await import("../core/io/usb.ts");
     spi = await Ch341aSpi.open(await findCh341a(spec.index), { name: `ch341a:${spec.index}` });
+  } else if (spec.kind === "spidev") {
+    const { openSpidev } = await import("../core/io/spidev.ts");
+    const { parseGpioSpec } = await import("../core/io/gpio.ts");
+    if (mode === "beken-spi" && !opts.spidev?.cen) {
+      throw new FlashError(
+        "USAGE",
+        `${opts.portText}: Beken SPI-mode entry needs the GPIO line wired to CEN`,
+        "pass --cen gpiochip0:<line> (see gpioinfo), or --chip spi-generic for a bare flash",
+      );
+    }
+    spi = openSpidev(spec.path, {
+      mode: opts.spidev?.mode,
+      speedHz: opts.spidev?.speedHz,
+      cen: opts.spidev?.cen ? parseGpioSpec(opts.spidev.cen) : undefined,
+    });
   } else {
-    throw new FlashError(
-      "UNSUPPORTED",
-      `${opts.portText}: spidev ports are not wired in yet`,
-      "use a CH341A (--port ch341a) for SPI",
-    );
+    throw new FlashError("USAGE", `${opts.portText} is not an SPI port`, "see --help for port forms");
   }
   cleanups.push(() => spi.close());
   const { openSpiTarget } = await import("../core/spi/target.ts");
