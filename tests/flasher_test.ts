@@ -508,6 +508,14 @@ Deno.test("targets without a chip CRC (SPI) run the same operations", async () =
   assert.deepEqual(t.flash.subarray(0, 0x21000), image);
   assert.equal(r.accounting.wireFloorMs, null);
   assert.equal(r.backup, "SPI_eb6015_20261122T013012Z.bin");
+  assert.equal(t.log[0], "read 0", "no separate compare pass before the backup");
+  const beforeFirstErase = t.log.slice(0, t.log.findIndex((l) => l.startsWith("erase")));
+  assert.equal(beforeFirstErase.filter((l) => l.startsWith("read")).length, FLASH / SECTOR);
+  assert.equal(
+    beforeFirstErase.filter((l) => l.startsWith("crc")).length,
+    FLASH / 0x8000,
+    "only the backup's checks",
+  );
 });
 
 Deno.test("cancelling stops before the first erase without damage, and mid-write with damage", async () => {

@@ -3,6 +3,8 @@
  * bytes, changing as little as possible and never losing data.
  *
  * 1. Compare by CRC, one 64 KiB window at a time; stop if everything already matches.
+ *    (Targets without a chip-side CRC skip this when a backup is taken: it would cost a
+ *    read of the range, and the backup reads everything anyway.)
  * 2. Take the full backup (checked), then find the differing sectors from it (or by
  *    per-sector CRC with no backup); start the journal.
  * 3. Unprotect, then for each 64 KiB block: one block erase where the policy allows, 4 KiB
@@ -144,24 +146,32 @@ export async function programRange(
     );
   }
 
-  const comparing = new ProgressMeter("compare", size, ctx.clock, ctx.onProgress);
+  // Without a chip-side CRC, comparing costs a read of the range; when the backup reads the
+  // whole flash anyway, compare against the backup alone.
+  const willBackup = !opts.resume && !opts.noBackup && opts.store !== undefined;
+  const backupFirst = willBackup && !ctx.target.hasChipCrc;
   const windows = blockSpans(addr, size);
-  const differingWindows = await differingSpans(ctx, addr, expected, windows, {
-    window: BLOCK,
-    attempts: 3,
-    op: "compare",
-    meter: comparing,
-  });
-  if (differingWindows.length === 0) {
-    ctx.onEvent?.({ type: "plan", op, changed: 0, unchanged: size / SECTOR, blocks: 0, sectors: 0 });
-    report.accounting = meter.finish(size, { wire: op === "write" });
-    return report;
+  let differingWindows = windows;
+  let comparing: ProgressMeter | null = null;
+  if (!backupFirst) {
+    comparing = new ProgressMeter("compare", size, ctx.clock, ctx.onProgress);
+    differingWindows = await differingSpans(ctx, addr, expected, windows, {
+      window: BLOCK,
+      attempts: 3,
+      op: "compare",
+      meter: comparing,
+    });
+    if (differingWindows.length === 0) {
+      ctx.onEvent?.({ type: "plan", op, changed: 0, unchanged: size / SECTOR, blocks: 0, sectors: 0 });
+      report.accounting = meter.finish(size, { wire: op === "write" });
+      return report;
+    }
   }
 
   let backup: BackupRecord | null = null;
   if (opts.resume) {
     report.backup = opts.resume.journal.backup;
-  } else if (!opts.noBackup && opts.store) {
+  } else if (willBackup && opts.store) {
     backup = await takeBackup(ctx, { store: opts.store, identity: opts.identity, createdAt: opts.createdAt });
     report.backup = backup.location;
     report.backupRecord = backup;
@@ -183,7 +193,7 @@ export async function programRange(
     });
     changed.push(...bad.map((s) => s.addr));
   }
-  comparing.finish();
+  comparing?.finish();
   const work = planBlocks(changed, addr, end, plan.blockPolicy);
   report.changed = changed.length;
   report.unchanged = size / SECTOR - changed.length;
