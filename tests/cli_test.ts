@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main } from "../cli/flash.ts";
 import { parseDuration, parseNumber } from "../cli/numbers.ts";
+import { Output } from "../cli/output.ts";
 import { parsePortSpec } from "../cli/ports.ts";
+import { FlashError } from "../core/errors.ts";
 import { crc32 } from "../core/uart/crc.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 
@@ -285,4 +287,36 @@ Deno.test("SPI through a virtual CH341A: chip-info, bootloader write only with -
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a failed write prints cause, remedy and the damaged range with the backup, and exits 10", () => {
+  let stdout = "";
+  let stderr = "";
+  const io = {
+    stdout: (t: string) => (stdout += t),
+    stderr: (t: string) => (stderr += t),
+    stderrIsTTY: false,
+  };
+  const e = new FlashError("WRITE_FAILED", "write failed at 0x30000: no reply", "check the 3.3 V supply", {
+    damage: { start: 0x30000, end: 0x50000, backup: "backups/BK7231N_eb6015_20261122T013012Z.bin" },
+  });
+  assert.equal(new Output(io, { json: true, verbose: false }).error(e), 10);
+  const lines = stderr.trimEnd().split("\n");
+  assert.deepEqual(lines, [
+    "error: write failed at 0x30000: no reply",
+    "remedy: check the 3.3 V supply",
+    "flash in 0x30000..0x50000 may now differ from the image; backup of the whole chip: backups/BK7231N_eb6015_20261122T013012Z.bin",
+  ]);
+  const j = JSON.parse(stdout);
+  assert.equal(j.code, "WRITE_FAILED");
+  assert.deepEqual(j.damage, {
+    start: 0x30000,
+    end: 0x50000,
+    backup: "backups/BK7231N_eb6015_20261122T013012Z.bin",
+  });
+
+  stderr = "";
+  assert.equal(new Output(io, { json: false, verbose: false }).error(new TypeError("boom")), 1);
+  assert.match(stderr, /^error: internal error: boom\nremedy: /);
+  assert.doesNotMatch(stderr, /\n\s+at /);
 });
