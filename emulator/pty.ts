@@ -84,7 +84,10 @@ export class Pty {
     let efd = -1;
     try {
       const name = new Uint8Array(128);
-      if (libc.grantpt(fd) !== 0 || libc.unlockpt(fd) !== 0 || libc.ptsname_r(fd, name, BigInt(name.length)) !== 0) {
+      if (
+        libc.grantpt(fd) !== 0 || libc.unlockpt(fd) !== 0 ||
+        libc.ptsname_r(fd, name, BigInt(name.length)) !== 0
+      ) {
         throw new Error(`cannot set up the pseudo-terminal: ${errnoName(errno(libc))}`);
       }
       const path = new TextDecoder().decode(name.subarray(0, name.indexOf(0)));

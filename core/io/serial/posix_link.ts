@@ -37,7 +37,7 @@ export interface PosixPort {
   drain(): Promise<void>;
   /** Discard received, unread input. */
   flushInput(): void;
-  /** Discard output not yet sent (lets a pending drain finish before close). */
+  /** Discard output not yet sent (lets a pending drain finish when closing). */
   flushOutput(): void;
   /** Release the descriptors. */
   close(): void;
@@ -56,6 +56,7 @@ export class PosixSerialLink implements ByteLink {
   #hasModemLines: boolean;
   #port: PosixPort;
   #closed = false;
+  #draining = 0;
   #pending = new Set<Promise<unknown>>();
 
   /** Wrap an opened, configured port. `hasModemLines` is what the open-time probe found. */
@@ -122,7 +123,12 @@ export class PosixSerialLink implements ByteLink {
 
   async drain(): Promise<void> {
     this.#open();
-    await this.#track(this.#port.drain());
+    this.#draining++;
+    try {
+      await this.#track(this.#port.drain());
+    } finally {
+      this.#draining--;
+    }
   }
 
   flushInput(): Promise<void> {
@@ -172,7 +178,9 @@ export class PosixSerialLink implements ByteLink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#port.flushOutput();
+    // bytes already written still go out, unless a drain is waiting on them: then the caller
+    // wants the port back now
+    if (this.#draining > 0) this.#port.flushOutput();
     this.#port.wake();
     await Promise.allSettled([...this.#pending]);
     this.#port.close();
