@@ -62,7 +62,7 @@ export class FlashError extends Error {
   lines(): string[] {
     const out = [`error: ${this.message}`, `remedy: ${this.remedy}`];
     if (this.damage) {
-      const r = `0x${this.damage.start.toString(16)}..0x${this.damage.end.toString(16)}`;
+      const r = `0x${this.damage.start.toString(16)}..0x${(this.damage.end - 1).toString(16)}`;
       out.push(
         `flash in ${r} may now differ from the image; ${
           this.damage.backup ? `backup of the whole chip: ${this.damage.backup}` : "no backup was taken"

@@ -305,7 +305,7 @@ Deno.test("a failed write prints cause, remedy and the damaged range with the ba
   assert.deepEqual(lines, [
     "error: write failed at 0x30000: no reply",
     "remedy: check the 3.3 V supply",
-    "flash in 0x30000..0x50000 may now differ from the image; backup of the whole chip: backups/BK7231N_eb6015_20261122T013012Z.bin",
+    "flash in 0x30000..0x4ffff may now differ from the image; backup of the whole chip: backups/BK7231N_eb6015_20261122T013012Z.bin",
   ]);
   const j = JSON.parse(stdout);
   assert.equal(j.code, "WRITE_FAILED");
