@@ -22,3 +22,4 @@
 export * from "./faults/plan.ts";
 export * from "./faults/link.ts";
 export * from "./faults/chip.ts";
+export * from "./faults/usb.ts";

@@ -146,8 +146,11 @@ export class VirtualWire implements ByteLink {
       const s = this.#segments[0];
       // bytes of this segment the host can have by now: avail(k) <= now
       const arrived = Math.floor((now - s.start - this.timing.usbTurnaroundMs) / s.byteMs + 1e-9);
-      let k = Math.min(s.data.length, s.taken + (max - n), Math.max(s.taken, arrived));
+      const limit = Math.min(s.data.length, s.taken + (max - n));
+      let k = Math.min(limit, Math.max(s.taken, arrived));
       while (k > s.taken && this.#avail(s, k - 1) > now) k--;
+      // the division can land just below an integer late in a long session: count up too
+      while (k < limit && this.#avail(s, k) <= now) k++;
       if (k === s.taken) break;
       let bytes = s.data.subarray(s.taken, k);
       if (!baudsMatch(s.baud, this.#baud)) bytes = this.#garble(bytes.length, s.baud, this.#baud);

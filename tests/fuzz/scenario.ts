@@ -1,0 +1,595 @@
+/**
+ * One fuzz scenario: a virtual chip (any profile, UART or SPI path), a fault plan, one user
+ * operation (write, erase, read, verify) run through the real core, then the invariants
+ * checked against the emulator's flash. A failed operation is followed, when the scenario
+ * asks for it, by the user's recovery (power back on, port reopened, faults gone, the same
+ * command again with the journal's `--resume`), which must end verified.
+ *
+ * Invariants (each breach is a violation string):
+ * - success ⇒ the range holds exactly the expected bytes (read: the bytes returned are the flash);
+ * - bytes outside the range never change;
+ * - a failure is a typed FlashError; every byte in the range that is neither the old nor the
+ *   expected content lies inside the error's damage range;
+ * - every backup saved equals the flash as it was before the job;
+ * - the host never sends a command outside the loader personality's table;
+ * - erases and programs per address stay within the retry bounds;
+ * - after opening, the host's real baud equals the chip's, and the rate is the requested one
+ *   or 115200 with a fallback notice;
+ * - without any injected fault, nothing fails except refusals the scenario calls for;
+ * - recovery without faults always ends with the range verified and nothing else changed.
+ *
+ * @module
+ */
+
+import { chipById, type ChipProfile } from "../../core/chips/profiles.ts";
+import { FlashError } from "../../core/errors.ts";
+import {
+  createContext,
+  eraseRegion,
+  type FlasherContext,
+  type FlashTarget,
+  MemoryStore,
+  parseJournal,
+  PROGRAM_ATTEMPTS,
+  readFlash,
+  SECTOR,
+  verifyFlash,
+  writeFlash,
+  type WriteJournal,
+} from "../../core/flasher/mod.ts";
+import { Ch341aSpi } from "../../core/io/ch341a.ts";
+import { flashPartFor, formatJedecId } from "../../core/spi/jedec.ts";
+import { diagnoseLock, needsUnprotect, protectClearMask } from "../../core/spi/status.ts";
+import { openSpiTarget } from "../../core/spi/target.ts";
+import { decodeFields } from "../../core/uart/codec.ts";
+import { RequestParser } from "../../core/uart/parser.ts";
+import type { SessionEvent } from "../../core/uart/session.ts";
+import { commandByKey, COMMANDS } from "../../core/uart/table.ts";
+import { openUartTarget } from "../../core/uart/target.ts";
+import { createVirtualCh341a, VirtualCh341a } from "../../emulator/ch341a.ts";
+import {
+  createFaultyChip,
+  type FaultKind,
+  type FaultPlan,
+  FaultRecorder,
+  FaultyUsbDevice,
+  refuseSpiEntry,
+} from "../../emulator/faults.ts";
+import { FaultDice } from "../../emulator/faults/plan.ts";
+import { defaultImage } from "../../emulator/image.ts";
+import { NorFlash } from "../../emulator/nor.ts";
+import { Rng } from "../../emulator/rng.ts";
+import { baudsMatch } from "../../emulator/wire.ts";
+
+/** What fills one sector of the image. */
+export type SectorFill = "same" | "random" | "blank" | "zero" | "near";
+
+/** Everything that defines a scenario; plain data, so fast-check can generate and shrink it. */
+export interface Scenario {
+  /** Chip profile id. */
+  chip: string;
+  /** "default" = the profile's flash; "small" = a 512 KiB part (faster). */
+  flash: "default" | "small";
+  path: "uart" | "spi";
+  /** Working baud rate of the UART path. */
+  baud: number;
+  op: "write" | "erase" | "read" | "verify";
+  /** Where the range starts: 0..1000 across the flash above the bootloader. */
+  at: number;
+  /** Start inside the bootloader window (with --overwrite-bootloader). */
+  low: boolean;
+  /** Length of the range in sectors. */
+  sectors: number;
+  /** Per-sector content of the image, cycled. */
+  fills: SectorFill[];
+  /** Seed of the random image bytes. */
+  contentSeed: number;
+  backup: boolean;
+  /** Initial status word of the flash. */
+  protect: number;
+  /** WP# held low. */
+  wpLow: boolean;
+  /** Inject faults while linking and identifying too. */
+  faultsDuringOpen: boolean;
+  /** After a failure: power on, reopen without faults, run again (resuming from the journal). */
+  recover: boolean;
+  plan: FaultPlan;
+}
+
+/** What running a scenario found. */
+export interface ScenarioResult {
+  /** "ok" or the error code of the first run. */
+  outcome: string;
+  /** Outcome of the recovery run, when there was one. */
+  recovery?: string;
+  violations: string[];
+  /** Faults injected, by kind. */
+  faults: Partial<Record<FaultKind, number>>;
+  /** Virtual milliseconds the scenario took on the chip's clock. */
+  virtualMs: number;
+}
+
+const SMALL_FLASH = [0x85, 0x60, 0x13] as const;
+const CREATED_AT = new Date("2026-01-01T00:00:00Z");
+/** Virtual time after which a scenario counts as running away. */
+const RUNAWAY_MS = 6 * 3600_000;
+
+/** A recorder of host frames on the UART path, for the conformance and retry checks. */
+class FrameLog {
+  readonly parser = new RequestParser();
+  readonly frames: {
+    name: string;
+    known: boolean;
+    code: number;
+    kind: string;
+    addr?: number;
+    size?: number;
+  }[] = [];
+  push(data: Uint8Array): void {
+    this.parser.push(data);
+    for (let f = this.parser.next(); f; f = this.parser.next()) {
+      const spec = commandByKey(f.kind, f.code);
+      if (!spec) {
+        this.frames.push({ name: `0x${f.code.toString(16)}`, known: false, code: f.code, kind: f.kind });
+        continue;
+      }
+      const v = decodeFields(spec.request, f.payload);
+      const entry: FrameLog["frames"][number] = { name: spec.name, known: true, code: f.code, kind: f.kind };
+      if (v && typeof v.addr === "number") entry.addr = v.addr;
+      if (spec.name === "FlashErase" && v) entry.size = v.sizeCmd === 0xd8 ? 0x10000 : 0x1000;
+      this.frames.push(entry);
+    }
+  }
+}
+
+interface Rig {
+  profile: ChipProfile;
+  nor: NorFlash;
+  size: number;
+  clock: { now(): number };
+  recorder: FaultRecorder;
+  /**
+   * Open the target with faults on or off while opening (`openFaults`) and afterwards
+   * (`runFaults`), returning it and the context.
+   */
+  open(
+    openFaults: boolean,
+    runFaults: boolean,
+    log: FrameLog | null,
+  ): Promise<{ target: FlashTarget; ctx: FlasherContext }>;
+  /** Power back on if a fault cut it. */
+  restorePower(): void;
+  /** Checks after a successful open (baud). */
+  afterOpen: string[];
+}
+
+function buildImage(s: Scenario, pre: Uint8Array, addr: number): Uint8Array {
+  const rng = new Rng(s.contentSeed);
+  const out = new Uint8Array(s.sectors * SECTOR);
+  for (let i = 0; i < s.sectors; i++) {
+    const sec = out.subarray(i * SECTOR, (i + 1) * SECTOR);
+    const fill = s.fills[i % s.fills.length] ?? "random";
+    const old = pre.subarray(addr + i * SECTOR, addr + (i + 1) * SECTOR);
+    switch (fill) {
+      case "same":
+        sec.set(old);
+        break;
+      case "blank":
+        sec.fill(0xff);
+        break;
+      case "zero":
+        sec.fill(0);
+        break;
+      case "near":
+        sec.set(old);
+        sec[rng.int(SECTOR)] ^= 1 << rng.int(8);
+        break;
+      default:
+        rng.fill(sec);
+    }
+  }
+  return out;
+}
+
+function uartRig(s: Scenario, profile: ChipProfile): Rig {
+  const v = createFaultyChip({
+    chip: profile.id,
+    plan: s.plan,
+    flashId: s.flash === "small" ? SMALL_FLASH : undefined,
+    protect: s.protect,
+    wpHigh: !s.wpLow,
+  });
+  if (Deno.env.get("FUZZ_DEBUG")) {
+    v.chip.onCommand = (name, req, rep, at) =>
+      console.error(
+        `${at.toFixed(1)} ${name} ${
+          req ? [...req.slice(0, 9)].map((b) => b.toString(16)).join(" ") : ""
+        } -> ${rep ? rep.length : "none"}`,
+      );
+  }
+  const rig: Rig = {
+    profile,
+    nor: v.nor,
+    size: v.nor.size,
+    clock: v.clock,
+    recorder: v.recorder,
+    afterOpen: [],
+    restorePower() {
+      if (!v.rail.powered) v.rail.powerOn(v.clock.now());
+    },
+    async open(openFaults, runFaults, log) {
+      const t0 = v.clock.now();
+      const link = v.link({
+        onWrite: (data, t) => {
+          if (t - t0 > RUNAWAY_MS) {
+            throw new Error(`runaway: ${Math.round((t - t0) / 1000)} s of virtual time`);
+          }
+          log?.push(data);
+        },
+      });
+      link.dice.active = openFaults;
+      v.dice.active = openFaults;
+      const events: SessionEvent[] = [];
+      let opened;
+      try {
+        opened = await openUartTarget(link, {
+          chip: profile,
+          baud: s.baud,
+          linkTimeoutMs: 5000,
+          onEvent: (e) => events.push(e),
+        });
+      } catch (e) {
+        await link.close();
+        throw e;
+      }
+      const chipBaud = v.chip.baudAt(v.clock.now());
+      if (!baudsMatch(link.inner.baud, chipBaud)) {
+        rig.afterOpen.push(`the host runs at ${link.inner.baud} baud and the chip at ${chipBaud}`);
+      }
+      if (opened.baud !== s.baud) {
+        if (opened.baud !== 115200) {
+          rig.afterOpen.push(`opened at ${opened.baud}, neither ${s.baud} nor 115200`);
+        }
+        if (!events.some((e) => e.type === "baud-fallback")) {
+          rig.afterOpen.push(`fell back to ${opened.baud} baud without saying so`);
+        }
+      }
+      link.dice.active = runFaults;
+      v.dice.active = runFaults;
+      const ctx = await createContext(opened.target, v.clock, {}).catch(async (e) => {
+        await opened.target.close();
+        throw e;
+      });
+      return { target: opened.target, ctx };
+    },
+  };
+  return rig;
+}
+
+function spiRig(s: Scenario, profile: ChipProfile): Rig {
+  const part = flashPartFor(s.flash === "small" ? SMALL_FLASH : profile.defaultFlashId);
+  const nor = new NorFlash({ part, data: defaultImage(profile, part.size), sr: s.protect, wpHigh: !s.wpLow });
+  const bench = createVirtualCh341a({ nor, seed: s.plan.seed });
+  const recorder = new FaultRecorder();
+  const entryDice = new FaultDice(s.plan, recorder, 301);
+  if (bench.chip) refuseSpiEntry(bench.chip, entryDice, bench.clock);
+  let plugs = 0;
+  const rig: Rig = {
+    profile,
+    nor,
+    size: nor.size,
+    clock: bench.clock,
+    recorder,
+    afterOpen: [],
+    restorePower() {},
+    async open(openFaults, runFaults) {
+      // every open is a fresh plug-in of the programmer: nothing stale in its FIFOs
+      const device = plugs++ === 0 ? bench.device : new VirtualCh341a(bench.chip ?? nor, bench.clock);
+      const usb = new FaultyUsbDevice(device, s.plan, { recorder, clock: bench.clock, salt: 200 + plugs });
+      usb.dice.active = openFaults;
+      entryDice.active = openFaults;
+      const spi = await Ch341aSpi.open(usb, { clock: bench.clock });
+      let target;
+      try {
+        target = await openSpiTarget(spi, { entry: { attempts: 10 } });
+      } catch (e) {
+        await spi.close().catch(() => {});
+        throw e;
+      }
+      usb.dice.active = runFaults;
+      entryDice.active = runFaults;
+      const ctx = await createContext(target, bench.clock, {}).catch(async (e) => {
+        await target.close().catch(() => {});
+        throw e;
+      });
+      return { target, ctx };
+    },
+  };
+  return rig;
+}
+
+interface RunOutcome {
+  error: unknown;
+  data?: Uint8Array;
+}
+
+async function runOp(
+  rig: Rig,
+  s: Scenario,
+  store: MemoryStore,
+  addr: number,
+  image: Uint8Array,
+  faults: { open: boolean; run: boolean },
+  log: FrameLog | null,
+  resume?: { journal: WriteJournal; name: string },
+): Promise<RunOutcome> {
+  let opened;
+  try {
+    opened = await rig.open(faults.open, faults.run, log);
+  } catch (e) {
+    return { error: e };
+  }
+  const { target, ctx } = opened;
+  const identity = {
+    chip: rig.profile.name,
+    flashId: formatJedecId(rig.nor.jedecId).replaceAll(" ", ""),
+    key: null,
+  };
+  const common = {
+    store: s.backup ? store : undefined,
+    noBackup: !s.backup,
+    identity,
+    createdAt: CREATED_AT,
+    overwriteBootloader: s.low,
+    resume,
+  };
+  const out: RunOutcome = { error: null };
+  try {
+    switch (s.op) {
+      case "write":
+        await writeFlash(ctx, image, { addr, ...common });
+        break;
+      case "erase":
+        await eraseRegion(ctx, { addr, size: image.length, ...common });
+        break;
+      case "read":
+        out.data = (await readFlash(ctx, { addr, size: image.length })).data;
+        break;
+      case "verify":
+        await verifyFlash(ctx, image, { addr });
+        break;
+    }
+  } catch (e) {
+    out.error = e;
+  } finally {
+    await target.close().catch(() => {});
+  }
+  return out;
+}
+
+function journalIn(store: MemoryStore): { journal: WriteJournal; name: string } | undefined {
+  for (const [name, bytes] of store.entries) {
+    if (!name.endsWith(".journal.json")) continue;
+    const journal = parseJournal(new TextDecoder().decode(bytes));
+    if (journal.state !== "verified") return { journal, name };
+  }
+  return undefined;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0 && a.length % 4 === 0) {
+    const x = new Uint32Array(a.buffer, a.byteOffset, a.length / 4);
+    const y = new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+    return true;
+  }
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** The first address in [from, to) where `now` differs from `pre`, or -1. */
+function firstChange(now: Uint8Array, pre: Uint8Array, from: number, to: number): number {
+  for (let s = from; s < to; s += SECTOR) {
+    const e = Math.min(to, s + SECTOR);
+    if (!equalBytes(now.subarray(s, e), pre.subarray(s, e))) {
+      for (let a = s; a < e; a++) if (now[a] !== pre[a]) return a;
+    }
+  }
+  return -1;
+}
+
+/** Why a fault-free failure is nonetheless legitimate for this scenario, or null. */
+function legitimateRefusal(s: Scenario, profile: ChipProfile, addr: number, e: unknown): string | null {
+  if (!(e instanceof FlashError)) return null;
+  const code = e.code === "WRITE_FAILED" && e.cause instanceof FlashError ? e.cause.code : e.code;
+  if (code === "FLASH_LOCKED") return "locked status register";
+  if (code === "BOOTLOADER_GUARD" && s.path === "uart" && addr < profile.loaderProtectedEnd) {
+    return "the loader guards its window";
+  }
+  if (s.op === "verify" && code === "VERIFY_FAILED") return "the image differs";
+  return null;
+}
+
+/** Whether the status register start state can block writes in a way unprotect may not lift. */
+function lockedStart(s: Scenario, nor: NorFlash): boolean {
+  const part = nor.part;
+  if (part.srCount === 0 || !needsUnprotect(part, s.protect)) return false;
+  if (diagnoseLock(part, s.protect, s.wpLow ? "low" : "high").locked) return true;
+  return (s.protect & protectClearMask(part) & part.layout.readOnlyMask) !== 0;
+}
+
+/** Run one scenario and check every invariant. */
+export async function runScenario(s: Scenario): Promise<ScenarioResult> {
+  const profile = chipById(s.chip);
+  if (!profile) throw new Error(`unknown chip ${s.chip}`);
+  const rig = s.path === "spi" ? spiRig(s, profile) : uartRig(s, profile);
+  const t0 = rig.clock.now();
+  const size = rig.size;
+  const pre = rig.nor.read(0, size);
+  const sectorsTotal = size / SECTOR;
+  const lowEnd = 0x11000 / SECTOR;
+  const sectors = Math.max(1, Math.min(s.sectors, sectorsTotal - lowEnd));
+  const firstSector = s.low
+    ? Math.min(Math.floor((s.at / 1000) * lowEnd), lowEnd - 1)
+    : lowEnd + Math.floor((s.at / 1000) * (sectorsTotal - lowEnd - sectors));
+  const addr = firstSector * SECTOR;
+  const scenario = { ...s, sectors };
+  const image = s.op === "erase"
+    ? new Uint8Array(sectors * SECTOR).fill(0xff)
+    : buildImage(scenario, pre, addr);
+  const violations: string[] = [];
+  const store = new MemoryStore();
+  const log = s.path === "uart" ? new FrameLog() : null;
+  const changes = s.op === "write" || s.op === "erase";
+
+  const first = await runOp(rig, scenario, store, addr, image, { open: s.faultsDuringOpen, run: true }, log);
+  const faultCount = rig.recorder.events.length;
+  violations.push(...rig.afterOpen.map((v) => `open: ${v}`));
+  const after = rig.nor.read(0, size);
+  violations.push(...checkRun("run", scenario, profile, rig, first, pre, after, image, addr, store, changes));
+  if (log) violations.push(...checkFrames(log, profile, "run"));
+
+  let recovery: string | undefined;
+  const refusal = first.error ? legitimateRefusal(scenario, profile, addr, first.error) : null;
+  if (first.error && faultCount === 0 && !refusal && !lockedStart(s, rig.nor)) {
+    violations.push(`failed with no fault injected: ${describe(first.error)}`);
+  }
+  if (first.error && s.recover && !refusal && !lockedStart(s, rig.nor)) {
+    rig.restorePower();
+    const resume = changes && s.backup ? journalIn(store) : undefined;
+    const log2 = s.path === "uart" ? new FrameLog() : null;
+    const second = await runOp(rig, scenario, store, addr, image, { open: false, run: false }, log2, resume);
+    recovery = second.error ? codeOf(second.error) : "ok";
+    if (Deno.env.get("FUZZ_DEBUG") && second.error) console.error(second.error, first.error);
+    const final = rig.nor.read(0, size);
+    if (second.error) {
+      if (!(s.op === "verify" && codeOf(second.error) === "VERIFY_FAILED")) {
+        violations.push(`recovery without faults failed: ${describe(second.error)}`);
+      }
+    }
+    violations.push(
+      ...checkRun("recovery", scenario, profile, rig, second, pre, final, image, addr, store, changes),
+    );
+    if (log2) violations.push(...checkFrames(log2, profile, "recovery"));
+  }
+  return {
+    outcome: first.error ? codeOf(first.error) : "ok",
+    recovery,
+    violations,
+    faults: rig.recorder.counts(),
+    virtualMs: rig.clock.now() - t0,
+  };
+}
+
+function codeOf(e: unknown): string {
+  return e instanceof FlashError ? e.code : e instanceof Error ? e.name : "thrown";
+}
+
+function describe(e: unknown): string {
+  if (e instanceof FlashError) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+function checkRun(
+  phase: string,
+  s: Scenario,
+  _profile: ChipProfile,
+  rig: Rig,
+  run: RunOutcome,
+  pre: Uint8Array,
+  now: Uint8Array,
+  image: Uint8Array,
+  addr: number,
+  store: MemoryStore,
+  changes: boolean,
+): string[] {
+  const out: string[] = [];
+  const end = addr + image.length;
+  const size = rig.size;
+  const outside = [firstChange(now, pre, 0, addr), firstChange(now, pre, end, size)].filter((a) => a >= 0);
+  if (outside.length) {
+    out.push(`${phase}: flash outside ${hex(addr)}..${hex(end)} changed at ${hex(outside[0])}`);
+  }
+  const range = now.subarray(addr, end);
+  const e = run.error;
+  if (e === null) {
+    if (changes && !equalBytes(range, image)) {
+      out.push(`${phase}: ${s.op} reported success but the range differs from the image`);
+    }
+    if (!changes && firstChange(now, pre, addr, end) >= 0) out.push(`${phase}: ${s.op} changed the flash`);
+    if (s.op === "read" && run.data && !equalBytes(run.data, pre.subarray(addr, end))) {
+      out.push(`${phase}: read returned bytes that differ from the flash`);
+    }
+    if (s.op === "verify" && !equalBytes(range, image)) {
+      out.push(`${phase}: verify passed on differing flash`);
+    }
+  } else {
+    if (!(e instanceof FlashError)) out.push(`${phase}: untyped failure ${describe(e)}`);
+    else {
+      const lines = e.lines();
+      if (lines.length < 2 || !e.message || !e.remedy) out.push(`${phase}: error without cause or remedy`);
+      let worst = -1;
+      for (let a = addr; a < end; a++) {
+        const b = now[a];
+        if (b !== pre[a] && (!changes || b !== image[a - addr])) {
+          worst = a;
+          const d = e.damage;
+          if (!d || a < d.start || a >= d.end) {
+            out.push(
+              `${phase}: ${e.code} left ${hex(a)} changed but ${
+                d ? `its damage range is ${hex(d.start)}..${hex(d.end)}` : "it names no damage range"
+              }`,
+            );
+            break;
+          }
+        }
+      }
+      if (worst < 0 && !changes && firstChange(now, pre, addr, end) >= 0) {
+        out.push(`${phase}: ${s.op} changed the flash`);
+      }
+    }
+  }
+  for (const [name, bytes] of store.entries) {
+    if (name.endsWith(".bin") && !equalBytes(bytes, pre)) {
+      out.push(
+        `${phase}: backup ${name} differs from the flash before the job at ${
+          hex(firstChange(bytes, pre, 0, size))
+        }`,
+      );
+    }
+  }
+  return out;
+}
+
+function checkFrames(log: FrameLog, profile: ChipProfile, phase: string): string[] {
+  const out: string[] = [];
+  const erases = new Map<string, number>();
+  const writes = new Map<number, number>();
+  for (const f of log.frames) {
+    if (!f.known) {
+      out.push(`${phase}: host sent unknown ${f.kind} command ${f.name}`);
+      continue;
+    }
+    const spec = COMMANDS[f.name as keyof typeof COMMANDS];
+    if (!spec.support.includes(profile.personality)) {
+      out.push(`${phase}: host sent ${f.name}, which the ${profile.personality} loader lacks`);
+    }
+    if (f.name === "FlashErase" && f.addr !== undefined) {
+      const k = `${f.size}@${f.addr}`;
+      erases.set(k, (erases.get(k) ?? 0) + 1);
+    }
+    if (f.name === "FlashWrite4K" && f.addr !== undefined) writes.set(f.addr, (writes.get(f.addr) ?? 0) + 1);
+  }
+  for (const [k, n] of erases) {
+    if (n > PROGRAM_ATTEMPTS) out.push(`${phase}: erase ${k} sent ${n} times (bound ${PROGRAM_ATTEMPTS})`);
+  }
+  for (const [a, n] of writes) {
+    if (n > PROGRAM_ATTEMPTS) {
+      out.push(`${phase}: program ${hex(a)} sent ${n} times (bound ${PROGRAM_ATTEMPTS})`);
+    }
+  }
+  return [...new Set(out)];
+}
