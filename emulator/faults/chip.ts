@@ -98,11 +98,14 @@ export class PowerRail implements UartDevice {
     const { bpShift, bpBits } = part.layout;
     const bp = (((1 << bpBits) - 1) << bpShift) & 0xff;
     const before = this.nor.srWord;
-    this.nor.srWord = before | bp;
+    // firmware protects with an ordinary WRSR, so a locked register stays as it is
+    this.nor.writeSr(0x01, Uint8Array.of((before & 0xff) | bp), now);
     this.dice.recorder.record(
       "reprotect",
       now,
-      `status register 0x${before.toString(16)} → 0x${this.nor.srWord.toString(16)}`,
+      `WRSR 0x${((before & 0xff) | bp).toString(16)}: status register 0x${before.toString(16)} → 0x${
+        this.nor.srWord.toString(16)
+      }`,
     );
   }
 

@@ -1,0 +1,145 @@
+/**
+ * fast-check arbitraries of fuzz scenarios. Every choice shrinks towards the plainest case: a
+ * small flash, the UART path, a write, no protection, and fewer fault kinds at lower rates.
+ *
+ * @module
+ */
+
+import fc from "fast-check";
+import { CHIPS } from "../../core/chips/profiles.ts";
+import type { ChipFaultKind, FaultKind, LinkFaultKind, UsbFaultKind } from "../../emulator/faults.ts";
+import type { Scenario, SectorFill } from "./scenario.ts";
+
+/** Rates a kind is drawn from, lowest first (shrinking moves towards the first). */
+const LEVELS: Record<FaultKind, readonly number[]> = {
+  "rx-drop": [0.002, 0.01, 0.05],
+  "rx-flip": [0.002, 0.01, 0.05],
+  "rx-duplicate": [0.002, 0.01, 0.05],
+  "rx-garbage": [0.01, 0.05],
+  "rx-stale": [0.01, 0.05],
+  fragment: [0.1, 0.5, 0.9],
+  delay: [0.02, 0.1],
+  stall: [0.001, 0.005],
+  "tx-drop": [0.001, 0.005],
+  "tx-flip": [0.001, 0.005],
+  "tx-garbage": [0.001, 0.005],
+  "baud-glitch": [0.3, 1],
+  "baud-ignored": [0.3, 1],
+  disconnect: [0.0002, 0.001],
+  "power-loss-erase": [0.02, 0.1, 0.3],
+  "power-loss-program": [0.001, 0.01],
+  "crc-slow": [0.01, 0.1],
+  reprotect: [0.002, 0.01],
+  "usb-short": [0.0005, 0.002],
+  "usb-fail": [0.0005, 0.002],
+  "usb-stall": [0.0005, 0.002],
+  "usb-flip": [0.001, 0.01],
+  "spi-entry-refused": [0.3, 0.7],
+};
+
+const UART_KINDS: readonly (LinkFaultKind | ChipFaultKind)[] = [
+  "rx-drop",
+  "rx-flip",
+  "rx-duplicate",
+  "rx-garbage",
+  "rx-stale",
+  "fragment",
+  "delay",
+  "stall",
+  "tx-drop",
+  "tx-flip",
+  "tx-garbage",
+  "baud-glitch",
+  "baud-ignored",
+  "disconnect",
+  "power-loss-erase",
+  "power-loss-program",
+  "crc-slow",
+  "reprotect",
+];
+
+const SPI_KINDS: readonly (UsbFaultKind | ChipFaultKind)[] = [
+  "usb-short",
+  "usb-fail",
+  "usb-stall",
+  "usb-flip",
+  "spi-entry-refused",
+];
+
+function ratesArb(kinds: readonly FaultKind[]): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
+  const model: Record<string, fc.Arbitrary<number>> = {};
+  for (const k of kinds) model[k] = fc.constantFrom(...LEVELS[k]);
+  return fc.record(model, { requiredKeys: [] }) as fc.Arbitrary<Partial<Record<FaultKind, number>>>;
+}
+
+const FILLS: readonly SectorFill[] = ["random", "same", "blank", "zero", "near"];
+
+/** Status words worth starting from: none, what Beken firmware leaves, CMP, SRP locks, anything. */
+const protectArb: fc.Arbitrary<number> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(0) },
+  { weight: 3, arbitrary: fc.constantFrom(0x4004, 0x001c, 0x0004, 0x4000, 0x0024, 0x0100, 0x0080) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) },
+);
+
+/**
+ * A scenario on `path` ("uart", "spi" or either).
+ *
+ * @example
+ * ```ts
+ * fc.sample(scenarioArb("uart"), 1)[0].path; // "uart"
+ * ```
+ */
+export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<Scenario> {
+  const pathArb: fc.Arbitrary<"uart" | "spi"> = path === "any"
+    ? fc.oneof({ weight: 3, arbitrary: fc.constant("uart" as const) }, {
+      weight: 1,
+      arbitrary: fc.constant("spi" as const),
+    })
+    : fc.constant(path);
+  return pathArb.chain((p) =>
+    fc.record({
+      chip: fc.constantFrom(...CHIPS.filter((c) => c.uart).map((c) => c.id)),
+      flash: fc.oneof(
+        { weight: 3, arbitrary: fc.constant("small" as const) },
+        { weight: 1, arbitrary: fc.constant("default" as const) },
+      ),
+      path: fc.constant(p),
+      baud: fc.constantFrom(921600, 115200, 1_500_000, 2_000_000),
+      op: fc.oneof(
+        { weight: 6, arbitrary: fc.constant("write" as const) },
+        { weight: 2, arbitrary: fc.constant("erase" as const) },
+        { weight: 1, arbitrary: fc.constant("read" as const) },
+        { weight: 1, arbitrary: fc.constant("verify" as const) },
+      ),
+      at: fc.integer({ min: 0, max: 1000 }),
+      low: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, {
+        weight: 1,
+        arbitrary: fc.constant(true),
+      }),
+      sectors: fc.integer({ min: 1, max: 40 }),
+      fills: fc.array(fc.constantFrom(...FILLS), { minLength: 1, maxLength: 6 }),
+      contentSeed: fc.integer({ min: 0, max: 0x7fffffff }),
+      backup: fc.oneof({ weight: 1, arbitrary: fc.constant(false) }, {
+        weight: 2,
+        arbitrary: fc.constant(true),
+      }),
+      protect: protectArb,
+      wpLow: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, {
+        weight: 1,
+        arbitrary: fc.constant(true),
+      }),
+      faultsDuringOpen: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(false) },
+        { weight: 1, arbitrary: fc.constant(true) },
+      ),
+      recover: fc.oneof({ weight: 1, arbitrary: fc.constant(false) }, {
+        weight: 4,
+        arbitrary: fc.constant(true),
+      }),
+      plan: fc.record({
+        seed: fc.integer({ min: 0, max: 0x7fffffff }),
+        rates: ratesArb(p === "uart" ? UART_KINDS : SPI_KINDS),
+      }),
+    })
+  );
+}

@@ -1,0 +1,291 @@
+/**
+ * `deno task fuzz`: a long fault-injection campaign over every chip profile and both paths.
+ *
+ * ```
+ * deno task fuzz --runs 2000 --seed 1 [--json] [--path uart|spi|any] [--max-seconds N]
+ * deno task fuzz --replay fuzz-failures/seed-1-path-17.json
+ * deno task fuzz --seed 1 --replay 17:3:0
+ * ```
+ *
+ * Prints the scenarios run, the faults injected by kind, the invariant violations (which must
+ * be 0) and scenarios per second; `--json` prints one object instead. Every violating run is
+ * shrunk by fast-check and saved with its seed and path so `--replay` reproduces it.
+ *
+ * @module
+ */
+
+import fc from "fast-check";
+import type { FaultKind } from "../../emulator/faults.ts";
+import { scenarioArb } from "./arbitraries.ts";
+import { runScenario, type Scenario, type ScenarioResult } from "./scenario.ts";
+
+/** Options of {@link runCampaign}. */
+export interface CampaignOptions {
+  runs: number;
+  seed: number;
+  path?: "uart" | "spi" | "any";
+  /** Stop after this many wall-clock seconds (the report says how many runs were done). */
+  maxSeconds?: number;
+  /** Shrink at most this many violating runs (default 3). */
+  shrink?: number;
+  /** Called every few seconds with the running totals. */
+  onProgress?: (report: CampaignReport) => void;
+}
+
+/** A shrunk failing scenario. */
+export interface CampaignFailure {
+  seed: number;
+  /** fast-check path of the run as generated. */
+  runPath: string;
+  /** fast-check path of the shrunk counterexample. */
+  path: string;
+  scenario: Scenario;
+  violations: string[];
+}
+
+/** The outcome of a campaign. */
+export interface CampaignReport {
+  runs: number;
+  seed: number;
+  /** Runs whose invariants were breached. */
+  violations: number;
+  /** Faults injected, by kind, over all runs. */
+  faults: Partial<Record<FaultKind, number>>;
+  /** First-run outcomes ("ok" or an error code). */
+  outcomes: Record<string, number>;
+  /** Recovery outcomes after a failed first run. */
+  recoveries: Record<string, number>;
+  /** Runs by path and by chip. */
+  paths: Record<string, number>;
+  chips: Record<string, number>;
+  seconds: number;
+  scenariosPerSecond: number;
+  /** Virtual time simulated, in hours. */
+  virtualHours: number;
+  /** True when the campaign stopped at --max-seconds before `runs` were done. */
+  truncated: boolean;
+  failures: CampaignFailure[];
+}
+
+function bump(m: Record<string, number>, k: string, n = 1): void {
+  m[k] = (m[k] ?? 0) + n;
+}
+
+/** Run one scenario, turning a harness crash into a violation. */
+async function safeRun(s: Scenario): Promise<ScenarioResult> {
+  try {
+    return await runScenario(s);
+  } catch (e) {
+    return {
+      outcome: "crash",
+      violations: [`scenario crashed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`],
+      faults: {},
+      virtualMs: 0,
+    };
+  }
+}
+
+/**
+ * Run a campaign.
+ *
+ * @example
+ * ```ts
+ * const report = await runCampaign({ runs: 50, seed: 1 });
+ * report.violations; // 0
+ * ```
+ */
+export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport> {
+  const arb = scenarioArb(opts.path ?? "any");
+  const t0 = performance.now();
+  let lastProgress = t0;
+  let virtualMs = 0;
+  const report: CampaignReport = {
+    runs: 0,
+    seed: opts.seed,
+    violations: 0,
+    faults: {},
+    outcomes: {},
+    recoveries: {},
+    paths: {},
+    chips: {},
+    seconds: 0,
+    scenariosPerSecond: 0,
+    virtualHours: 0,
+    truncated: false,
+    failures: [],
+  };
+  const bad: { index: number; scenario: Scenario; violations: string[] }[] = [];
+  const deadline = opts.maxSeconds === undefined ? Infinity : t0 + opts.maxSeconds * 1000;
+  let index = 0;
+  const finish = () => {
+    report.seconds = (performance.now() - t0) / 1000;
+    report.scenariosPerSecond = report.seconds > 0 ? report.runs / report.seconds : 0;
+    report.virtualHours = virtualMs / 3600_000;
+  };
+  await fc.check(
+    fc.asyncProperty(arb, async (s) => {
+      const i = index++;
+      if (performance.now() > deadline) {
+        report.truncated = true;
+        return true;
+      }
+      const r = await safeRun(s);
+      report.runs++;
+      virtualMs += r.virtualMs;
+      bump(report.outcomes, r.outcome);
+      if (r.recovery) bump(report.recoveries, r.recovery);
+      bump(report.paths, s.path);
+      bump(report.chips, s.chip);
+      for (const [k, n] of Object.entries(r.faults)) bump(report.faults, k, n);
+      if (r.violations.length > 0) {
+        report.violations++;
+        bad.push({ index: i, scenario: s, violations: r.violations });
+      }
+      if (opts.onProgress && performance.now() - lastProgress > 5000) {
+        lastProgress = performance.now();
+        finish();
+        opts.onProgress(report);
+      }
+      return true;
+    }),
+    { seed: opts.seed, numRuns: opts.runs },
+  );
+  finish();
+  for (const b of bad.slice(0, opts.shrink ?? 3)) report.failures.push(await shrink(opts, b.index, arb));
+  return report;
+}
+
+/** Replay run `index` of a campaign and let fast-check shrink it. */
+async function shrink(
+  opts: CampaignOptions,
+  index: number,
+  arb: fc.Arbitrary<Scenario>,
+): Promise<CampaignFailure> {
+  return await replayPath(opts.seed, String(index), arb);
+}
+
+/** Replay a fast-check path of a campaign (shrinking further from there). */
+export async function replayPath(
+  seed: number,
+  path: string,
+  arb: fc.Arbitrary<Scenario> = scenarioArb("any"),
+): Promise<CampaignFailure> {
+  let last: string[] = [];
+  const details = await fc.check(
+    fc.asyncProperty(arb, async (s) => {
+      const r = await safeRun(s);
+      last = r.violations;
+      return r.violations.length === 0;
+    }),
+    { seed, path, numRuns: 1 },
+  );
+  const scenario = (details.counterexample?.[0] ?? null) as Scenario | null;
+  if (!details.failed || !scenario) {
+    return { seed, runPath: path, path, scenario: scenario as Scenario, violations: [] };
+  }
+  const again = await safeRun(scenario);
+  last = again.violations.length ? again.violations : last;
+  return { seed, runPath: path, path: details.counterexamplePath ?? path, scenario, violations: last };
+}
+
+function parseArgs(args: string[]): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
+    const key = a.slice(2);
+    if (key === "json") out.json = true;
+    else {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      out[key] = v;
+    }
+  }
+  return out;
+}
+
+function printReport(r: CampaignReport): void {
+  const lines = [
+    `scenarios run: ${r.runs}${r.truncated ? " (stopped at --max-seconds)" : ""}  seed: ${r.seed}`,
+    `throughput: ${r.scenariosPerSecond.toFixed(1)} scenarios/s over ${r.seconds.toFixed(1)} s (${
+      r.virtualHours.toFixed(1)
+    } h of chip time simulated)`,
+    `paths: ${JSON.stringify(r.paths)}`,
+    `first-run outcomes: ${JSON.stringify(r.outcomes)}`,
+    `recoveries after a failure: ${JSON.stringify(r.recoveries)}`,
+    `faults injected by kind:`,
+    ...Object.entries(r.faults).sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${k.padEnd(20)} ${n}`),
+    `invariant violations: ${r.violations}`,
+  ];
+  console.log(lines.join("\n"));
+}
+
+async function saveFailure(f: CampaignFailure): Promise<string> {
+  await Deno.mkdir("fuzz-failures", { recursive: true });
+  const file = `fuzz-failures/seed-${f.seed}-path-${f.runPath.replaceAll(":", "_")}.json`;
+  await Deno.writeTextFile(file, JSON.stringify(f, null, 2) + "\n");
+  return file;
+}
+
+async function main(args: string[]): Promise<number> {
+  let o;
+  try {
+    o = parseArgs(args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    console.error("usage: deno task fuzz --runs N --seed S [--json] [--path uart|spi|any] [--max-seconds T]");
+    console.error("       deno task fuzz --replay <file.json> | --seed S --replay <fast-check path>");
+    return 2;
+  }
+  const seed = Number(o.seed ?? 1);
+  if (typeof o.replay === "string") {
+    const target = o.replay;
+    let failure: CampaignFailure;
+    if (target.endsWith(".json")) {
+      const saved = JSON.parse(await Deno.readTextFile(target)) as Partial<CampaignFailure>;
+      if (saved.scenario) {
+        const r = await safeRun(saved.scenario);
+        failure = {
+          seed: saved.seed ?? seed,
+          runPath: "",
+          path: "",
+          scenario: saved.scenario,
+          violations: r.violations,
+        };
+      } else failure = await replayPath(saved.seed ?? seed, saved.path ?? "0");
+    } else failure = await replayPath(seed, target);
+    if (o.json) console.log(JSON.stringify(failure));
+    else {
+      console.log(`scenario: ${JSON.stringify(failure.scenario)}`);
+      console.log(failure.violations.length ? failure.violations.join("\n") : "no violation");
+    }
+    return failure.violations.length ? 1 : 0;
+  }
+  const runs = Number(o.runs ?? 100);
+  const path = (o.path ?? "any") as "uart" | "spi" | "any";
+  const maxSeconds = o["max-seconds"] === undefined ? undefined : Number(o["max-seconds"]);
+  const report = await runCampaign({
+    runs,
+    seed,
+    path,
+    maxSeconds,
+    onProgress: o.json ? undefined : (r) =>
+      console.error(
+        `… ${r.runs} runs, ${r.violations} violations, ${r.scenariosPerSecond.toFixed(1)}/s`,
+      ),
+  });
+  const files: string[] = [];
+  for (const f of report.failures) files.push(await saveFailure(f));
+  if (o.json) console.log(JSON.stringify(report));
+  else {
+    printReport(report);
+    report.failures.forEach((f, i) => {
+      console.log(`\nviolation (seed ${f.seed}, path ${f.path}):\n  ${f.violations.join("\n  ")}`);
+      console.log(`  scenario: ${JSON.stringify(f.scenario)}`);
+      console.log(`  replay: deno task fuzz --replay ${files[i]}   (or --seed ${f.seed} --replay ${f.path})`);
+    });
+  }
+  return report.violations > 0 ? 1 : 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
