@@ -1,19 +1,27 @@
 /**
  * The timing model: one documented place for every duration the tool assumes. The emulator
- * charges these times on its virtual clock, the flasher derives timeouts from them, and the
+ * charges these times on its virtual clock (the serial wire, the chip, the NOR flash and the
+ * virtual CH341A all read them from here), the flasher derives timeouts from them, and the
  * benchmark divides by them. Tests must not depend on the exact values.
  *
  * Sources (see the project's protocol notes, timing.md):
  * - Flash: Winbond W25Q32JV datasheet rev G §9.6 typical values (tPP 0.4 ms, tSE 45 ms,
- *   tBE64 150 ms, tCE 10 s) and tW 10 ms from Winbond's simulation model. The TH25Q16HB and
- *   XT25F16B on BK7231N modules have no AC table we could read; the W25Q32JV stands in.
+ *   tBE32 120 ms, tBE64 150 ms, tCE 10 s) and tW 10 ms from Winbond's simulation model. The
+ *   TH25Q16HB and XT25F16B on BK7231N modules have no AC table we could read; the W25Q32JV
+ *   stands in for every part.
  * - USB-UART turnaround: about 1 ms per round trip (FTDI with a 1 ms latency timer, CH340
- *   with its low-latency bit; measured 1.0–1.6 ms byte echo on Linux).
- * - Loader reply latency and CRC speed: no public measurement. bk7231tools budgets at least
- *   400 000 B/s for the chip CRC; we assume the ROM's table-driven CRC runs from the flash
- *   cache at 8 MB/s (an assumption, flagged as such).
+ *   with its low-latency bit; measured 1.0–1.6 ms byte echo on Linux). Charged once per
+ *   reply, on its way to the host.
+ * - Loader: it answers one request at a time. A request that arrives while the previous reply
+ *   is still being sent waits in the UART receive FIFO; the loader takes it up after that
+ *   reply's last byte, plus its reply latency. Neither the latency nor the CRC speed has a
+ *   public measurement: bk7231tools budgets at least 400 000 B/s for the chip CRC; we assume
+ *   the ROM's table-driven CRC runs from the flash cache at 8 MB/s (an assumption, flagged as
+ *   such: a 2 MiB CheckCRC then costs 0.26 s, 2.5 % of a 2 Mbaud read of the same bytes).
  * - Boot window: a Beken bootloader log prints `wait uart download timeout: 400` (unit
  *   probably ms).
+ *
+ * The CH341A half ({@link CH341A_TIMING}) is documented on its own interface.
  *
  * @module
  */
@@ -22,7 +30,7 @@
 export interface TimingModel {
   /** USB-UART adapter latency added to every reply the host receives (ms). */
   usbTurnaroundMs: number;
-  /** Loader latency between the last request byte and the first reply byte (ms). */
+  /** Loader latency between taking up a request and the first reply byte (ms). */
   loaderReplyMs: number;
   /** Chip-side CRC throughput (bytes/s). */
   crcBytesPerSec: number;
@@ -57,6 +65,47 @@ export const DEFAULT_TIMING: Readonly<TimingModel> = Object.freeze({
   srWriteMs: 10,
   resetToWindowMs: 10,
   bootWindowMs: 400,
+});
+
+/**
+ * What the virtual CH341A charges (spi-ch341.md A.3–A.8). Assumptions, each flagged:
+ *
+ * - SCK: fixed, about 1.5 MHz (12 MHz / 8 per the fz spi-ch341 driver; other sources say
+ *   1.4–1.7 MHz). Every SPI byte costs 8 clocks; the model assumes **no gaps between bytes or
+ *   packets** (unknown: published reads with pipelined tools reach 120–130 KiB/s, ch341prog and
+ *   IMSProg, below the 183 KiB/s ceiling, so real parts probably have gaps or a slower clock;
+ *   expect real reads 20–30 % slower than modelled).
+ * - USB frame: every bulk OUT transfer costs one full-speed frame (1 ms) before its first
+ *   packet is executed. That is the latency of a synchronous round trip (the host submits,
+ *   the controller schedules it in a frame, the last IN packet is reported at a frame
+ *   boundary); charging it to each transfer, even ones the host queued back to back, is
+ *   pessimistic for transactions that need several transfers. IN transfers are queued ahead
+ *   (32 in flight), so they add no latency of their own.
+ * - USB bus time: a 32-byte bulk transaction occupies the bus about 35 µs (USB 2.0 §5.8.4:
+ *   13 bytes of protocol overhead, worst-case bit stuffing 7/6, at 12 Mbit/s). A packet's
+ *   OUT transaction and its IN reply overlap with the SPI clocking of the previous packet, so
+ *   a packet costs the larger of its SPI time and its bus time (SPI time dominates: 165 µs
+ *   for 31 bytes).
+ * - UIO sub-commands: about 0.75 µs each (flashrom's measured 2.25 µs minimum CS-high time
+ *   for two dummy commands plus the CS edge).
+ */
+export interface Ch341aTimingModel {
+  /** SPI clock (Hz). */
+  sckHz: number;
+  /** Latency of one bulk OUT transfer: one USB full-speed frame (ms). */
+  usbFrameMs: number;
+  /** Bus time of one 32-byte bulk transaction, OUT or IN (ms). */
+  usbPacketMs: number;
+  /** One UIO sub-command (ms). */
+  uioCommandMs: number;
+}
+
+/** The CH341A model used by the virtual programmer and the benchmark. */
+export const CH341A_TIMING: Readonly<Ch341aTimingModel> = Object.freeze({
+  sckHz: 1_500_000,
+  usbFrameMs: 1,
+  usbPacketMs: 0.035,
+  uioCommandMs: 0.00075,
 });
 
 /** Milliseconds a UART at `baud` (8N1: 10 bits per byte) needs for `bytes` bytes. */

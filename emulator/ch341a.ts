@@ -4,8 +4,10 @@
  * 32-byte OUT packet on its own (spi-ch341.md A.9): `A8` clocks bytes through the attached chip
  * with bit reversal both ways, `AB` runs UIO sub-commands on a D5..D0 latch + direction,
  * `A1`/`A0` set and read pins, `AA` is accepted. D0 is wired to the chip's CSN, D2 to CEN,
- * D3/D5/D7 to SCK/SI/SO. Time runs on a {@link VirtualClock}: each OUT transfer costs a USB
- * turnaround, each SPI byte 8 clocks at the fixed SCK, each UIO sub-command 0.75 µs.
+ * D3/D5/D7 to SCK/SI/SO. Time runs on a {@link VirtualClock} and follows the CH341A half of the
+ * timing model (core/timing.ts, where the assumptions are documented): each OUT transfer costs
+ * a USB frame, each SPI byte 8 clocks at the fixed SCK, each UIO sub-command 0.75 µs, and a
+ * packet never takes less than its USB bus time.
  *
  * @example
  * ```ts
@@ -18,6 +20,7 @@
 
 import { VirtualClock } from "../core/clock.ts";
 import type { UsbDeviceLike, UsbInResult, UsbOutResult } from "../core/io/usb.ts";
+import { CH341A_TIMING, type Ch341aTimingModel } from "../core/timing.ts";
 import { NorFlash } from "./nor.ts";
 import { type SpiEntryModel, SpiModeChip } from "./spi_mode.ts";
 
@@ -30,22 +33,11 @@ export interface SpiPinsDevice {
   setCen?(low: boolean, now: number): void;
 }
 
-/** Time model of the virtual programmer. */
-export interface VirtualCh341aTiming {
-  /** SPI clock (spi-ch341.md A.7: fixed ≈1.4–1.7 MHz). Default 1.5 MHz. */
-  sckHz: number;
-  /** USB cost of one bulk OUT transfer (ms): full-speed frame scheduling. Default 1. */
-  outTransferMs: number;
-  /** One UIO sub-command (ms): ≈0.75 µs (FR-CH341). */
-  uioCommandMs: number;
-}
+/** Time model of the virtual programmer: the CH341A half of the timing model. */
+export type VirtualCh341aTiming = Ch341aTimingModel;
 
-/** Default timing. */
-export const DEFAULT_VIRTUAL_CH341A_TIMING: Readonly<VirtualCh341aTiming> = Object.freeze({
-  sckHz: 1_500_000,
-  outTransferMs: 1,
-  uioCommandMs: 0.00075,
-});
+/** Default timing: {@link CH341A_TIMING}. */
+export const DEFAULT_VIRTUAL_CH341A_TIMING: Readonly<VirtualCh341aTiming> = CH341A_TIMING;
 
 /** USB traffic counters (what the bench reports). */
 export interface VirtualUsbStats {
@@ -143,8 +135,15 @@ export class VirtualCh341a implements UsbDeviceLike {
     if (ep !== 2) return Promise.resolve({ bytesWritten: 0, status: "stall" });
     this.stats.outTransfers++;
     this.stats.outBytes += data.length;
-    this.#advance(this.timing.outTransferMs);
-    for (let o = 0; o < data.length; o += 32) this.#packet(data.subarray(o, Math.min(o + 32, data.length)));
+    this.#advance(this.timing.usbFrameMs);
+    for (let o = 0; o < data.length; o += 32) {
+      const start = this.clock.now();
+      const replies = this.#replies.length;
+      this.#packet(data.subarray(o, Math.min(o + 32, data.length)));
+      // the packet's OUT transaction (and its IN reply) overlap with the previous packet's work
+      const bus = this.timing.usbPacketMs * (this.#replies.length > replies ? 2 : 1);
+      this.clock.advanceTo(start + bus);
+    }
     this.#deliver();
     return Promise.resolve({ bytesWritten: data.length, status: "ok" });
   }

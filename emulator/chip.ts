@@ -8,7 +8,7 @@
 
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { RequestParser } from "../core/uart/parser.ts";
-import { DEFAULT_TIMING, type TimingModel } from "../core/timing.ts";
+import { DEFAULT_TIMING, type TimingModel, wireMs } from "../core/timing.ts";
 import type { TxChunk, UartDevice } from "./uart_device.ts";
 import { handleRequest, type LoaderFlash, type LoaderHost } from "./loader.ts";
 
@@ -154,9 +154,11 @@ export class BekenChip implements UartDevice, LoaderHost {
       } else if (st !== "loader") break;
       const start = Math.max(now, this.#busyUntil);
       const r = handleRequest(this, req, start, this.timing.loaderReplyMs);
-      this.#busyUntil = r.at;
+      const baud = r.baud ?? this.baudAt(r.at);
+      // the loader sends its reply before it takes up the next request (timing.ts)
+      this.#busyUntil = r.at + (r.bytes ? wireMs(r.bytes.length, baud) : 0);
       this.onCommand?.(r.name, req.payload, r.bytes, start);
-      if (r.bytes) out.push({ at: r.at, baud: r.baud ?? this.baudAt(r.at), data: r.bytes });
+      if (r.bytes) out.push({ at: r.at, baud, data: r.bytes });
     }
     // keep the parser from hoarding a stream that never frames
     if (this.#parser.pending > 0x2000) this.#parser.reset();

@@ -24,6 +24,7 @@
 
 import { type FlashPart, flashPartFor } from "../core/spi/jedec.ts";
 import { type ByteRange, decodeStatus, intersects, protectedRange } from "../core/spi/status.ts";
+import { DEFAULT_TIMING, type TimingModel } from "../core/timing.ts";
 
 /** Typical operation times in milliseconds. */
 export interface NorTiming {
@@ -41,19 +42,24 @@ export interface NorTiming {
   wrsrMs: number;
 }
 
+/** The flash times of a {@link TimingModel}, in the NOR model's terms. */
+export function norTimingOf(model: TimingModel): NorTiming {
+  return {
+    pageProgramMs: model.pageProgramMs,
+    sector4kMs: model.sectorEraseMs,
+    block32kMs: model.block32EraseMs,
+    block64kMs: model.blockEraseMs,
+    chipEraseMs: model.chipEraseMs,
+    wrsrMs: model.srWriteMs,
+  };
+}
+
 /**
- * W25Q32JV typical values (timing.md §1.1: datasheet Rev G §9.6 tPP 0.4 ms, tSE 45 ms,
- * tBE1 120 ms, tBE2 150 ms, tCE 10 s; tW 10 ms from Winbond's Verilog model). No other
- * Beken-module part has published numbers in our sources, so this is every part's default.
+ * W25Q32JV typical values, taken from the one timing model (core/timing.ts, which cites the
+ * datasheet). No other Beken-module part has published numbers in our sources, so this is
+ * every part's default.
  */
-export const W25Q32JV_TYPICAL: NorTiming = Object.freeze({
-  pageProgramMs: 0.4,
-  sector4kMs: 45,
-  block32kMs: 120,
-  block64kMs: 150,
-  chipEraseMs: 10_000,
-  wrsrMs: 10,
-});
+export const W25Q32JV_TYPICAL: Readonly<NorTiming> = Object.freeze(norTimingOf(DEFAULT_TIMING));
 
 /** Erase granularity of the high-level face. */
 export type EraseKind = "4k" | "32k" | "64k" | "chip";

@@ -17,7 +17,7 @@ import { flashPartFor } from "../core/spi/jedec.ts";
 import { DEFAULT_TIMING, type TimingModel } from "../core/timing.ts";
 import { VirtualClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
-import { NorFlash } from "./nor.ts";
+import { NorFlash, norTimingOf } from "./nor.ts";
 import { type AppBehaviour, BekenChip } from "./chip.ts";
 import { defaultImage } from "./image.ts";
 import { decodeState, encodeState, fromHex, toHex } from "./state.ts";
@@ -81,14 +81,7 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
   let efuse: Uint8Array;
   const stored = opts.state ? await readIfExists(opts.state) : null;
   const timing = { ...DEFAULT_TIMING, ...opts.timing };
-  const norTiming = {
-    pageProgramMs: timing.pageProgramMs,
-    sector4kMs: timing.sectorEraseMs,
-    block32kMs: timing.block32EraseMs,
-    block64kMs: timing.blockEraseMs,
-    chipEraseMs: timing.chipEraseMs,
-    wrsrMs: timing.srWriteMs,
-  };
+  const norTiming = norTimingOf(timing);
   if (stored) {
     let state;
     try {
