@@ -1,0 +1,217 @@
+/**
+ * From `--target` to a bench: the CLI's port specs (`virtual:<chip>`, a tty path,
+ * `tcp://host:port`, `ch341a[:<n>]`, `ch341a:virtual:<chip>`) plus `replay:<trace>`, which
+ * plays a recorded run back. Opening a real port only opens it; whether a chip answers is
+ * the runner's first question.
+ *
+ * @module
+ */
+
+import { chipById, type ChipProfile, CHIPS } from "../core/chips/profiles.ts";
+import { FlashError } from "../core/errors.ts";
+import { parseTrace, TraceFormatError, type TraceSink, TraceWriter } from "../core/io/trace.ts";
+import { readTraceFile } from "../core/io/trace_file.ts";
+import { parsePortSpec } from "../cli/ports.ts";
+import type { Bench } from "./bench.ts";
+import { HardwareBench, type HardwarePort } from "./hardware_bench.ts";
+import { type RecordedRun, ReplayBench } from "./replay_bench.ts";
+import { VirtualBench } from "./virtual_bench.ts";
+
+/** What a HIL run is asked to do. */
+export interface HilTargetOptions {
+  /** `--target` as typed. */
+  target: string;
+  /** `--chip` as typed (optional for virtual targets and replays). */
+  chip?: string;
+  /** Working baud rate of UART connections. */
+  baud: number;
+  /** Link-check give-up time on real ports (ms). */
+  linkTimeoutMs: number;
+  powerCycleCmd?: string;
+  /** Seed of virtual chips. */
+  seed?: number;
+  /** Scenario ids (recorded into a trace, taken from one on replay). */
+  only?: string[];
+  destructive?: boolean;
+  /** Record the wire into this sink. */
+  record?: TraceSink;
+}
+
+/** An opened bench and what it runs. */
+export interface OpenedBench {
+  bench: Bench;
+  profile: ChipProfile;
+  /** The recorder, when recording; close it after the run. */
+  writer: TraceWriter | null;
+  /** The options a replay re-runs with (the recorded ones). */
+  only?: string[];
+  destructive?: boolean;
+  /** Release the port. */
+  close(): Promise<void>;
+}
+
+const REPLAY = "replay:";
+
+function profileFor(chip: string): ChipProfile {
+  const p = chipById(chip);
+  if (!p) {
+    throw new FlashError(
+      "USAGE",
+      `unknown chip "${chip}"`,
+      `use one of: ${CHIPS.map((c) => c.id).join(", ")}`,
+    );
+  }
+  return p;
+}
+
+/**
+ * Open `opts.target` as a bench.
+ *
+ * @example
+ * ```ts
+ * const { bench, profile } = await openBench({ target: "virtual:bk7231n", baud: 921600, linkTimeoutMs: 3000 });
+ * ```
+ */
+export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
+  if (opts.target.toLowerCase().startsWith(REPLAY)) return await openReplay(opts);
+  const spec = parsePortSpec(opts.target);
+  if (spec.kind === "auto") {
+    throw new FlashError(
+      "USAGE",
+      "no --target given",
+      "pass --target virtual:<chip>, a serial port (/dev/ttyUSB0), tcp://host:port, ch341a or replay:<trace.jsonl>",
+    );
+  }
+  if (spec.kind === "virtual" || spec.kind === "ch341a-virtual") {
+    const profile = profileFor(opts.chip ?? spec.chip);
+    if (profile.id !== spec.chip) {
+      throw new FlashError(
+        "USAGE",
+        `${opts.target} is a ${spec.chip} but --chip says ${profile.id}`,
+        `drop --chip, or use --target ${spec.kind === "virtual" ? "" : "ch341a:"}virtual:${profile.id}`,
+      );
+    }
+    const path = spec.kind === "virtual" ? "uart" : "spi";
+    const writer = recorder(
+      opts,
+      { target: opts.target, chip: profile.id, path, bench: "virtual" },
+      "virtual",
+    );
+    const bench = new VirtualBench({
+      profile,
+      path,
+      baud: opts.baud,
+      seed: opts.seed,
+      record: writer ?? undefined,
+    });
+    return { bench, profile, writer, close: () => bench.close() };
+  }
+  if (!opts.chip) {
+    throw new FlashError(
+      "USAGE",
+      `--chip is required for ${opts.target}`,
+      "pass the chip mode of the board under test, e.g. --chip bk7231n",
+    );
+  }
+  const profile = profileFor(opts.chip);
+  let port: HardwarePort;
+  switch (spec.kind) {
+    case "serial": {
+      const { openSerial } = await import("../core/io/serial/mod.ts");
+      port = { link: await openSerial(spec.path, { baud: 115200 }) };
+      break;
+    }
+    case "tcp": {
+      const { openTcp } = await import("../core/io/tcp.ts");
+      port = { link: await openTcp(opts.target, { baud: 115200 }) };
+      break;
+    }
+    case "ch341a": {
+      const { findCh341a } = await import("../core/io/usb.ts");
+      port = { device: await findCh341a(spec.index), name: `ch341a:${spec.index}` };
+      break;
+    }
+    default:
+      throw new FlashError(
+        "UNSUPPORTED",
+        `${opts.target}: the HIL runner does not drive ${spec.kind} ports yet`,
+        "use a serial port, tcp://, or a CH341A",
+      );
+  }
+  const path = "link" in port ? "uart" : "spi";
+  const power = opts.powerCycleCmd
+    ? { power: "command", powerDescription: `command: ${opts.powerCycleCmd}` }
+    : "link" in port
+    ? (port.link.hasModemLines ? { power: "rts" } : { power: null })
+    : { power: "ch341a-d2" };
+  const writer = recorder(
+    opts,
+    { target: opts.target, chip: profile.id, path, bench: "hardware", ...power },
+    "real",
+  );
+  const bench = new HardwareBench(port, {
+    target: opts.target,
+    profile,
+    baud: opts.baud,
+    linkTimeoutMs: opts.linkTimeoutMs,
+    powerCycleCmd: opts.powerCycleCmd,
+    record: writer ?? undefined,
+  });
+  return { bench, profile, writer, close: () => bench.close() };
+}
+
+function recorder(
+  opts: HilTargetOptions,
+  run: Partial<RecordedRun>,
+  clock: "virtual" | "real",
+): TraceWriter | null {
+  if (!opts.record) return null;
+  const full: RecordedRun = {
+    tool: "hil",
+    target: opts.target,
+    chip: run.chip!,
+    path: run.path!,
+    bench: run.bench!,
+    power: run.power ?? (run.bench === "virtual" ? "virtual" : null),
+    ...(run.powerDescription ? { powerDescription: run.powerDescription } : {}),
+    ...(opts.only ? { only: opts.only } : {}),
+    destructive: opts.destructive ?? false,
+    baud: opts.baud,
+    linkTimeoutMs: run.bench === "virtual" ? 20_000 : opts.linkTimeoutMs,
+  };
+  return new TraceWriter(opts.record, { clock, run: { ...full } });
+}
+
+async function openReplay(opts: HilTargetOptions): Promise<OpenedBench> {
+  const file = opts.target.slice(REPLAY.length);
+  let trace;
+  try {
+    trace = parseTrace(await readTraceFile(file));
+  } catch (e) {
+    if (e instanceof TraceFormatError) {
+      throw new FlashError("USAGE", `${file}: ${e.message}`, "pass a trace written by --record");
+    }
+    throw e;
+  }
+  const run = trace.header.run as RecordedRun | undefined;
+  if (!run || run.tool !== "hil") {
+    throw new FlashError(
+      "USAGE",
+      `${file} was not recorded by a HIL run`,
+      "replay traces of deno task hil --record here; CLI traces replay in deno test",
+    );
+  }
+  const profile = profileFor(run.chip);
+  if (opts.chip && profileFor(opts.chip).id !== profile.id) {
+    throw new FlashError("USAGE", `${file} was recorded with --chip ${run.chip}`, "drop --chip for a replay");
+  }
+  const bench = new ReplayBench(trace, run, profile, file);
+  return {
+    bench,
+    profile,
+    writer: null,
+    only: run.only,
+    destructive: run.destructive,
+    close: () => bench.close(),
+  };
+}
