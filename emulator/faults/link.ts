@@ -9,8 +9,6 @@
 
 import type { Clock } from "../../core/clock.ts";
 import { type ByteLink, LinkClosedError, type ModemSignals } from "../../core/io/link.ts";
-import { frameReply } from "../../core/uart/codec.ts";
-import { COMMANDS } from "../../core/uart/table.ts";
 import { FaultDice, type FaultKind, type FaultPlan, FaultRecorder } from "./plan.ts";
 
 /** Options of a {@link FaultyLink}. */
@@ -22,10 +20,6 @@ export interface FaultyLinkOptions {
   /** Sees every write as the host meant it, before any tx fault. */
   onWrite?: (data: Uint8Array, t: number) => void;
 }
-
-const REPLY_CODES = Object.values(COMMANDS).flatMap((
-  c,
-) => (c.reply ? [[c.frame, c.reply.code] as const] : []));
 
 /**
  * A {@link ByteLink} that injects the faults of a {@link FaultPlan} into another link.
@@ -48,6 +42,8 @@ export class FaultyLink implements ByteLink {
   #pending: Uint8Array = new Uint8Array(0);
   #baud: number;
   #glitchBytes = 0;
+  /** Recent short replies as received, for `rx-stale`. */
+  #history: Uint8Array[] = [];
   #gone = false;
   #closed = false;
 
@@ -132,6 +128,9 @@ export class FaultyLink implements ByteLink {
       const got = await this.inner.read(65536, wait);
       if (got.length === 0) return got;
       this.#pending = this.#corrupt(got);
+      if (got.length <= 64 && got[0] === 0x04 && got[1] === 0x0e) {
+        this.#history = [got, ...this.#history.slice(0, 3)];
+      }
     }
     let n = Math.min(max, this.#pending.length);
     if (n > 1 && this.dice.roll("fragment")) {
@@ -179,13 +178,12 @@ export class FaultyLink implements ByteLink {
       this.#record("rx-garbage", `${junk.length} random bytes at offset ${at}`);
       b = concat(b.subarray(0, at), junk, b.subarray(at));
     }
-    if (d.roll("rx-stale")) {
-      const [kind, code] = REPLY_CODES[d.int(REPLY_CODES.length)];
-      const frame = frameReply(kind, code, d.bytes(d.int(9)));
+    if (this.#history.length > 0 && d.roll("rx-stale")) {
+      const frame = this.#history[d.int(this.#history.length)];
       const at = d.int(2) === 0 ? 0 : b.length;
       this.#record(
         "rx-stale",
-        `a stray ${kind} reply 0x${code.toString(16)} ${at === 0 ? "before" : "after"} a chunk`,
+        `an earlier ${frame.length}-byte reply again, ${at === 0 ? "before" : "after"} a chunk`,
       );
       b = at === 0 ? concat(frame, b) : concat(b, frame);
     }
