@@ -5,6 +5,7 @@
  * @module
  */
 
+import { findResumePoint } from "./resume.ts";
 import { formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import type { Accounting } from "../core/flasher/accounting.ts";
@@ -222,11 +223,31 @@ function programHuman(r: ProgramReport, verb: string, baud: number | null): stri
 export async function writeFlashCommand(
   s: Session,
   env: CommandEnv,
-  args: { image: string; data: Uint8Array; addr: number },
+  args: { image: string; data: Uint8Array; addr: number; resume?: string | boolean },
 ): Promise<void> {
   const image = args.data;
+  const point = args.resume
+    ? await findResumePoint(
+      env.backupDir,
+      args.addr,
+      image,
+      typeof args.resume === "string" ? args.resume : undefined,
+    )
+    : null;
+  if (args.resume) {
+    env.out.note(
+      point
+        ? `resuming the write started ${point.journal.createdAt} (journal ${point.path}, backup ${
+          point.journal.backup ?? "none"
+        })`
+        : `no unfinished write of ${args.image} at ${
+          hex(args.addr)
+        } in ${env.backupDir}: writing it from the start`,
+    );
+  }
   const ctx = await contextFor(s, env);
   const r = await writeFlash(ctx, image, {
+    resume: point ? { journal: point.journal, name: point.name } : undefined,
     addr: args.addr,
     overwriteBootloader: await bootloaderAllowed(s, env, "write", args.addr, image.length),
     bootloaderEnd: s.bootloaderEnd,

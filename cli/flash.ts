@@ -234,10 +234,15 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
     .description("write an image (full backup first, unchanged sectors skipped, verified)")
     .argument("<image>", "firmware image")
     .requiredOption("--addr <n>", "flash address of the image's first byte (the app goes at 0x11000)")
+    .option(
+      "--resume [journal]",
+      "finish an interrupted write of this image: reuse its backup and journal (default: the newest unfinished one in --backup-dir)",
+    )
     .action(async (image, o, cmd) => {
       const addr = parseNumber(o.addr, "--addr");
       const data = await readImage(image);
-      await run(cmd, (s, env) => writeFlashCommand(s, env, { image, data, addr }));
+      const resume = o.resume as string | boolean | undefined;
+      await run(cmd, (s, env) => writeFlashCommand(s, env, { image, data, addr, resume }));
     });
 
   program.command("verify-flash")

@@ -151,6 +151,8 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
   if (spec.kind === "virtual") {
     const { createVirtualChip } = await import("../emulator/virtual.ts");
     const v = await createVirtualChip({ chip: spec.chip, state: opts.state, seed: opts.seed });
+    // the state file follows every flash change, so a killed process leaves the chip as far as it got
+    if (opts.state) (await import("../emulator/persist.ts")).writeThrough(v, opts.state);
     requested ??= v.profile;
     save = () => v.save();
     cleanups.push(save);

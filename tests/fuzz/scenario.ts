@@ -464,7 +464,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const faultCount = rig.recorder.events.length;
   violations.push(...rig.afterOpen.map((v) => `open: ${v}`));
   const after = rig.nor.read(0, size);
-  violations.push(...checkRun("run", scenario, profile, rig, first, pre, after, image, addr, store, changes));
+  violations.push(...checkRun("run", scenario, rig, first, pre, after, image, addr, store, changes));
   if (log) violations.push(...checkFrames(log, profile, "run"));
 
   let recovery: string | undefined;
@@ -483,7 +483,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       violations.push(`recovery without faults failed: ${describe(second.error)}`);
     }
     violations.push(
-      ...checkRun("recovery", scenario, profile, rig, second, pre, final, image, addr, store, changes),
+      ...checkRun("recovery", scenario, rig, second, pre, final, image, addr, store, changes),
     );
     if (log2) violations.push(...checkFrames(log2, profile, "recovery"));
   }
@@ -508,7 +508,6 @@ function describe(e: unknown): string {
 function checkRun(
   phase: string,
   s: Scenario,
-  _profile: ChipProfile,
   rig: Rig,
   run: RunOutcome,
   pre: Uint8Array,
@@ -520,50 +519,49 @@ function checkRun(
 ): string[] {
   const out: string[] = [];
   const end = addr + image.length;
-  const size = rig.size;
-  const outside = [firstChange(now, pre, 0, addr), firstChange(now, pre, end, size)].filter((a) => a >= 0);
-  if (outside.length) {
-    out.push(`${phase}: flash outside ${hex(addr)}..${hex(end)} changed at ${hex(outside[0])}`);
-  }
-  const range = now.subarray(addr, end);
   const e = run.error;
   if (e === null) {
-    if (changes && !equalBytes(range, image)) {
+    if (changes && !equalBytes(now.subarray(addr, end), image)) {
       out.push(`${phase}: ${s.op} reported success but the range differs from the image`);
     }
-    if (!changes && firstChange(now, pre, addr, end) >= 0) out.push(`${phase}: ${s.op} changed the flash`);
     if (s.op === "read" && run.data && !equalBytes(run.data, pre.subarray(addr, end))) {
       out.push(`${phase}: read returned bytes that differ from the flash`);
     }
-    if (s.op === "verify" && !equalBytes(range, image)) {
+    if (s.op === "verify" && !equalBytes(now.subarray(addr, end), image)) {
       out.push(`${phase}: verify passed on differing flash`);
     }
-  } else {
-    if (!(e instanceof FlashError)) out.push(`${phase}: untyped failure ${describe(e)}`);
-    else {
-      const lines = e.lines();
-      if (lines.length < 2 || !e.message || !e.remedy) out.push(`${phase}: error without cause or remedy`);
-      let worst = -1;
-      for (let a = addr; a < end; a++) {
-        const b = now[a];
-        if (b !== pre[a] && (!changes || b !== image[a - addr])) {
-          worst = a;
-          const d = e.damage;
-          if (!d || a < d.start || a >= d.end) {
-            out.push(
-              `${phase}: ${e.code} left ${hex(a)} changed but ${
-                d ? `its damage range is ${hex(d.start)}..${hex(d.end)}` : "it names no damage range"
-              }`,
-            );
-            break;
-          }
-        }
-      }
-      if (worst < 0 && !changes && firstChange(now, pre, addr, end) >= 0) {
-        out.push(`${phase}: ${s.op} changed the flash`);
-      }
+  } else if (!(e instanceof FlashError)) out.push(`${phase}: untyped failure ${describe(e)}`);
+  else if (!e.message || !e.remedy) out.push(`${phase}: ${e.code} without cause or remedy`);
+  const damage = e instanceof FlashError ? e.damage : undefined;
+  // every changed byte must be the image's (inside the range of a write or erase) or be covered
+  // by the damage range of the error
+  for (let sec = 0; sec < rig.size; sec += SECTOR) {
+    if (equalBytes(now.subarray(sec, sec + SECTOR), pre.subarray(sec, sec + SECTOR))) continue;
+    for (let a = sec; a < sec + SECTOR; a++) {
+      if (now[a] === pre[a]) continue;
+      const inRange = a >= addr && a < end;
+      if (changes && inRange && now[a] === image[a - addr]) continue;
+      if (e !== null && damage && a >= damage.start && a < damage.end) continue;
+      const where = inRange ? "inside" : "outside";
+      out.push(
+        e === null
+          ? `${phase}: ${s.op} succeeded but changed ${hex(a)} (${where} ${hex(addr)}..${
+            hex(end)
+          }) to neither old nor image`
+          : `${phase}: ${codeOf(e)} left ${hex(a)} (${where} ${hex(addr)}..${hex(end)}) changed, ${
+            damage
+              ? `but its damage range is ${hex(damage.start)}..${hex(damage.end)}`
+              : "but names no damage range"
+          }`,
+      );
+      return out.concat(backupChecks(phase, store, pre, rig.size));
     }
   }
+  return out.concat(backupChecks(phase, store, pre, rig.size));
+}
+
+function backupChecks(phase: string, store: MemoryStore, pre: Uint8Array, size: number): string[] {
+  const out: string[] = [];
   for (const [name, bytes] of store.entries) {
     if (name.endsWith(".bin") && !equalBytes(bytes, pre)) {
       out.push(
