@@ -138,7 +138,6 @@ export async function main(args: readonly string[], opts: HilMainOptions = {}): 
         store: new DirectoryStore(flags.backupDir),
         now: opts.now,
         onResult: (r) => {
-          if (!json) return;
           io.stderr(`${r.id}: ${r.status}${r.ms === null ? "" : ` (${formatMs(r.ms)})`}\n`);
         },
       });

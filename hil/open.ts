@@ -35,6 +35,8 @@ export interface HilTargetOptions {
   destructive?: boolean;
   /** Record the wire into this sink. */
   record?: TraceSink;
+  /** Time written into the trace header (default: now). */
+  createdAt?: string;
 }
 
 /** An opened bench and what it runs. */
@@ -179,7 +181,7 @@ function recorder(
     baud: opts.baud,
     linkTimeoutMs: run.bench === "virtual" ? 20_000 : opts.linkTimeoutMs,
   };
-  return new TraceWriter(opts.record, { clock, run: { ...full } });
+  return new TraceWriter(opts.record, { clock, run: { ...full }, createdAt: opts.createdAt });
 }
 
 async function openReplay(opts: HilTargetOptions): Promise<OpenedBench> {

@@ -75,6 +75,8 @@ export interface RunOptions {
   profile: ChipProfile;
   /** Scenario ids to run (default: all). */
   only?: readonly string[];
+  /** The suite to pick from (default: {@link SCENARIOS}); a bench check can bring its own. */
+  suite?: readonly Scenario[];
   /** Let destructive scenarios run on real hardware. */
   destructive?: boolean;
   /** Where the hardware bench's safety backup goes. */
@@ -110,17 +112,20 @@ export function skipReason(
 }
 
 /** Check `--only` against the suite; throws USAGE naming the unknown ids. */
-export function selectScenarios(only?: readonly string[]): Scenario[] {
-  if (!only || only.length === 0) return [...SCENARIOS];
-  const unknown = only.filter((id) => !SCENARIOS.some((s) => s.id === id));
+export function selectScenarios(
+  only?: readonly string[],
+  suite: readonly Scenario[] = SCENARIOS,
+): Scenario[] {
+  if (!only || only.length === 0) return [...suite];
+  const unknown = only.filter((id) => !suite.some((s) => s.id === id));
   if (unknown.length) {
     throw new FlashError(
       "USAGE",
       `unknown scenario${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}`,
-      `--only takes a comma-separated list of: ${SCENARIOS.map((s) => s.id).join(", ")}`,
+      `--only takes a comma-separated list of: ${suite.map((s) => s.id).join(", ")}`,
     );
   }
-  return SCENARIOS.filter((s) => only.includes(s.id));
+  return suite.filter((s) => only.includes(s.id));
 }
 
 function errorSummary(e: unknown): { code: string; message: string; remedy: string } {
@@ -150,7 +155,7 @@ function errorSummary(e: unknown): { code: string; message: string; remedy: stri
  * ```
  */
 export async function runHil(bench: Bench, opts: RunOptions): Promise<HilReport> {
-  const selected = selectScenarios(opts.only);
+  const selected = selectScenarios(opts.only, opts.suite);
   const report: HilReport = {
     target: bench.target,
     chip: opts.profile.id,

@@ -437,7 +437,11 @@ export function describeCh341(data: Uint8Array): string {
   return `${data.length} bytes: ${names.join(", ")}`;
 }
 
-/** A USB device answering a CH341A driver from one recorded USB link. */
+/**
+ * A USB device answering a CH341A driver from one recorded USB link. OUT transfers are
+ * matched in order against the recorded OUTs, IN requests are answered in order from the
+ * recorded INs: the interleaving of the two (INs queued ahead) may differ from the recording.
+ */
 export class ReplayUsbDevice implements UsbDeviceLike {
   readonly vendorId: number;
   readonly productId: number;
@@ -446,9 +450,14 @@ export class ReplayUsbDevice implements UsbDeviceLike {
   /** Clock moved to each recorded transfer's completion time. */
   readonly clock: Clock & VirtualClock;
   opened = false;
-  readonly #events: TraceEvent[];
+  /** OUT and IN transfers, each in the order the driver issued them. */
+  readonly #outs: (TraceEvent & { kind: "usb-out" })[];
+  readonly #ins: (TraceEvent & { kind: "usb-in" })[];
+  readonly #controls: (TraceEvent & { kind: "usb" })[];
   readonly #label: string;
-  #i = 0;
+  #o = 0;
+  #n = 0;
+  #c = 0;
   #outBytes = 0;
   #failure: TraceDivergenceError | null = null;
 
@@ -458,7 +467,9 @@ export class ReplayUsbDevice implements UsbDeviceLike {
     this.vendorId = m ? parseInt(m[1], 16) : 0x1a86;
     this.productId = m ? parseInt(m[2], 16) : 0x5512;
     this.clock = options.virtualClock ?? new VirtualClock();
-    this.#events = link.events;
+    this.#outs = link.events.filter((e) => e.kind === "usb-out");
+    this.#ins = link.events.filter((e) => e.kind === "usb-in");
+    this.#controls = link.events.filter((e) => e.kind === "usb");
     this.#label = `link ${link.id} "${link.name}"${link.label ? ` (${link.label})` : ""}`;
   }
 
@@ -491,8 +502,8 @@ export class ReplayUsbDevice implements UsbDeviceLike {
   transferOut(endpointNumber: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
     try {
       this.#live();
-      const e = this.#next();
-      if (!e || e.kind !== "usb-out" || e.ep !== endpointNumber) {
+      const e = this.#outs[this.#o];
+      if (!e || e.ep !== endpointNumber) {
         this.#fail(
           `the driver sent a USB OUT (${describeCh341(data)}) where the recording has ${describeEvent(e)}`,
           e?.line ?? 0,
@@ -518,7 +529,7 @@ export class ReplayUsbDevice implements UsbDeviceLike {
       }
       this.#outBytes += data.length;
       this.clock.advanceTo(e.t);
-      this.#i++;
+      this.#o++;
       return Promise.resolve({ bytesWritten: data.length, status: "ok" });
     } catch (err) {
       return Promise.reject(err);
@@ -528,8 +539,8 @@ export class ReplayUsbDevice implements UsbDeviceLike {
   transferIn(endpointNumber: number, length: number): Promise<UsbInResult> {
     try {
       this.#live();
-      const e = this.#next();
-      if (!e || e.kind !== "usb-in" || e.ep !== endpointNumber || e.length !== length) {
+      const e = this.#ins[this.#n];
+      if (!e || e.ep !== endpointNumber || e.length !== length) {
         this.#fail(
           `the driver asked for a USB IN of ${length} bytes on endpoint ${endpointNumber} where the recording has ${
             describeEvent(e)
@@ -539,7 +550,7 @@ export class ReplayUsbDevice implements UsbDeviceLike {
         );
       }
       this.clock.advanceTo(e.t);
-      this.#i++;
+      this.#n++;
       const data = e.data.slice();
       return Promise.resolve({
         data: new DataView(data.buffer),
@@ -553,7 +564,7 @@ export class ReplayUsbDevice implements UsbDeviceLike {
   /** Like {@link ReplayLink.assertConsumed}: transfers left in the recording are a divergence. */
   assertConsumed(): void {
     if (this.#failure) throw this.#failure;
-    const e = this.#next();
+    const e = this.#outs[this.#o] ?? this.#ins[this.#n];
     if (e) {
       this.#fail(`the driver stopped where the recording continues with ${describeEvent(e)}`, e.line, null);
     }
@@ -563,16 +574,11 @@ export class ReplayUsbDevice implements UsbDeviceLike {
     if (this.#failure) throw this.#failure;
   }
 
-  #next(): TraceEvent | undefined {
-    while (this.#i < this.#events.length && this.#events[this.#i].kind === "usb") this.#i++;
-    return this.#events[this.#i];
-  }
-
   #control(op: string): Promise<void> {
-    const e = this.#events[this.#i];
-    if (e?.kind === "usb" && e.op === op) {
+    const e = this.#controls[this.#c];
+    if (e?.op === op) {
       this.clock.advanceTo(e.t);
-      this.#i++;
+      this.#c++;
     }
     return this.#failure ? Promise.reject(this.#failure) : Promise.resolve();
   }

@@ -35,7 +35,7 @@ export const baudLadder: Scenario = {
             `asked for ${rate}, running at ${got} without a fallback notice`,
           );
         }
-        if (ctx.bench.virtualChip) {
+        if (ctx.bench.virtualSetups) {
           expect(
             (rate > VIRTUAL_MAX_BAUD) === (got !== rate),
             `${rate} baud: ${

@@ -16,7 +16,7 @@ export const detect: Scenario = {
   needs: { path: "any", destructive: false },
   run: (ctx) =>
     withConnection(ctx, async (c) => {
-      const virtual = ctx.bench.virtualChip;
+      const virtual = ctx.bench.kind === "virtual";
       const info = await c.target.info();
       expect(info.flashSize > 0, "the target reports no flash size");
       if (c.uart) {
