@@ -119,6 +119,11 @@ export interface FaultPlan {
   stallMs?: number;
   /** Stop injecting after this many faults in total (default: no limit). */
   maxFaults?: number;
+  /**
+   * Opportunities of a kind to let pass before its rate applies: with rate 1,
+   * `skip: { "power-loss-program": 7 }` cuts power in the 8th page program exactly.
+   */
+  skip?: Partial<Record<FaultKind, number>>;
 }
 
 /** One injected fault. */
@@ -171,6 +176,7 @@ export class FaultDice {
   /** Injection happens only while true. */
   active = true;
   readonly #rng: Rng;
+  readonly #seen = new Map<FaultKind, number>();
 
   /** `salt` separates the streams of several injectors built from one plan. */
   constructor(plan: FaultPlan, recorder: FaultRecorder, salt: number) {
@@ -183,6 +189,12 @@ export class FaultDice {
   roll(kind: FaultKind): boolean {
     const rate = this.plan.rates[kind] ?? 0;
     if (rate <= 0) return false;
+    const skip = this.plan.skip?.[kind];
+    if (skip !== undefined && this.active) {
+      const seen = this.#seen.get(kind) ?? 0;
+      this.#seen.set(kind, seen + 1);
+      if (seen < skip) return false;
+    }
     const hit = this.#rng.float() < rate;
     if (!hit || !this.active) return false;
     const limit = this.plan.maxFaults ?? Infinity;
