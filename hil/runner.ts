@@ -101,7 +101,7 @@ export function skipReason(
   }
   const chip = n.chip?.(profile, bench.path);
   if (chip) return chip;
-  if (n.virtualSetup && !bench.virtualSetups) return "needs a state only the emulator can set up";
+  if (n.virtualOnly && !bench.virtualSetups) return "needs a state only the emulator can set up";
   if (n.power && !bench.power) {
     return "no power control: wire RTS to CEN, use a CH341A, or pass --power-cycle-cmd";
   }

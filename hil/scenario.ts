@@ -20,10 +20,13 @@ export interface ScenarioNeeds {
   /** It erases or writes flash (on real hardware only with --destructive; restored afterwards). */
   destructive: boolean;
   /**
-   * A state only the emulator can be put in (pre-protected flash, erased bootloader, an adapter
-   * with a low baud ceiling). Such scenarios are skipped on real hardware.
+   * The state an emulated chip starts in for this scenario (pre-protected flash, erased
+   * bootloader, an adapter with a low baud ceiling). Real hardware runs it as it is, unless
+   * `virtualOnly`.
    */
   virtualSetup?: (profile: ChipProfile, path: PathKind) => VirtualSetup;
+  /** Only the emulator can be put in the needed state: skipped on real hardware. */
+  virtualOnly?: boolean;
   /** It cuts the chip's power (DTR/RTS, CH341A D2, a relay command, or the emulator). */
   power?: boolean;
   /** Further conditions on the chip mode: a reason to skip, or null. */

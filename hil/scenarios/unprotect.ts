@@ -34,6 +34,7 @@ export const unprotectScenario: Scenario = {
     path: "any",
     destructive: true,
     virtualSetup: (profile) => ({ protect: protectAll(partOf(profile)) }),
+    virtualOnly: true,
     chip: (p) => partOf(p).layout.bpBits > 0 ? null : `the ${partOf(p).name} has no block protection`,
   },
   run: (ctx) =>
