@@ -98,7 +98,10 @@ Deno.test("replay: a byte the core sends differently fails with a readable hex d
     assert.equal(msg[2], "  recorded: FlashGetMID spiCmd=0x9e");
     assert.equal(msg[3], "  core:     FlashGetMID spiCmd=0x9f");
     assert.equal(msg[4], `  recorded (line ${line})  +0000  01 e0 fc ff f4 05 00 0e [9e] 00 00 00`);
-    assert.equal(msg[5], `  core                 +0000  01 e0 fc ff f4 05 00 0e [9f] 00 00 00`);
+    assert.equal(
+      msg[5],
+      `  ${"core".padEnd(`recorded (line ${line})`.length)}  +0000  01 e0 fc ff f4 05 00 0e [9f] 00 00 00`,
+    );
     assert.equal(report.error?.code, "REPLAY_DIVERGED");
     assert.equal(report.scenarios[0].status, "failed");
     assert.ok(
