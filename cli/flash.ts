@@ -32,6 +32,7 @@ import { parseDuration, parseNumber } from "./numbers.ts";
 import { type CliIO, Output, processIO } from "./output.ts";
 import { parsePortSpec } from "./ports.ts";
 import { progressView } from "./progress.ts";
+import { startCliRecording } from "./record.ts";
 import { type Session, withSession } from "./session.ts";
 
 /** Where `main` writes and what it may use. */
@@ -80,6 +81,7 @@ interface Globals {
   cenLow?: string;
   d2Count?: string;
   pollBudget?: string;
+  record?: string;
 }
 
 /** Beken SPI-mode entry overrides given on the command line. */
@@ -108,7 +110,7 @@ export async function main(args: readonly string[], opts: MainOptions = {}): Pro
     json: args.includes("--json"),
     verbose: args.includes("-v") || args.includes("--verbose"),
   });
-  const program = buildProgram(io, out, opts);
+  const program = buildProgram(io, out, opts, args);
   try {
     await program.parseAsync([...args], { from: "user" });
     return 0;
@@ -127,7 +129,7 @@ export async function main(args: readonly string[], opts: MainOptions = {}): Pro
   }
 }
 
-function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
+function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly string[]): Command {
   const program = new Command()
     .name("flash")
     .description("Flash, back up and recover Beken BK72xx chips over the boot UART or SPI (CH341A).")
@@ -165,16 +167,18 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
     .option("--spi-attempts <n>", "SPI-mode entry: reset + 0xD2 sequences before giving up")
     .option("--cen-low <ms>", "SPI-mode entry: how long CEN is held low")
     .option("--d2-count <n>", "SPI-mode entry: 0xD2 bytes streamed after the release")
-    .option("--poll-budget <n>", "SPI-mode entry: JEDEC polls per attempt");
+    .option("--poll-budget <n>", "SPI-mode entry: JEDEC polls per attempt")
+    .option("--record <file>", "record the wire (bytes, baud, modem lines; USB on CH341A) as JSON Lines");
 
   const globalsOf = (cmd: { optsWithGlobals(): unknown }) => cmd.optsWithGlobals() as Globals;
 
-  const run = (
+  const run = async (
     cmd: { optsWithGlobals(): unknown },
     body: (s: Session, env: CommandEnv) => Promise<void>,
   ): Promise<void> => {
     const g = globalsOf(cmd);
     const spec = parsePortSpec(g.port);
+    const record = g.record ? await startCliRecording(g.record, spec, args) : undefined;
     const progress = progressView(io.stderrIsTTY);
     out.beforeNote = () => progress.clearLine();
     const env: CommandEnv = {
@@ -206,9 +210,13 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions): Command {
           speedHz: parseNumber(g.spiSpeed, "--spi-speed"),
         },
         onMessage: (line, level) => (level === "info" ? out.note(line) : out.debug(line)),
+        record,
       },
       (s) => body(s, env),
-    ).finally(() => progress.stop());
+    ).finally(async () => {
+      progress.stop();
+      await record?.close();
+    });
   };
 
   program.command("chip-info")

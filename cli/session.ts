@@ -8,11 +8,13 @@
  */
 
 import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../core/chips/profiles.ts";
-import type { Clock } from "../core/clock.ts";
+import { type Clock, realClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
 import type { ChipIdentity } from "../core/flasher/backup.ts";
 import type { FlashTarget } from "../core/flasher/target.ts";
 import type { ByteLink } from "../core/io/link.ts";
+import { recordLink, recordUsbDevice } from "../core/io/record.ts";
+import type { TraceWriter } from "../core/io/trace.ts";
 import type { SpiMaster } from "../core/io/spi.ts";
 import type { EntryParams, EntryResult } from "../core/spi/entry.ts";
 import type { UartClient } from "../core/uart/client.ts";
@@ -63,6 +65,8 @@ export interface SessionOptions {
   seed?: number;
   /** Beken SPI-mode entry overrides. */
   spiEntry?: Partial<EntryParams>;
+  /** Record the wire (UART bytes, CH341A USB transfers) into this trace (`--record`). */
+  record?: TraceWriter;
   /** spidev settings: SPI mode, clock, and the GPIO line wired to CEN (`gpiochip0:17`). */
   spidev?: { mode?: number; speedHz?: number; cen?: string };
   signal?: AbortSignal;
@@ -160,6 +164,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
   } else {
     link = await openLink(opts);
   }
+  if (opts.record) link = recordLink(link, opts.record);
   cleanups.push(() => link.close());
   const opened = await openUartTarget(link, {
     chip: requested,
@@ -243,10 +248,13 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       entry: mode === "beken-spi" ? {} : false,
       seed: opts.seed,
     });
-    spi = await Ch341aSpi.open(rig.device, { clock: rig.clock, name: opts.portText });
+    const device = opts.record ? recordUsbDevice(rig.device, opts.record, rig.clock) : rig.device;
+    spi = await Ch341aSpi.open(device, { clock: rig.clock, name: opts.portText });
   } else if (spec.kind === "ch341a") {
     const { findCh341a } = await import("../core/io/usb.ts");
-    spi = await Ch341aSpi.open(await findCh341a(spec.index), { name: `ch341a:${spec.index}` });
+    const found = await findCh341a(spec.index);
+    const device = opts.record ? recordUsbDevice(found, opts.record, realClock) : found;
+    spi = await Ch341aSpi.open(device, { name: `ch341a:${spec.index}` });
   } else if (spec.kind === "spidev") {
     const { openSpidev } = await import("../core/io/spidev.ts");
     const { parseGpioSpec } = await import("../core/io/gpio.ts");

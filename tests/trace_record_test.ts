@@ -124,3 +124,25 @@ Deno.test("trace files: plain and gzip round trips", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("flash --record: the CLI's wire goes into the trace, and its link+identify part replays through the core", async () => {
+  const { main } = await import("../cli/flash.ts");
+  const { ReplayLink } = await import("../core/io/replay.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/cli.jsonl`;
+    const err: string[] = [];
+    const io = { stdout: () => {}, stderr: (t: string) => err.push(t), stderrIsTTY: false };
+    const argv = ["--port", "virtual:bk7231n", "--baud", "921600", "--record", path, "chip-info", "--json"];
+    assert.equal(await main(argv, { io }), 0, err.join(""));
+    const trace = parseTrace(await readTraceFile(path));
+    assert.deepEqual(trace.header.run, { tool: "flash", argv });
+    assert.equal(trace.header.clock, "virtual");
+    const replay = new ReplayLink(trace.links[0], { clock: trace.header.clock });
+    const { identity } = await openUartTarget(replay, { chip: chipById("bk7231n"), baud: 921600 });
+    assert.equal(identity.profile.id, "bk7231n");
+    assert.equal(replay.divergence, null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
