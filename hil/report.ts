@@ -48,7 +48,6 @@ export function formatTable(report: HilReport): string {
   }
   if (report.backup) out.push(`backup: ${report.backup.location} (CRC ${report.backup.crc32})`);
   if (report.restore) out.push(`restore: ${report.restore.message}`);
-  if (report.error) out.push(`error: ${report.error.message}`, `remedy: ${report.error.remedy}`);
   out.push(
     `${report.scenarios.length} scenarios: ${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped` +
       ` (${formatMs(report.totalMs)} ${time})`,
