@@ -54,7 +54,11 @@ for (const name of FIXTURES) {
   Deno.test(`replay ${name}: the core sends exactly what was recorded and every scenario passes`, async () => {
     const file = new URL(name, DIR).pathname;
     const { report, failure } = await replay(file);
-    assert.equal(failure, null, failure?.message);
+    assert.equal(
+      failure,
+      null,
+      `${failure?.message}\n(if the core's wire changed on purpose: run \`deno task traces\` and commit the new fixtures)`,
+    );
     assert.equal(report.error, null, report.error?.message);
     assert.equal(report.failed, 0, JSON.stringify(report.scenarios.filter((s) => s.status === "failed")));
     const recorded = (parseTrace(await Deno.readTextFile(file)).header.run as unknown as RecordedRun).only!;
