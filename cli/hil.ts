@@ -20,7 +20,9 @@ import { Command, CommanderError } from "commander";
 import { FlashError } from "../core/errors.ts";
 import { openTraceFile } from "../core/io/trace_file.ts";
 import type { TraceSink } from "../core/io/trace.ts";
+import { MemoryStore } from "../core/flasher/backup.ts";
 import { type HilTargetOptions, openBench } from "../hil/open.ts";
+import { ReplayBench } from "../hil/replay_bench.ts";
 import { formatMs, formatTable, toJson, toJunit } from "../hil/report.ts";
 import { type HilReport, runHil } from "../hil/runner.ts";
 import { SCENARIOS } from "../hil/scenarios/mod.ts";
@@ -135,7 +137,9 @@ export async function main(args: readonly string[], opts: HilMainOptions = {}): 
         profile: opened.profile,
         only: opened.only ?? only,
         destructive: opened.destructive ?? target.destructive,
-        store: new DirectoryStore(flags.backupDir),
+        store: opened.bench.kind === "hardware" && !(opened.bench instanceof ReplayBench)
+          ? new DirectoryStore(flags.backupDir)
+          : new MemoryStore(),
         now: opts.now,
         onResult: (r) => {
           io.stderr(`${r.id}: ${r.status}${r.ms === null ? "" : ` (${formatMs(r.ms)})`}\n`);

@@ -26,9 +26,18 @@ export type FlasherEvent =
     reason: string;
   }
   | { type: "unprotect"; report: UnprotectReport }
-  | { type: "backup"; location: string; size: number; crc32: number }
+  | {
+    type: "backup";
+    location: string;
+    size: number;
+    crc32: number;
+    /** An earlier backup the chip still matches (by its whole-flash CRC) was used instead of a read. */
+    reused?: boolean;
+  }
   | { type: "plan"; op: string; changed: number; unchanged: number; blocks: number; sectors: number }
-  | { type: "note"; message: string };
+  | { type: "note"; message: string }
+  /** Something the user should see even without -v (a fallback, a reused backup). */
+  | { type: "notice"; message: string };
 
 /** The environment of one flasher operation. */
 export interface FlasherContext {
@@ -43,6 +52,11 @@ export interface FlasherContext {
   onEvent?: (event: FlasherEvent) => void;
   /** Aborts the operation between sectors. */
   signal?: AbortSignal;
+  /**
+   * Use the target's read-ahead (`readSectors`) for runs of reads (default true). The flasher
+   * turns it off by itself when a read-ahead reply goes missing or the link shows errors.
+   */
+  readAhead?: boolean;
 }
 
 /** Build a context, asking the target for its flash size. */

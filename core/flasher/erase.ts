@@ -10,6 +10,7 @@ import { BOOTLOADER_END } from "../chips/profiles.ts";
 import type { FlasherContext } from "./context.ts";
 import { type ProgramOptions, programRange, type ProgramReport } from "./program.ts";
 import { checkInFlash, checkSectorAligned, guardBootloader } from "./range.ts";
+import { blankSource, FlashContent } from "./source.ts";
 
 /** What to erase and which guards apply. */
 export interface EraseOptions extends ProgramOptions {
@@ -41,10 +42,6 @@ export async function eraseRegion(ctx: FlasherContext, opts: EraseOptions): Prom
     opts.overwriteBootloader ?? false,
     opts.bootloaderEnd ?? BOOTLOADER_END,
   );
-  const blank = new Uint8Array(opts.size).fill(0xff);
-  return await programRange(
-    ctx,
-    { op: "erase", addr: opts.addr, expected: blank, blockPolicy: "covered" },
-    opts,
-  );
+  const content = new FlashContent(opts.addr, blankSource(opts.size));
+  return await programRange(ctx, { op: "erase", addr: opts.addr, content, blockPolicy: "covered" }, opts);
 }

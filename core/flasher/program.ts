@@ -1,16 +1,25 @@
 /**
  * The engine behind write and erase: make a sector-aligned range of flash equal to expected
- * bytes, changing as little as possible and never losing data.
+ * bytes, changing as little as possible and never losing data. The expected bytes are read
+ * from their source sector by sector, so memory stays flat with the image size.
  *
- * 1. Compare by CRC, one 64 KiB window at a time; stop if everything already matches.
- *    (Targets without a chip-side CRC skip this when a backup is taken: it would cost a
- *    read of the range, and the backup reads everything anyway.)
- * 2. Take the full backup (checked), then find the differing sectors from it (or by
- *    per-sector CRC with no backup); start the journal.
- * 3. Unprotect, then for each 64 KiB block: one block erase where the policy allows, 4 KiB
- *    erases otherwise; program sectors that are not all 0xFF; check the block's sectors by
- *    CRC and re-erase + re-program a failing sector up to the attempt bound.
- * 4. Verify the whole range by CRC.
+ * 1. Find what differs, coarse to fine:
+ *    - when a stored backup of this chip is still what the chip holds (one CheckCRC of the
+ *      whole flash), it is the backup and it tells which sectors differ, at no further cost;
+ *    - otherwise compare by chip CRC per 64 KiB window and stop if everything matches; then
+ *      read a fresh backup (checked) and find the differing sectors from it, or, without a
+ *      backup, narrow the differing windows down to sectors by CRC;
+ *    - targets without a chip-side CRC (SPI) take the backup first (a compare would read the
+ *      range, and the backup reads everything anyway), and read the sectors about to be
+ *      erased a second time: the backup's copy of them must reproduce.
+ * 2. Start the journal; unprotect; then for each 64 KiB block: one block erase where the
+ *    policy allows, 4 KiB erases otherwise; program sectors that are not all 0xFF; check the
+ *    block's sectors (one CRC per run, or the read-back) and re-erase + re-program a failing
+ *    sector up to the attempt bound.
+ * 3. Verify the whole range by chip CRC, coarse to fine (one CRC when it matches). Without a
+ *    chip CRC every programmed sector was already read back in step 2 and every other sector
+ *    was read equal in step 1, so nothing is read a third time.
+ * 4. Optionally save the flash content after the job next to the backup, for the next job.
  *
  * Any failure after the first erase becomes WRITE_FAILED / VERIFY_FAILED carrying the range
  * that may differ from the expected bytes and the backup location.
@@ -23,18 +32,22 @@ import { crc32 } from "../uart/crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import {
   backupBaseName,
-  type BackupRecord,
+  type BackupInfo,
   type BackupStore,
   type ChipIdentity,
   crcHex,
-  takeBackup,
+  reuseBackup,
+  saveAfterImage,
+  saveBackup,
 } from "./backup.ts";
 import { differingSpans, sectorSpans, type Span } from "./compare.ts";
 import { checkCancelled, type FlasherContext } from "./context.ts";
 import { JOURNAL_VERSION, JournalWriter, type WriteJournal } from "./journal.ts";
 import { ProgressMeter } from "./progress.ts";
 import { alignDown, hex } from "./range.ts";
+import { readSectorRun } from "./read_ahead.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
+import type { FlashContent } from "./source.ts";
 import { BLOCK, SECTOR, type UnprotectReport } from "./target.ts";
 import { verifyFlash, VerifyMismatchError } from "./verify.ts";
 
@@ -52,6 +65,16 @@ export interface ProgramOptions {
   resume?: { journal: WriteJournal; name: string };
   /** Attempts per sector: erase + program + CRC (default 3). */
   attempts?: number;
+  /**
+   * Reuse a stored backup of this chip that the chip still matches by its whole-flash CRC
+   * instead of reading the flash (default true; needs a chip CRC and a listable store).
+   */
+  reuseBackup?: boolean;
+  /**
+   * After a verified job, save the flash content next to the backup (streamed from the backup
+   * and the image, nothing read from the chip), so the next job can reuse it (default false).
+   */
+  saveResult?: boolean;
 }
 
 /** When a 64 KiB erase replaces 4 KiB erases in a block lying wholly inside the range. */
@@ -66,8 +89,8 @@ export interface ProgramPlan {
   op: "write" | "erase";
   /** Sector-aligned start. */
   addr: number;
-  /** Expected content, a whole number of sectors. */
-  expected: Uint8Array;
+  /** Expected content of `[addr, addr + content.size)`. */
+  content: FlashContent;
   blockPolicy: BlockPolicy;
 }
 
@@ -90,9 +113,11 @@ export interface ProgramReport {
   retries: number;
   /** The backup taken for this job, or the one a resumed job reuses. */
   backup: string | null;
-  /** Details of a backup taken by this run. */
-  backupRecord: BackupRecord | null;
+  /** Details of the backup this run took or reused. */
+  backupRecord: BackupInfo | null;
   journal: string | null;
+  /** Where the flash content after the job was saved (`saveResult`), or null. */
+  afterImage: string | null;
   unprotect: UnprotectReport | null;
   accounting: Accounting;
 }
@@ -113,13 +138,13 @@ export async function programRange(
   plan: ProgramPlan,
   opts: ProgramOptions,
 ): Promise<ProgramReport> {
-  const { addr, expected, op } = plan;
-  const size = expected.length;
+  const { addr, content, op } = plan;
+  const size = content.size;
   const end = addr + size;
   const attempts = opts.attempts ?? PROGRAM_ATTEMPTS;
   const meter = startAccounting(ctx, op);
-  const expectedCrc = crc32(expected);
-  const sectorData = (s: number) => expected.subarray(s - addr, s - addr + SECTOR);
+  const expectedCrc = await content.crc(addr, size);
+  const sectorData = (s: number) => content.bytes(s, SECTOR);
   const report: ProgramReport = {
     op,
     addr,
@@ -134,6 +159,7 @@ export async function programRange(
     backup: null,
     backupRecord: null,
     journal: null,
+    afterImage: null,
     unprotect: null,
     accounting: meter.finish(0),
   };
@@ -146,54 +172,62 @@ export async function programRange(
     );
   }
 
-  // Without a chip-side CRC, comparing costs a read of the range; when the backup reads the
-  // whole flash anyway, compare against the backup alone.
   const willBackup = !opts.resume && !opts.noBackup && opts.store !== undefined;
-  const backupFirst = willBackup && !ctx.target.hasChipCrc;
-  const windows = blockSpans(addr, size);
-  let differingWindows = windows;
+  const all = sectorSpans(addr, size).map((sp) => sp.addr);
+  let expectedCrcs: Uint32Array | null = null;
+  const differingFrom = async (b: BackupInfo, candidates: readonly number[]) => {
+    expectedCrcs ??= await content.sectorCrcs();
+    const want = expectedCrcs;
+    return candidates.filter((s) => b.sectorCrcs[s / SECTOR] !== want[(s - addr) / SECTOR]);
+  };
+  let backup: BackupInfo | null = null;
+  const nothingToDo = () => {
+    ctx.onEvent?.({ type: "plan", op, changed: 0, unchanged: size / SECTOR, blocks: 0, sectors: 0 });
+    report.accounting = meter.finish(size, { except: backup?.accounting, wire: op === "write" });
+    return report;
+  };
+
+  let changed: number[] | null = null;
+  if (willBackup && opts.store && opts.reuseBackup !== false) {
+    backup = await reuseBackup(ctx, { store: opts.store, identity: opts.identity });
+    if (backup) changed = await differingFrom(backup, all);
+  }
   let comparing: ProgressMeter | null = null;
-  if (!backupFirst) {
-    comparing = new ProgressMeter("compare", size, ctx.clock, ctx.onProgress);
-    differingWindows = await differingSpans(ctx, addr, expected, windows, {
-      window: BLOCK,
-      attempts: 3,
-      op: "compare",
-      meter: comparing,
-    });
-    if (differingWindows.length === 0) {
-      ctx.onEvent?.({ type: "plan", op, changed: 0, unchanged: size / SECTOR, blocks: 0, sectors: 0 });
-      report.accounting = meter.finish(size, { wire: op === "write" });
-      return report;
+  if (!changed) {
+    let candidates: number[] = all;
+    if (ctx.target.hasChipCrc || !willBackup) {
+      // with a backup coming, 64 KiB windows are enough: the backup tells the sectors
+      comparing = new ProgressMeter("compare", size, ctx.clock, ctx.onProgress);
+      const bad = await differingSpans(
+        ctx,
+        addr,
+        content,
+        willBackup ? blockSpans(addr, size) : sectorSpans(addr, size),
+        {
+          window: BLOCK,
+          attempts: 3,
+          op: "compare",
+          meter: comparing,
+        },
+      );
+      if (bad.length === 0) return nothingToDo();
+      candidates = bad.flatMap((w) => sectorSpans(w.addr, w.len).map((sp) => sp.addr));
+      if (!willBackup) changed = candidates;
+    }
+    if (willBackup && opts.store) {
+      backup = await saveBackup(ctx, {
+        store: opts.store,
+        identity: opts.identity,
+        createdAt: opts.createdAt,
+      });
+      changed = await differingFrom(backup, candidates);
+      if (!ctx.target.hasChipCrc) await confirmBackup(ctx, backup, changed, attempts);
     }
   }
-
-  let backup: BackupRecord | null = null;
-  if (opts.resume) {
-    report.backup = opts.resume.journal.backup;
-  } else if (willBackup && opts.store) {
-    backup = await takeBackup(ctx, { store: opts.store, identity: opts.identity, createdAt: opts.createdAt });
-    report.backup = backup.location;
-    report.backupRecord = backup;
-  }
-
-  const changed: number[] = [];
-  const candidates = differingWindows.flatMap((w) => sectorSpans(w.addr, w.len));
-  if (backup) {
-    for (const s of candidates) {
-      if (crc32(backup.data.subarray(s.addr, s.addr + SECTOR)) !== crc32(sectorData(s.addr))) {
-        changed.push(s.addr);
-      }
-    }
-  } else {
-    const bad = await differingSpans(ctx, addr, expected, candidates, {
-      window: SECTOR,
-      attempts: 3,
-      op: "compare",
-    });
-    changed.push(...bad.map((s) => s.addr));
-  }
+  if (!changed) changed = all;
   comparing?.finish();
+  report.backup = backup?.location ?? opts.resume?.journal.backup ?? null;
+  report.backupRecord = backup;
   const work = planBlocks(changed, addr, end, plan.blockPolicy);
   report.changed = changed.length;
   report.unchanged = size / SECTOR - changed.length;
@@ -205,29 +239,26 @@ export async function programRange(
     blocks: work.filter((w) => w.useBlockErase).length,
     sectors: work.filter((w) => !w.useBlockErase).reduce((n, w) => n + w.sectors.length, 0),
   });
-  if (changed.length === 0) {
-    report.accounting = meter.finish(size, { except: backup?.accounting, wire: op === "write" });
-    return report;
-  }
+  if (changed.length === 0) return nothingToDo();
 
   report.unprotect = await ctx.target.unprotect();
   if (report.unprotect.wrote) ctx.onEvent?.({ type: "unprotect", report: report.unprotect });
 
-  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup, backup?.base);
+  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup);
   report.journal = journal?.location ?? null;
 
   const progress = new ProgressMeter(op, changed.length * SECTOR, ctx.clock, ctx.onProgress);
   const lastChangedEnd = changed[changed.length - 1] + SECTOR;
   let damageStart: number | null = null;
-  const isBlank = (s: number) => sectorData(s).every((b) => b === 0xff);
 
   const eraseAndProgram = async (s: number, erase: boolean) => {
     if (erase) {
       await ctx.target.eraseSector(s);
       report.sectorErases++;
     }
-    if (!isBlank(s)) {
-      await ctx.target.writeSector(s, sectorData(s));
+    const data = await sectorData(s);
+    if (!data.every((b) => b === 0xff)) {
+      await ctx.target.writeSector(s, data);
       report.sectorWrites++;
     }
   };
@@ -254,7 +285,7 @@ export async function programRange(
         await tolerateTransient(s, () => eraseAndProgram(s, !w.useBlockErase));
       }
       const spans: Span[] = w.sectors.map((s) => ({ addr: s, len: SECTOR }));
-      const bad = await differingSpans(ctx, addr, expected, spans, { window: BLOCK, attempts: 3, op });
+      const bad = await differingSpans(ctx, addr, content, spans, { window: BLOCK, attempts: 3, op });
       for (const { addr: s } of bad) {
         await reprogram(s);
       }
@@ -262,7 +293,7 @@ export async function programRange(
       progress.advance(w.sectors.length * SECTOR);
     }
     damageStart = addr;
-    await verifyFlash(ctx, expected, { addr });
+    if (ctx.target.hasChipCrc) await verifyFlash(ctx, content, { addr, window: Number.POSITIVE_INFINITY });
   } catch (e) {
     if (damageStart === null) {
       await journal?.finish("failed", reasonOf(e)).catch((err) => noteJournal(err));
@@ -272,6 +303,24 @@ export async function programRange(
   }
   progress.finish();
   await journal?.finish("verified").catch((e) => noteJournal(e));
+  if (opts.saveResult && opts.store && report.backup) {
+    try {
+      const after = await saveAfterImage(ctx, {
+        store: opts.store,
+        identity: opts.identity,
+        createdAt: opts.createdAt,
+        backup: { location: report.backup, size: ctx.flashSize },
+        content,
+      });
+      report.afterImage = after.location;
+      ctx.onEvent?.({ type: "note", message: `flash content after the ${op}: ${after.location}` });
+    } catch (e) {
+      ctx.onEvent?.({
+        type: "note",
+        message: `could not save the flash content after the ${op}: ${reasonOf(e)}`,
+      });
+    }
+  }
   report.accounting = meter.finish(size, { except: backup?.accounting, wire: op === "write" });
   return report;
 
@@ -290,14 +339,15 @@ export async function programRange(
       report.retries++;
       await tolerateTransient(s, () => eraseAndProgram(s, true));
       chip = await withRetries(ctx, op, s, 3, () => ctx.target.crc(s, SECTOR));
-      if (chip === crc32(sectorData(s))) return;
+      if (chip === crc32(await sectorData(s))) return;
     }
+    const want = crc32(await sectorData(s));
     throw new FlashError(
       "WRITE_FAILED",
       `sector ${hex(s)} still differs after ${attempts} erase + ${
         op === "erase" ? "erase" : "program"
       } attempts` +
-        (chip === null ? "" : ` (chip CRC ${hex(chip)}, expected ${hex(crc32(sectorData(s)))})`),
+        (chip === null ? "" : ` (chip CRC ${hex(chip)}, expected ${hex(want)})`),
       "the flash may be write-protected or worn, or the supply too weak: check the 3.3 V supply, then run the same command again",
     );
   }
@@ -372,9 +422,33 @@ function planBlocks(
   });
 }
 
+/**
+ * Without a chip CRC, read the sectors about to be erased a second time: the backup's copy of
+ * each must reproduce, or the backup cannot be trusted and nothing is erased.
+ */
+async function confirmBackup(
+  ctx: FlasherContext,
+  backup: BackupInfo,
+  sectors: readonly number[],
+  attempts: number,
+): Promise<void> {
+  const bad: number[] = [];
+  await readSectorRun(ctx, sectors, { op: "backup", attempts }, (s, data) => {
+    if (crc32(data) !== backup.sectorCrcs[s / SECTOR]) bad.push(s);
+  });
+  if (bad.length === 0) return;
+  throw new FlashError(
+    "BACKUP_FAILED",
+    `${bad.length} sector(s) about to be erased read differently the second time (first at ${
+      hex(bad[0])
+    }): the backup ${backup.location} cannot be trusted`,
+    "nothing was erased: check the clip and wiring (firm contact, short wires, 3.3 V), then run again",
+  );
+}
+
 function checkResumable(journal: WriteJournal, plan: ProgramPlan, crc: number): void {
   if (
-    journal.op !== plan.op || journal.addr !== plan.addr || journal.size !== plan.expected.length ||
+    journal.op !== plan.op || journal.addr !== plan.addr || journal.size !== plan.content.size ||
     journal.crc32 !== crcHex(crc)
   ) {
     throw new FlashError(
@@ -394,7 +468,6 @@ async function startJournal(
   crc: number,
   changed: number[],
   backup: string | null,
-  base: string | undefined,
 ): Promise<JournalWriter | null> {
   const store = opts.store;
   if (!store) return null;
@@ -405,14 +478,14 @@ async function startJournal(
     delete j.error;
     writer = new JournalWriter(store, opts.resume.name, j);
   } else {
-    const name = `${base ?? backupBaseName(opts.identity, opts.createdAt)}.journal.json`;
+    const name = `${backupBaseName(opts.identity, opts.createdAt)}.journal.json`;
     writer = new JournalWriter(store, name, {
       version: JOURNAL_VERSION,
       op: plan.op,
       chip: opts.identity.chip,
       flashId: opts.identity.flashId,
       addr: plan.addr,
-      size: plan.expected.length,
+      size: plan.content.size,
       crc32: crcHex(crc),
       backup,
       planned: changed,

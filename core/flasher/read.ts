@@ -1,17 +1,23 @@
 /**
- * Reading flash: 4 KiB reads, each window checked against the target's CRC, mismatching
- * sectors re-read a bounded number of times.
+ * Reading flash: 4 KiB reads with read-ahead, handed on window by window so memory stays flat
+ * however large the range. Where the chip computes CRCs, each window (256 KiB while the link is
+ * clean) is checked with one CheckCRC; a window that fails is narrowed down to its sectors,
+ * those are re-read a bounded number of times, and the rest of the job uses 32 KiB windows
+ * and no read-ahead. Where it does not (SPI), nothing is read twice: the bus is short and
+ * synchronous, USB packets carry their own CRC, and reading a second time to compare would
+ * double the job.
  *
  * @module
  */
 
 import { FlashError } from "../errors.ts";
-import { crc32 } from "../uart/crc.ts";
+import { Crc32, crc32 } from "../uart/crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import { differingSpans, sectorSpans } from "./compare.ts";
-import { checkCancelled, type FlasherContext } from "./context.ts";
+import type { FlasherContext } from "./context.ts";
 import { ProgressMeter } from "./progress.ts";
 import { alignDown, alignUp, checkInFlash, hex } from "./range.ts";
+import { readSectorRun, stopReadAhead } from "./read_ahead.ts";
 import { withRetries } from "./retry.ts";
 import { SECTOR } from "./target.ts";
 
@@ -21,31 +27,50 @@ export interface ReadOptions {
   size: number;
   /** Attempts per sector, for transient errors and CRC mismatches alike (default 5). */
   attempts?: number;
-  /** Bytes covered by one CRC check (default 32 KiB). */
+  /** Bytes covered by one CRC check while the link is clean (default 256 KiB). */
   window?: number;
-  /** Check every window against the target's CRC (default true). */
+  /**
+   * Check every window against the chip's CRC (default: where the target has one). Forcing it
+   * on a target without one reads everything twice.
+   */
   check?: boolean;
   /** Name the progress events carry (default "read"). */
   op?: "read" | "backup";
 }
 
-/** The bytes read and what it cost. */
-export interface ReadResult {
-  data: Uint8Array;
-  /** Standard CRC-32 of `data`. */
+/** What a read cost and what it found, without the bytes (they went to the sink). */
+export interface ReadSummary {
+  /** Bytes read (the requested size). */
+  size: number;
+  /** Standard CRC-32 of the bytes read. */
   crc32: number;
+  /** Standard CRC-32 of each whole sector read (from the sector containing `addr`). */
+  sectorCrcs: Uint32Array;
   /** Sectors read more than once because their CRC did not match. */
   rereads: number;
   accounting: Accounting;
 }
 
-/** Default attempts per sector. */
-export const READ_ATTEMPTS = 5;
-/** Default CRC window of reads. */
-export const READ_WINDOW = 0x8000;
+/** The bytes read and what it cost. */
+export interface ReadResult extends ReadSummary {
+  data: Uint8Array;
+}
 
 /**
- * Read `size` bytes at `addr` (any alignment; whole sectors are read underneath).
+ * Receives the bytes of a read in order: `chunk` holds the bytes at `offset` of the range. The
+ * chunk's buffer is reused for the next window: copy it to keep it.
+ */
+export type ReadSink = (chunk: Uint8Array, offset: number) => void | Promise<void>;
+
+/** Default attempts per sector. */
+export const READ_ATTEMPTS = 5;
+/** Default CRC window of reads on a clean link. */
+export const READ_WINDOW = 0x40000;
+/** CRC window once a window failed its check. */
+export const READ_WINDOW_SMALL = 0x8000;
+
+/**
+ * Read `size` bytes at `addr` into memory (any alignment; whole sectors are read underneath).
  *
  * @example
  * ```ts
@@ -53,54 +78,78 @@ export const READ_WINDOW = 0x8000;
  * ```
  */
 export async function readFlash(ctx: FlasherContext, opts: ReadOptions): Promise<ReadResult> {
+  checkInFlash(opts.op ?? "read", opts.addr, opts.size, ctx.flashSize);
+  const data = new Uint8Array(opts.size);
+  const summary = await readFlashTo(ctx, opts, (chunk, offset) => data.set(chunk, offset));
+  return { ...summary, data };
+}
+
+/**
+ * Read `size` bytes at `addr`, handing them to `sink` in order, one checked window at a time.
+ *
+ * @example
+ * ```ts
+ * const file = await Deno.open("backup.bin", { write: true, create: true });
+ * await readFlashTo(ctx, { addr: 0, size: ctx.flashSize }, async (chunk) => void await file.write(chunk));
+ * ```
+ */
+export async function readFlashTo(
+  ctx: FlasherContext,
+  opts: ReadOptions,
+  sink: ReadSink,
+): Promise<ReadSummary> {
   const { addr, size } = opts;
   const attempts = opts.attempts ?? READ_ATTEMPTS;
-  const window = opts.window ?? READ_WINDOW;
   const op = opts.op ?? "read";
+  const check = opts.check ?? ctx.target.hasChipCrc;
+  let window = opts.window ?? READ_WINDOW;
   checkInFlash(op, addr, size, ctx.flashSize);
   const meter = startAccounting(ctx, op);
   const progress = new ProgressMeter(op, size, ctx.clock, ctx.onProgress);
   const lo = alignDown(addr, SECTOR);
   const hi = alignUp(addr + size, SECTOR);
-  const buf = new Uint8Array(hi - lo);
-  const readOne = async (s: number) => {
-    const data = await withRetries(ctx, op, s, attempts, () => ctx.target.readSector(s));
-    if (data.length !== SECTOR) {
-      throw new FlashError(
-        "BAD_REPLY",
-        `read of sector ${hex(s)} returned ${data.length} bytes instead of ${SECTOR}`,
-        "retry at a lower --baud; if it persists, report the port type and chip",
-      );
-    }
-    buf.set(data, s - lo);
-  };
+  const sectorCrcs = new Uint32Array((hi - lo) / SECTOR);
+  const whole = new Crc32();
+  let buf = new Uint8Array(Math.min(window, hi - lo));
   let rereads = 0;
   for (let w = lo; w < hi;) {
     const wEnd = Math.min(hi, alignDown(w, window) + window);
-    for (let s = w; s < wEnd; s += SECTOR) {
-      checkCancelled(ctx);
-      await readOne(s);
+    if (buf.length < wEnd - w) buf = new Uint8Array(wEnd - w);
+    const addrs: number[] = [];
+    for (let s = w; s < wEnd; s += SECTOR) addrs.push(s);
+    await readSectorRun(ctx, addrs, { op, attempts }, (s, data) => {
+      buf.set(data, s - w);
       progress.advance(Math.min(s + SECTOR, addr + size) - Math.max(s, addr));
-    }
-    if (opts.check ?? true) {
-      const bad = await differingSpans(ctx, lo, buf, sectorSpans(w, wEnd - w), { window, attempts, op });
-      for (const { addr: s } of bad) {
-        rereads++;
-        await rereadUntilMatch(
-          ctx,
-          op,
-          s,
+    });
+    const local = buf.subarray(0, wEnd - w);
+    if (check) {
+      const chip = await withRetries(ctx, op, w, attempts, () => ctx.target.crc(w, wEnd - w));
+      if (chip !== crc32(local)) {
+        stopReadAhead(ctx, `window ${hex(w)}..${hex(wEnd - 1)} read back with a wrong CRC`);
+        window = Math.min(window, READ_WINDOW_SMALL);
+        const bad = await differingSpans(ctx, w, local, sectorSpans(w, wEnd - w), {
+          window: [READ_WINDOW_SMALL],
           attempts,
-          readOne,
-          () => crc32(buf.subarray(s - lo, s - lo + SECTOR)),
-        );
+          op,
+        });
+        for (const { addr: s } of bad) {
+          rereads++;
+          await rereadUntilMatch(ctx, op, s, attempts, (d) => local.set(d, s - w));
+        }
       }
     }
+    for (let s = w; s < wEnd; s += SECTOR) {
+      sectorCrcs[(s - lo) / SECTOR] = crc32(local.subarray(s - w, s - w + SECTOR));
+    }
+    const from = Math.max(w, addr);
+    const to = Math.min(wEnd, addr + size);
+    const out = local.subarray(from - w, to - w);
+    whole.update(out);
+    await sink(out, from - addr);
     w = wEnd;
   }
   progress.finish();
-  const data = buf.slice(addr - lo, addr - lo + size);
-  return { data, crc32: crc32(data), rereads, accounting: meter.finish(size) };
+  return { size, crc32: whole.standard, sectorCrcs, rereads, accounting: meter.finish(size) };
 }
 
 async function rereadUntilMatch(
@@ -108,20 +157,24 @@ async function rereadUntilMatch(
   op: string,
   s: number,
   attempts: number,
-  readOne: (s: number) => Promise<void>,
-  localCrc: () => number,
+  store: (data: Uint8Array) => void,
 ): Promise<void> {
   let chip: number | null = null;
+  let got: number | null = null;
   for (let attempt = 2; attempt <= attempts; attempt++) {
     ctx.onEvent?.({ type: "retry", op, addr: s, attempt, of: attempts, reason: "sector CRC mismatch" });
-    await readOne(s);
+    const data = await withRetries(ctx, op, s, attempts, () => ctx.target.readSector(s));
     chip = await withRetries(ctx, op, s, attempts, () => ctx.target.crc(s, SECTOR));
-    if (chip === localCrc()) return;
+    got = crc32(data);
+    if (data.length === SECTOR && chip === got) {
+      store(data);
+      return;
+    }
   }
   throw new FlashError(
     "CRC_MISMATCH",
     `sector ${hex(s)} read back with a wrong CRC ${attempts} times${
-      chip === null ? "" : ` (chip ${hex(chip)}, data ${hex(localCrc())})`
+      chip === null ? "" : ` (chip ${hex(chip)}, data ${hex(got ?? 0)})`
     }`,
     "lower --baud (e.g. 115200), shorten the wires and check the 3.3 V supply, then read again",
   );

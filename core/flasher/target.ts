@@ -47,6 +47,16 @@ export interface FlashTarget {
   info(): Promise<FlashInfo>;
   /** Read `SECTOR` bytes at a sector-aligned address. */
   readSector(addr: number): Promise<Uint8Array>;
+  /**
+   * Read many sectors in order, overlapping requests with replies where the path allows it
+   * (read-ahead on the boot UART, batched transactions on SPI). Optional: without it the
+   * flasher calls {@link readSector} per sector. Each sector goes to `onSector` as it arrives;
+   * the first failure is thrown, and the sectors already handed over stay valid.
+   */
+  readSectors?(
+    addrs: readonly number[],
+    onSector: (addr: number, data: Uint8Array) => void | Promise<void>,
+  ): Promise<void>;
   /** Erase the 4 KiB sector at `addr`. */
   eraseSector(addr: number): Promise<void>;
   /** Erase the 64 KiB block at `addr` (64 KiB aligned). */

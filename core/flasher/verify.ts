@@ -1,17 +1,20 @@
 /**
- * Verifying flash against an image by CRC: one CRC per window, then per-sector CRCs inside a
- * window that differs, so a failure names the first differing sector.
+ * Verifying flash against an image by CRC, coarse to fine: one CRC over the whole image, then
+ * one per 64 KiB window and per sector only where it differs, so a failure names the first
+ * differing sector. Without a chip CRC (SPI) every sector is read once and compared locally.
+ * The image is read from its source piece by piece.
  *
  * @module
  */
 
 import { FlashError } from "../errors.ts";
-import { crc32 } from "../uart/crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import { differingSpans, sectorSpans } from "./compare.ts";
 import type { FlasherContext } from "./context.ts";
 import { ProgressMeter } from "./progress.ts";
 import { checkInFlash, hex } from "./range.ts";
+import { type ByteSource, FlashContent, toSource } from "./source.ts";
+import { BLOCK } from "./target.ts";
 
 /** The flash does not hold the image; carries the first differing address. */
 export class VerifyMismatchError extends FlashError {
@@ -35,8 +38,11 @@ export class VerifyMismatchError extends FlashError {
 /** Where and how to verify. */
 export interface VerifyOptions {
   addr: number;
-  /** Bytes covered by one coarse CRC (default 256 KiB). */
-  window?: number;
+  /**
+   * Window of the coarse CRC, or several levels largest first (default: the whole image, then
+   * 64 KiB windows, then sectors).
+   */
+  window?: number | readonly number[];
   /** Attempts per CRC call (default 3). */
   attempts?: number;
 }
@@ -50,8 +56,8 @@ export interface VerifyResult {
   accounting: Accounting;
 }
 
-/** Default coarse window of a verification. */
-export const VERIFY_WINDOW = 0x40000;
+/** Default levels of a verification: the whole image, then 64 KiB windows. */
+export const VERIFY_WINDOW: readonly number[] = [Number.POSITIVE_INFINITY, BLOCK];
 
 /**
  * Check that the flash at `opts.addr` holds `image`; throws VERIFY_FAILED naming the first
@@ -64,27 +70,30 @@ export const VERIFY_WINDOW = 0x40000;
  */
 export async function verifyFlash(
   ctx: FlasherContext,
-  image: Uint8Array,
+  image: Uint8Array | ByteSource | FlashContent,
   opts: VerifyOptions,
 ): Promise<VerifyResult> {
   const { addr } = opts;
-  if (image.length === 0) {
+  const content = image instanceof FlashContent ? image : new FlashContent(addr, toSource(image));
+  const size = content.length;
+  if (size === 0) {
     throw new FlashError("BAD_IMAGE", "the image is empty", "pass the firmware file you meant to verify");
   }
-  checkInFlash("verify", addr, image.length, ctx.flashSize);
+  checkInFlash("verify", addr, size, ctx.flashSize);
   const meter = startAccounting(ctx, "verify");
-  const progress = new ProgressMeter("verify", image.length, ctx.clock, ctx.onProgress);
-  const bad = await differingSpans(ctx, addr, image, sectorSpans(addr, image.length), {
+  const progress = new ProgressMeter("verify", size, ctx.clock, ctx.onProgress);
+  const bad = await differingSpans(ctx, addr, content, sectorSpans(addr, size), {
     window: opts.window ?? VERIFY_WINDOW,
     attempts: opts.attempts ?? 3,
     op: "verify",
     meter: progress,
   });
-  if (bad.length) throw new VerifyMismatchError(addr, image.length, bad[0].addr, bad.length);
+  if (bad.length) throw new VerifyMismatchError(addr, size, bad[0].addr, bad.length);
+  progress.finish();
   return {
     addr,
-    size: image.length,
-    crc32: crc32(image),
-    accounting: meter.finish(image.length, { wire: false }),
+    size,
+    crc32: await content.crc(addr, size),
+    accounting: meter.finish(size, { wire: false }),
   };
 }

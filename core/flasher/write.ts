@@ -9,6 +9,7 @@ import { FlashError } from "../errors.ts";
 import type { FlasherContext } from "./context.ts";
 import { type ProgramOptions, programRange, type ProgramReport } from "./program.ts";
 import { alignUp, checkInFlash, checkSectorAligned, guardBootloader, humanSize } from "./range.ts";
+import { type ByteSource, FlashContent, toSource } from "./source.ts";
 import { SECTOR } from "./target.ts";
 
 /** Where to write and which guards apply. */
@@ -30,7 +31,8 @@ export function padToSectors(image: Uint8Array): Uint8Array {
 }
 
 /**
- * Write `image` at `opts.addr` and verify it; see {@link programRange} for the steps.
+ * Write `image` (bytes, or a source read piece by piece) at `opts.addr` and verify it; see
+ * {@link programRange} for the steps.
  *
  * @example
  * ```ts
@@ -41,37 +43,33 @@ export function padToSectors(image: Uint8Array): Uint8Array {
  */
 export async function writeFlash(
   ctx: FlasherContext,
-  image: Uint8Array,
+  image: Uint8Array | ByteSource,
   opts: WriteOptions,
 ): Promise<ProgramReport> {
-  if (image.length === 0) {
+  const source = toSource(image);
+  if (source.size === 0) {
     throw new FlashError(
       "BAD_IMAGE",
       "the image is empty (0 bytes)",
       "pass the firmware file you meant to write",
     );
   }
-  if (image.length > ctx.flashSize) {
+  if (source.size > ctx.flashSize) {
     throw new FlashError(
       "BAD_RANGE",
-      `the image is ${image.length} bytes, larger than the ${humanSize(ctx.flashSize)} flash`,
+      `the image is ${source.size} bytes, larger than the ${humanSize(ctx.flashSize)} flash`,
       "check that this is the right file for this chip, or --chip / the detected flash size",
     );
   }
-  const padded = padToSectors(image);
-  checkSectorAligned("write", opts.addr, padded.length);
-  checkInFlash("write", opts.addr, padded.length, ctx.flashSize);
+  const content = new FlashContent(opts.addr, source);
+  checkSectorAligned("write", opts.addr, content.size);
+  checkInFlash("write", opts.addr, content.size, ctx.flashSize);
   guardBootloader(
     "write",
     opts.addr,
-    padded.length,
+    content.size,
     opts.overwriteBootloader ?? false,
     opts.bootloaderEnd ?? BOOTLOADER_END,
   );
-  return await programRange(ctx, {
-    op: "write",
-    addr: opts.addr,
-    expected: padded,
-    blockPolicy: "all-differ",
-  }, opts);
+  return await programRange(ctx, { op: "write", addr: opts.addr, content, blockPolicy: "all-differ" }, opts);
 }

@@ -21,6 +21,9 @@ import { enterSpiMode, type EntryHooks, type EntryParams, type EntryResult, puls
 import type { FlashPart } from "./jedec.ts";
 import { type NorTimeouts, SpiNor } from "./nor.ts";
 
+/** Sectors read in one SPI transaction by {@link SpiFlashTarget.readSectors}. */
+const SECTORS_PER_BATCH = 16;
+
 /** Options of {@link openSpiTarget}. */
 export interface SpiTargetOptions extends EntryHooks {
   /** Beken SPI-mode entry parameters, or `false` for a plain SPI flash (no CEN, no 0xD2). */
@@ -64,6 +67,23 @@ export class SpiFlashTarget implements FlashTarget {
 
   readSector(addr: number): Promise<Uint8Array> {
     return this.nor.read(addr, SECTOR);
+  }
+
+  /**
+   * Read sectors in batches: each run of up to 16 contiguous sectors is one transaction of
+   * 4 KiB read frames, which the adapter queues with its IN reads ahead.
+   */
+  async readSectors(
+    addrs: readonly number[],
+    onSector: (addr: number, data: Uint8Array) => void | Promise<void>,
+  ): Promise<void> {
+    for (let i = 0; i < addrs.length;) {
+      let n = 1;
+      while (n < SECTORS_PER_BATCH && i + n < addrs.length && addrs[i + n] === addrs[i] + n * SECTOR) n++;
+      const data = await this.nor.read(addrs[i], n * SECTOR);
+      for (let k = 0; k < n; k++) await onSector(addrs[i + k], data.subarray(k * SECTOR, (k + 1) * SECTOR));
+      i += n;
+    }
   }
 
   eraseSector(addr: number): Promise<void> {

@@ -171,7 +171,32 @@ export class UartClient {
     if (options.afterWrite) await options.afterWrite();
     const got = await this.#awaitReply(spec, values, timeoutMs);
     if (got) return got;
-    throw new FlashError(
+    throw this.#timeout(spec, timeoutMs);
+  }
+
+  /**
+   * Write a request without waiting for its reply (read-ahead): the chip queues it behind the
+   * reply it is sending. Received bytes are kept unless `flushFirst`, since they may be the
+   * reply to an earlier posted request. Pair every post with a {@link receive}, in order.
+   */
+  async post(spec: CommandSpec, values: Values, options: { flushFirst?: boolean } = {}): Promise<void> {
+    if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
+    await this.#write(spec, values, options.flushFirst ?? false);
+  }
+
+  /**
+   * Wait for the reply to a request written with {@link post}; the timeout counts from now.
+   * Throws like {@link command}.
+   */
+  async receive(spec: CommandSpec, values: Values, options: { timeoutMs?: number } = {}): Promise<Values> {
+    const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
+    const got = await this.#awaitReply(spec, values, timeoutMs);
+    if (got) return got;
+    throw this.#timeout(spec, timeoutMs);
+  }
+
+  #timeout(spec: CommandSpec, timeoutMs: number): FlashError {
+    return new FlashError(
       "TIMEOUT",
       `no reply to ${spec.name} on ${this.link.name} within ${Math.round(timeoutMs)} ms`,
       "check TX/RX wiring and the 3.3 V supply; if the chip was reset it left the loader: run again",

@@ -67,6 +67,8 @@ export class UartTarget implements FlashTarget {
   /** What detection found. */
   readonly identity: ChipIdentity;
   readonly #part: FlashPart | null;
+  /** A CheckCRC re-protected the flash and no LinkCheck has followed yet. */
+  #crcLocked = false;
 
   /** Wrap a linked client and what {@link detect} found; sets the client's personality. */
   constructor(client: UartClient, identity: ChipIdentity) {
@@ -113,10 +115,35 @@ export class UartTarget implements FlashTarget {
     return reply.data as Uint8Array;
   }
 
+  /**
+   * Read sectors with one request of read-ahead: the request for the next sector is written
+   * while the current reply is still arriving, so the adapter's turnaround is hidden (the
+   * loader queues it in its receive FIFO and takes it up after the reply). The first failure is
+   * thrown; a reply still on its way is skipped later by its address echo.
+   */
+  async readSectors(
+    addrs: readonly number[],
+    onSector: (addr: number, data: Uint8Array) => void | Promise<void>,
+  ): Promise<void> {
+    for (const a of addrs) this.#checkRange(a, SECTOR, SECTOR);
+    const requests = addrs.map((a) => ({ addr: a < this.#profile.loaderProtectedEnd ? a + this.#size : a }));
+    const spec = COMMANDS.FlashRead4K;
+    let posted = 0;
+    const post = () => this.client.post(spec, requests[posted], { flushFirst: posted++ === 0 });
+    if (requests.length > 0) await post();
+    if (requests.length > 1) await post();
+    for (let i = 0; i < requests.length; i++) {
+      const reply = await this.client.receive(spec, requests[i]);
+      if (posted < requests.length) await post();
+      await onSector(addrs[i], reply.data as Uint8Array);
+    }
+  }
+
   /** Erase the 4 KiB sector at `addr` (FlashErase 0x20). */
   async eraseSector(addr: number): Promise<void> {
     this.#checkRange(addr, SECTOR, SECTOR);
     this.#refuseLoaderWindow(addr, "erase");
+    await this.#releaseCrcLock();
     await this.client.command(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr });
   }
 
@@ -124,6 +151,7 @@ export class UartTarget implements FlashTarget {
   async eraseBlock(addr: number): Promise<void> {
     this.#checkRange(addr, BLOCK, BLOCK);
     this.#refuseLoaderWindow(addr, "erase");
+    await this.#releaseCrcLock();
     await this.client.command(COMMANDS.FlashErase, { sizeCmd: ERASE_64K, addr });
   }
 
@@ -138,22 +166,31 @@ export class UartTarget implements FlashTarget {
       );
     }
     this.#refuseLoaderWindow(addr, "write");
+    await this.#releaseCrcLock();
     await this.client.command(COMMANDS.FlashWrite4K, { addr, data });
   }
 
   /**
    * Standard CRC-32 of `len` bytes at `addr`, computed by the chip: the end sent is
    * `addr + len - 1` on end-inclusive loaders and `addr + len` otherwise, and the chip's raw
-   * register is converted. Loaders with the CRC protect lock get a LinkCheck afterwards
-   * (uart.md §5.4).
+   * register is converted. On loaders with the CRC protect lock (uart.md §5.4) the next erase
+   * or write is preceded by the LinkCheck that lets the loader unprotect again; reads and
+   * further CRCs need none.
    */
   async crc(addr: number, len: number): Promise<number> {
     this.#checkRange(addr, len, 1);
     if (len === 0) return crc32(new Uint8Array(0));
     const end = this.#profile.crcEndInclusive ? addr + len - 1 : addr + len;
+    if (this.#profile.crcProtectLock) this.#crcLocked = true;
     const reply = await this.client.command(COMMANDS.CheckCRC, { start: addr, end });
-    if (this.#profile.crcProtectLock) await this.client.command(COMMANDS.LinkCheck, {});
     return chipToStandard(reply.crc as number);
+  }
+
+  /** After a CheckCRC, a protect-lock loader needs a LinkCheck before it erases again. */
+  async #releaseCrcLock(): Promise<void> {
+    if (!this.#crcLocked) return;
+    await this.client.command(COMMANDS.LinkCheck, {});
+    this.#crcLocked = false;
   }
 
   /**
