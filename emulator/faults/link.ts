@@ -41,6 +41,9 @@ export class FaultyLink implements ByteLink {
   readonly #onWrite?: (data: Uint8Array, t: number) => void;
   #pending: Uint8Array = new Uint8Array(0);
   #baud: number;
+  readonly #openedAt: number;
+  /** Rates this adapter turned out unable to do (for `baud-ignored`). */
+  readonly #unable = new Map<number, boolean>();
   #glitchBytes = 0;
   /** Recent short replies as received, for `rx-stale`. */
   #history: Uint8Array[] = [];
@@ -53,6 +56,7 @@ export class FaultyLink implements ByteLink {
     this.dice = new FaultDice(plan, this.recorder, options.salt ?? 1);
     this.#onWrite = options.onWrite;
     this.#baud = inner.baud;
+    this.#openedAt = inner.baud;
   }
 
   get name(): string {
@@ -204,10 +208,13 @@ export class FaultyLink implements ByteLink {
   async setBaud(baud: number): Promise<void> {
     this.#alive("setBaud");
     this.#baud = baud;
-    if (this.dice.roll("baud-ignored")) {
+    if (baud !== this.#openedAt && !this.#unable.has(baud)) {
+      this.#unable.set(baud, this.dice.roll("baud-ignored"));
+    }
+    if (this.#unable.get(baud)) {
       this.#record(
         "baud-ignored",
-        `the driver ignored a change to ${baud} baud (stays at ${this.inner.baud})`,
+        `the adapter silently ignored a change to ${baud} baud (stays at ${this.inner.baud})`,
       );
       return;
     }

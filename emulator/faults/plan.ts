@@ -34,7 +34,10 @@ export type LinkFaultKind =
   | "tx-garbage"
   /** The first bytes after a host baud change are garbled. */
   | "baud-glitch"
-  /** The host baud change silently does not happen (the driver ignores it). */
+  /**
+   * The adapter cannot do a rate and silently stays where it was (drawn once per rate; the
+   * rate the port was opened at always works).
+   */
   | "baud-ignored"
   /** The adapter goes away: every later call throws LinkClosedError. */
   | "disconnect";
@@ -99,7 +102,7 @@ export const CHIP_FAULT_KINDS: readonly ChipFaultKind[] = [
 /**
  * Which faults to inject and how often. A rate is the probability that one opportunity of
  * that kind turns into a fault: per received chunk for `rx-*` and `fragment`, per write for
- * `tx-*`, per read for `delay` and `stall`, per baud change for `baud-*`, per call for
+ * `tx-*`, per read for `delay` and `stall`, per baud change for `baud-glitch`, per distinct rate for `baud-ignored`, per call for
  * `disconnect`, per transfer for `usb-*`, per erase or program for `power-loss-*`, per
  * request for `crc-slow` and `reprotect`, per CEN release for `spi-entry-refused`.
  *
