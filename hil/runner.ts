@@ -210,7 +210,8 @@ export async function runHil(bench: Bench, opts: RunOptions): Promise<HilReport>
     report.error = {
       code: "RESTORE_FAILED",
       message: report.restore.message,
-      remedy: `write the backup ${report.backup?.location} back with deno task flash write-flash --addr 0`,
+      remedy: `the whole flash was saved to ${report.backup?.location}: write it back with deno task flash ` +
+        "write-flash (from 0x11000 over UART, from 0 over SPI with --overwrite-bootloader), then verify-flash",
     };
   }
   return finish(report);
