@@ -3,6 +3,11 @@ import { COMMANDS } from "../core/uart/table.ts";
 import { encodeRequest } from "../core/uart/codec.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 import { runScenario, type Scenario } from "./fuzz/scenario.ts";
+import { FlashError } from "../core/errors.ts";
+import { type ByteLink, LinkClosedError } from "../core/io/link.ts";
+import { UartClient } from "../core/uart/client.ts";
+import { connect, switchBaud } from "../core/uart/session.ts";
+import { createFaultyChip } from "../emulator/faults.ts";
 
 Deno.test("regression: late in a long session the wire still delivers a reply's last byte", async () => {
   // found by the fuzzer: at ~131 s of virtual time the arithmetic byte count fell just below an
@@ -26,6 +31,43 @@ Deno.test("regression: late in a long session the wire still delivers a reply's 
     await wire.flushInput();
   }
   assert.equal(short, 0, `${short} of 400 replies came back short`);
+});
+
+/** `inner` with some methods replaced (private fields stay on the real object). */
+function overriding(inner: ByteLink, over: Partial<ByteLink>): ByteLink {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop in over) return (over as Record<PropertyKey, unknown>)[prop];
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+Deno.test("regression: an adapter unplugged during a reset pulse or a baud change is DISCONNECTED, not a raw error", async () => {
+  // found by the fuzzer: LinkClosedError escaped untyped from the DTR/RTS reset and the baud probe
+  const v = createFaultyChip({ chip: "bk7231n", plan: { seed: 1, rates: {} } });
+  v.chip.silent = true;
+  const link = v.link();
+  const e1 = await connect(
+    overriding(link, {
+      setSignals: () => Promise.reject(new LinkClosedError(link.name, "adapter unplugged")),
+    }),
+    { linkTimeoutMs: 1000, resetStrategies: [{ kind: "modem-pulse", startMs: 0 }] },
+  ).catch((e) => e);
+  assert.ok(e1 instanceof FlashError && e1.code === "DISCONNECTED", String(e1));
+
+  const w = createFaultyChip({ chip: "bk7231n", plan: { seed: 1, rates: {} } });
+  const client = await connect(w.link(), { linkTimeoutMs: 1000 });
+  const inner = client.link;
+  let calls = 0;
+  const unplugging = overriding(inner, {
+    setBaud: (b: number) =>
+      ++calls === 2 ? Promise.reject(new LinkClosedError(inner.name, "gone")) : inner.setBaud(b),
+  });
+  const e2 = await switchBaud(new UartClient(unplugging), 921600).catch((e) => e);
+  assert.ok(e2 instanceof FlashError && e2.code === "DISCONNECTED", String(e2));
+  await client.close();
 });
 
 for await (const entry of Deno.readDir(new URL("../fixtures/regressions/", import.meta.url))) {

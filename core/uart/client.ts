@@ -168,7 +168,7 @@ export class UartClient {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     await this.#write(spec, values, options.flushFirst ?? true);
-    if (options.afterWrite) await options.afterWrite();
+    if (options.afterWrite) await this.#io(options.afterWrite);
     const got = await this.#awaitReply(spec, values, timeoutMs);
     if (got) return got;
     throw this.#timeout(spec, timeoutMs);
@@ -215,7 +215,7 @@ export class UartClient {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     await this.#write(spec, values, options.flushFirst ?? true);
-    if (options.afterWrite) await options.afterWrite();
+    if (options.afterWrite) await this.#io(options.afterWrite);
     return await this.#awaitReply(spec, values, timeoutMs);
   }
 
@@ -312,6 +312,14 @@ export class UartClient {
         await clock.sleep(left);
       }
     }
+  }
+
+  /**
+   * Run an operation on the raw link (modem lines, baud, drain) so that a vanished device is
+   * reported like everywhere else: as {@link FlashError} `DISCONNECTED`.
+   */
+  linkOp<T>(op: () => Promise<T>): Promise<T> {
+    return this.#io(op);
   }
 
   /** Mark the client closed and close the link. Safe to call twice. */

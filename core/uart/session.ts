@@ -163,11 +163,11 @@ async function runStrategy(
   switch (s.kind) {
     case "modem-pulse":
       onEvent?.({ type: "reset", strategy: s.kind, message: "resetting the chip with DTR/RTS" });
-      await link.setSignals({ dtr: true, rts: true });
+      await client.linkOp(() => link.setSignals({ dtr: true, rts: true }));
       await link.clock.sleep(100);
-      await link.setSignals({ dtr: false, rts: true });
+      await client.linkOp(() => link.setSignals({ dtr: false, rts: true }));
       await link.clock.sleep(100);
-      await link.setSignals({ dtr: false, rts: false });
+      await client.linkOp(() => link.setSignals({ dtr: false, rts: false }));
       return;
     case "reboot-text":
       onEvent?.({ type: "reset", strategy: s.kind, message: "sending `reboot` for OpenBeken firmware" });
@@ -214,7 +214,7 @@ export async function switchBaud(
   const old = link.baud;
   // an adapter that cannot do the rate is found out before the chip is told to switch
   const hostCan = await setHostBaud(link, baud);
-  await link.setBaud(old);
+  await client.linkOp(() => link.setBaud(old));
   if (!hostCan) {
     onEvent?.({
       type: "baud-fallback",

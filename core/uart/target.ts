@@ -252,7 +252,7 @@ export class UartTarget implements FlashTarget {
       if (i > 0) await this.client.link.clock.sleep(10);
       await this.client.send(COMMANDS.Reboot, { magic: 0xa5 });
     }
-    await this.client.link.drain();
+    await this.client.linkOp(() => this.client.link.drain());
   }
 
   /** Close the port. */
