@@ -357,9 +357,11 @@ export async function programRange(
   }
 
   async function failure(e: unknown, from: number): Promise<FlashError> {
+    // the cause may name flash it changed itself (a request corrupted on the wire): keep that covered
+    const own = e instanceof FlashError ? e.damage : undefined;
     const damage = {
-      start: from,
-      end: Math.max(lastChangedEnd, from + SECTOR),
+      start: Math.min(from, own?.start ?? from),
+      end: Math.min(Math.max(lastChangedEnd, from + SECTOR, own?.end ?? 0), Math.max(ctx.flashSize, end)),
       backup: report.backup ?? undefined,
     };
     let out: FlashError;

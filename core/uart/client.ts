@@ -11,6 +11,7 @@ import { ChipStatusError, FlashError } from "../errors.ts";
 import type { WireStats } from "../flasher/target.ts";
 import { type ByteLink, LinkClosedError } from "../io/link.ts";
 import { checkReply, encodeRequest, type Values } from "./codec.ts";
+import { ChangeLedger } from "./ledger.ts";
 import { ReplyParser } from "./parser.ts";
 import {
   type CommandSpec,
@@ -147,6 +148,7 @@ export class UartClient {
   /** Frames received and ignored as stale or foreign since the client was made. */
   skippedFrames = 0;
   readonly #parser = new ReplyParser();
+  readonly #ledger = new ChangeLedger();
   readonly #onWire?: (event: WireEvent) => void;
   #closed = false;
 
@@ -267,6 +269,7 @@ export class UartClient {
       await this.#io(() => this.link.flushInput());
       this.#parser.reset();
     }
+    this.#ledger.sent(spec, values);
     await this.#io(() => this.link.write(frame));
     this.#trace("out", frame);
     this.stats.bytesOut += frame.length;
@@ -297,6 +300,9 @@ export class UartClient {
           this.stats.roundTrips++;
           throw new ChipStatusError(spec.name, check.status);
         }
+        // a flash change nobody asked for means a request was corrupted on the way
+        const unrequested = this.#ledger.check(frame);
+        if (unrequested) throw unrequested;
         this.skippedFrames++;
       }
       const left = deadline - clock.now();

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { FlashError } from "../core/errors.ts";
+import { createContext, MemoryStore, writeFlash } from "../core/flasher/mod.ts";
+import type { ByteLink } from "../core/io/link.ts";
+import { encodeReply } from "../core/uart/codec.ts";
+import { ChangeLedger } from "../core/uart/ledger.ts";
+import { ReplyParser } from "../core/uart/parser.ts";
+import { connect } from "../core/uart/session.ts";
+import { COMMANDS, ERASE_4K } from "../core/uart/table.ts";
+import { openUartTarget } from "../core/uart/target.ts";
+import { createFaultyChip } from "../emulator/faults.ts";
+
+/** A link whose `nth` write has bit `bit` of byte `index` flipped on the way to the chip. */
+function corruptingWrite(
+  inner: ByteLink,
+  nth: (data: Uint8Array) => boolean,
+  index: number,
+  bit: number,
+): ByteLink {
+  let done = false;
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === "write") {
+        return (data: Uint8Array) => {
+          if (!done && nth(data)) {
+            done = true;
+            const bad = data.slice();
+            bad[index] ^= 1 << bit;
+            return target.write(bad);
+          }
+          return target.write(data);
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function frameOf(bytes: Uint8Array) {
+  const p = new ReplyParser();
+  p.push(bytes);
+  return p.next()!;
+}
+
+Deno.test("ledger: a stale reply to a request really sent is not an alarm; one nobody sent is", () => {
+  const ledger = new ChangeLedger();
+  ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x5f000 });
+  ledger.sent(COMMANDS.FlashRead4K, { addr: 0x10000 });
+  const stale = frameOf(encodeReply(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x5f000 }));
+  assert.equal(ledger.check(stale), null);
+  const read = frameOf(encodeReply(COMMANDS.FlashRead4K, { addr: 0x10000, data: new Uint8Array(4096) }));
+  assert.equal(ledger.check(read), null, "reads change nothing");
+  const refused = frameOf(encodeReply(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x1000 }, 6));
+  assert.equal(ledger.check(refused), null, "a refused request changed nothing");
+  const other = ledger.check(frameOf(encodeReply(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x5e000 })));
+  assert.ok(other instanceof FlashError && other.code === "WRITE_FAILED");
+  assert.deepEqual(other.damage, { start: 0x5e000, end: 0x5f000 });
+  const erase4k = ledger.check(frameOf(encodeReply(COMMANDS.FlashErase4K, { addr: 0x10000 })));
+  assert.deepEqual(erase4k?.damage, { start: 0x10000, end: 0x11000 });
+});
+
+Deno.test("an erase whose address was corrupted on the wire is reported with the sector it hit", async () => {
+  const v = createFaultyChip({ chip: "bk7231n", plan: { seed: 1, rates: {} } });
+  // FlashErase frame: 01 e0 fc ff f4 06 00 0f 20 a0 a1 a2 a3; 0x5f000 has a1 = 0xf0 → 0xe0
+  const link = corruptingWrite(v.link(), (d) => d[7] === 0x0f && d.length === 13, 10, 4);
+  const client = await connect(link, { linkTimeoutMs: 2000 });
+  const e = await client.command(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x5f000 }).catch((x) => x);
+  assert.ok(e instanceof FlashError && e.code === "WRITE_FAILED", String(e));
+  assert.deepEqual(e.damage, { start: 0x5e000, end: 0x5f000 });
+  assert.ok(v.nor.read(0x5e000, 0x1000).every((b) => b === 0xff), "the chip did erase the wrong sector");
+  await client.close();
+});
+
+Deno.test("a read turned into an erase on the wire fails the job and names the sector, instead of a wrong backup", async () => {
+  const v = createFaultyChip({ chip: "bk7231n", plan: { seed: 1, rates: {} } });
+  const pre = v.nor.read(0, v.nor.size);
+  // the 20th FlashRead4K of the backup becomes FlashErase4K (code 0x09 → 0x0b, bit 1 of byte 7)
+  let reads = 0;
+  const link = corruptingWrite(v.link(), (d) => d[7] === 0x09 && d.length === 12 && ++reads === 20, 7, 1);
+  const { target } = await openUartTarget(link, { linkTimeoutMs: 2000 });
+  const ctx = await createContext(target, link.clock);
+  const store = new MemoryStore();
+  const image = new Uint8Array(0x3000).fill(0x42);
+  const e = await writeFlash(ctx, image, {
+    addr: 0x100000,
+    store,
+    identity: { chip: "BK7231N", flashId: "eb6015", key: null },
+    createdAt: new Date(0),
+  }).catch((x) => x);
+  assert.ok(e instanceof FlashError && e.code === "WRITE_FAILED", String(e));
+  const now = v.nor.read(0, v.nor.size);
+  const changed = now.findIndex((b, i) => b !== pre[i]);
+  assert.ok(changed >= 0, "the corrupted request did erase something");
+  assert.ok(
+    e.damage && changed >= e.damage.start && changed < e.damage.end,
+    `damage ${JSON.stringify(e.damage)}`,
+  );
+  for (const [name, data] of store.entries) {
+    if (name.endsWith(".bin")) assert.deepEqual(data, pre, "no backup of a damaged chip is kept");
+  }
+  await target.close();
+});
