@@ -8,17 +8,17 @@
 import { findResumePoint } from "./resume.ts";
 import { formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
-import type { Accounting } from "../core/flasher/accounting.ts";
 import { crcHex } from "../core/flasher/backup.ts";
 import { createContext, type FlasherContext, type FlasherEvent } from "../core/flasher/context.ts";
 import { eraseRegion } from "../core/flasher/erase.ts";
 import type { ProgramReport } from "../core/flasher/program.ts";
 import { hex, humanSize } from "../core/flasher/range.ts";
-import { readFlash } from "../core/flasher/read.ts";
+import { readFlashTo } from "../core/flasher/read.ts";
+import { type ByteSource, scanSource, toSource } from "../core/flasher/source.ts";
 import { verifyFlash } from "../core/flasher/verify.ts";
 import { writeFlash } from "../core/flasher/write.ts";
-import { crc32 } from "../core/uart/crc.ts";
-import { DirectoryStore, writeOutput } from "./files.ts";
+import { accountingJson, accountingLines, type CommandCost } from "./accounting.ts";
+import { DirectoryStore, openOutput } from "./files.ts";
 import type { Output } from "./output.ts";
 import type { ProgressView } from "./progress.ts";
 import type { Session } from "./session.ts";
@@ -38,6 +38,8 @@ export interface CommandEnv {
   yes: boolean;
   /** Ask the user a yes/no question; resolves false when nobody can answer. */
   confirm: (question: string) => Promise<boolean>;
+  /** Overlap read requests with replies (`--no-read-ahead` turns it off). */
+  readAhead?: boolean;
 }
 
 /**
@@ -70,6 +72,7 @@ export async function contextFor(s: Session, env: CommandEnv): Promise<FlasherCo
     onProgress: env.progress.listener,
     onEvent: (e) => reportEvent(env.out, e),
     signal: env.signal,
+    readAhead: env.readAhead ?? true,
   });
 }
 
@@ -86,7 +89,16 @@ function reportEvent(out: Output, e: FlasherEvent): void {
       );
       break;
     case "backup":
-      out.note(`backup: ${e.location} (${humanSize(e.size)}, CRC-32 ${crcHex(e.crc32)})`);
+      out.note(
+        e.reused
+          ? `backup: reusing ${e.location} (${humanSize(e.size)}, CRC-32 ${
+            crcHex(e.crc32)
+          }): the chip still holds exactly that, nothing read`
+          : `backup: ${e.location} (${humanSize(e.size)}, CRC-32 ${crcHex(e.crc32)})`,
+      );
+      break;
+    case "notice":
+      out.note(e.message);
       break;
     case "plan":
       out.debug(
@@ -99,29 +111,17 @@ function reportEvent(out: Output, e: FlasherEvent): void {
   }
 }
 
-/** The accounting as JSON fields. */
-function statsJson(a: Accounting): Record<string, unknown> {
-  const round = (n: number | null, d = 2) => (n === null ? null : Number(n.toFixed(d)));
-  return {
-    payloadBytes: a.payloadBytes,
-    bytesOut: a.bytesOut,
-    bytesIn: a.bytesIn,
-    roundTrips: a.roundTrips,
-    elapsedMs: round(a.elapsedMs, 1),
-    kibPerSec: round(a.kibPerSec, 1),
-    wireFloorMs: round(a.wireFloorMs, 1),
-    floorRatio: round(a.floorRatio),
-  };
-}
-
-/** One human line of accounting. */
-function statsLine(a: Accounting, baud: number | null): string {
-  const secs = (a.elapsedMs / 1000).toFixed(2);
-  const rate = a.kibPerSec === null ? "" : `, ${a.kibPerSec.toFixed(1)} KiB/s`;
-  const floor = a.floorRatio === null ? "" : `, ${a.floorRatio.toFixed(2)}x the wire floor at ${baud} baud`;
-  return `${
-    humanSize(a.payloadBytes)
-  } in ${secs} s${rate}${floor}; ${a.bytesOut} bytes out, ${a.bytesIn} in, ${a.roundTrips} round trips`;
+/** Print the result on stdout, with its `accounting` object, and the accounting on stderr. */
+function finish(
+  s: Session,
+  env: CommandEnv,
+  fields: Record<string, unknown>,
+  human: string[],
+  cost: CommandCost = {},
+): void {
+  env.progress.stop();
+  env.out.result({ ...fields, accounting: accountingJson(s, cost) }, human);
+  for (const line of accountingLines(s, cost)) env.out.note(line);
 }
 
 /** `chip-info`. */
@@ -156,10 +156,10 @@ export async function chipInfo(s: Session, env: CommandEnv): Promise<void> {
     `Status regs: ${info.statusRegisters ? info.statusRegisters.map((b) => hex(b)).join(" ") : "n/a"}`,
     ...fields.warnings.map((w) => `Warning:     ${w}`),
   ];
-  env.out.result(fields, human);
+  finish(s, env, fields, human);
 }
 
-/** `read-flash`. */
+/** `read-flash`: streamed into the output file window by window. */
 export async function readFlashCommand(
   s: Session,
   env: CommandEnv,
@@ -167,24 +167,25 @@ export async function readFlashCommand(
 ): Promise<void> {
   const ctx = await contextFor(s, env);
   const size = args.size ?? ctx.flashSize - args.addr;
-  const r = await readFlash(ctx, { addr: args.addr, size });
-  env.progress.stop();
-  await writeOutput(args.out, r.data);
-  env.out.result(
-    {
-      addr: args.addr,
-      size,
-      out: args.out,
-      crc32: crcHex(r.crc32),
-      chip: s.identity.chip,
-      stats: statsJson(r.accounting),
-    },
+  const out = await openOutput(args.out);
+  let r;
+  try {
+    r = await readFlashTo(ctx, { addr: args.addr, size }, (chunk) => out.write(chunk));
+    await out.commit();
+  } catch (e) {
+    await out.abort().catch(() => {});
+    throw e;
+  }
+  finish(
+    s,
+    env,
+    { addr: args.addr, size, out: args.out, crc32: crcHex(r.crc32), chip: s.identity.chip },
     [
       `Read ${humanSize(size)} at ${hex(args.addr)} from ${s.identity.chip} into ${args.out} (CRC-32 ${
         crcHex(r.crc32)
       })`,
-      statsLine(r.accounting, s.baud),
     ],
+    { operation: r.accounting },
   );
 }
 
@@ -197,35 +198,42 @@ function programJson(r: ProgramReport): Record<string, unknown> {
     sectorWrites: r.sectorWrites,
     retries: r.retries,
     backup: r.backup,
-    backupStats: r.backupRecord ? statsJson(r.backupRecord.accounting) : null,
+    backupReused: r.backupRecord?.reused ?? false,
+    afterImage: r.afterImage,
     journal: r.journal,
     unprotected: r.unprotect?.wrote ?? false,
     verified: true,
-    stats: statsJson(r.accounting),
   };
 }
 
-function programHuman(r: ProgramReport, verb: string, baud: number | null): string[] {
+function programCost(r: ProgramReport): CommandCost {
+  return {
+    operation: r.accounting,
+    backup: r.backupRecord ? { ...r.backupRecord.accounting, reused: r.backupRecord.reused } : null,
+  };
+}
+
+function programHuman(r: ProgramReport, verb: string): string[] {
   const lines = [
     r.changed === 0
       ? `Nothing to ${verb}: ${hex(r.addr)}..${hex(r.addr + r.size - 1)} already matches`
       : `${verb === "write" ? "Wrote" : "Erased"} ${r.changed} sector(s) (${r.unchanged} already matched): ` +
         `${r.blockErases} 64 KiB + ${r.sectorErases} 4 KiB erases, ${r.sectorWrites} sector writes, ${r.retries} retries; verified`,
   ];
-  if (r.backupRecord) {
-    lines.push(`Backup: ${r.backup} (${statsLine(r.backupRecord.accounting, baud)})`);
-  } else if (r.backup) lines.push(`Backup: ${r.backup}`);
-  lines.push(statsLine(r.accounting, baud));
+  if (r.backup) {
+    lines.push(`Backup: ${r.backup}${r.backupRecord?.reused ? " (reused: the chip still matched it)" : ""}`);
+  }
   return lines;
 }
 
-/** `write-flash`. */
+/** `write-flash`: the image is read from its file piece by piece. */
 export async function writeFlashCommand(
   s: Session,
   env: CommandEnv,
-  args: { image: string; data: Uint8Array; addr: number; resume?: string | boolean },
+  args: { image: string; data: Uint8Array | ByteSource; addr: number; resume?: string | boolean },
 ): Promise<void> {
   const image = args.data;
+  const size = image instanceof Uint8Array ? image.length : image.size;
   const point = args.resume
     ? await findResumePoint(
       env.backupDir,
@@ -249,23 +257,26 @@ export async function writeFlashCommand(
   const r = await writeFlash(ctx, image, {
     resume: point ? { journal: point.journal, name: point.name } : undefined,
     addr: args.addr,
-    overwriteBootloader: await bootloaderAllowed(s, env, "write", args.addr, image.length),
+    overwriteBootloader: await bootloaderAllowed(s, env, "write", args.addr, size),
     bootloaderEnd: s.bootloaderEnd,
     store: new DirectoryStore(env.backupDir),
     identity: s.identity,
     createdAt: env.now(),
     noBackup: env.noBackup,
+    saveResult: true,
   });
-  env.progress.stop();
-  env.out.result(
+  finish(
+    s,
+    env,
     {
       addr: args.addr,
-      size: image.length,
+      size,
       image: args.image,
-      crc32: crcHex(crc32(image)),
+      crc32: crcHex((await scanSource(toSource(image))).crc32),
       ...programJson(r),
     },
-    programHuman(r, "write", s.baud),
+    programHuman(r, "write"),
+    programCost(r),
   );
 }
 
@@ -273,27 +284,20 @@ export async function writeFlashCommand(
 export async function verifyFlashCommand(
   s: Session,
   env: CommandEnv,
-  args: { image: string; data: Uint8Array; addr: number },
+  args: { image: string; data: Uint8Array | ByteSource; addr: number },
 ): Promise<void> {
-  const image = args.data;
   const ctx = await contextFor(s, env);
-  const r = await verifyFlash(ctx, image, { addr: args.addr });
-  env.progress.stop();
-  env.out.result(
-    {
-      addr: args.addr,
-      size: image.length,
-      image: args.image,
-      crc32: crcHex(r.crc32),
-      verified: true,
-      stats: statsJson(r.accounting),
-    },
+  const r = await verifyFlash(ctx, args.data, { addr: args.addr });
+  finish(
+    s,
+    env,
+    { addr: args.addr, size: r.size, image: args.image, crc32: crcHex(r.crc32), verified: true },
     [
-      `Verified ${args.image} (${image.length} bytes, CRC-32 ${crcHex(r.crc32)}) at ${
+      `Verified ${args.image} (${r.size} bytes, CRC-32 ${crcHex(r.crc32)}) at ${
         hex(args.addr)
       }: flash matches`,
-      statsLine(r.accounting, s.baud),
     ],
+    { operation: r.accounting },
   );
 }
 
@@ -313,9 +317,15 @@ export async function eraseRegionCommand(
     identity: s.identity,
     createdAt: env.now(),
     noBackup: env.noBackup,
+    saveResult: true,
   });
-  env.progress.stop();
-  env.out.result({ addr: args.addr, size: args.size, ...programJson(r) }, programHuman(r, "erase", s.baud));
+  finish(
+    s,
+    env,
+    { addr: args.addr, size: args.size, ...programJson(r) },
+    programHuman(r, "erase"),
+    programCost(r),
+  );
 }
 
 /** `read-key`. */
@@ -329,7 +339,7 @@ export function readKeyCommand(s: Session, env: CommandEnv): Promise<void> {
     );
   }
   const key = formatKey(id.key);
-  env.out.result({
+  finish(s, env, {
     chip: s.identity.chip,
     key,
     expected: id.profile.key ? formatKey(id.profile.key.words) : null,
@@ -342,5 +352,5 @@ export function readKeyCommand(s: Session, env: CommandEnv): Promise<void> {
 /** `reboot`. */
 export async function rebootCommand(s: Session, env: CommandEnv): Promise<void> {
   await s.target.reboot();
-  env.out.result({ rebooted: true }, [`Rebooted ${s.identity.chip} into its application`]);
+  finish(s, env, { rebooted: true }, [`Rebooted ${s.identity.chip} into its application`]);
 }

@@ -7,7 +7,8 @@
 
 import { join } from "node:path";
 import { FlashError } from "../core/errors.ts";
-import type { BackupStore } from "../core/flasher/backup.ts";
+import type { BackupStore, StoreEntry, StoreWriter } from "../core/flasher/backup.ts";
+import type { ByteSource } from "../core/flasher/source.ts";
 
 /**
  * Backups, sidecars and journals as files in one directory (created on first use). Files
@@ -30,6 +31,204 @@ export class DirectoryStore implements BackupStore {
   get(location: string): Promise<Uint8Array> {
     return Deno.readFile(location);
   }
+  /** Write an entry piece by piece under a temporary name, renamed on commit. */
+  async create(name: string): Promise<StoreWriter> {
+    await Deno.mkdir(this.dir, { recursive: true });
+    return await fileWriter(join(this.dir, name));
+  }
+  /** `length` bytes at `offset` of the file at `location`. */
+  async read(location: string, offset: number, length: number): Promise<Uint8Array> {
+    const f = await Deno.open(location, { read: true });
+    try {
+      return await readAt(f, offset, length);
+    } finally {
+      f.close();
+    }
+  }
+  /** The files of the directory (none when it does not exist yet). */
+  async list(): Promise<StoreEntry[]> {
+    const out: StoreEntry[] = [];
+    try {
+      for await (const e of Deno.readDir(this.dir)) {
+        if (e.isFile) out.push({ name: e.name, location: join(this.dir, e.name) });
+      }
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+    return out;
+  }
+}
+
+/** Up to `length` bytes at `offset` of an open file (fewer only at its end). */
+async function readAt(f: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
+  await f.seek(offset, Deno.SeekMode.Start);
+  const buf = new Uint8Array(length);
+  let n = 0;
+  while (n < length) {
+    const got = await f.read(buf.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return n === length ? buf : buf.subarray(0, n);
+}
+
+/** A writer to `path` through `path.tmp` and a rename, so the file never exists half-written. */
+async function fileWriter(path: string): Promise<StoreWriter> {
+  const tmp = `${path}.tmp`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  let open = true;
+  const close = () => {
+    if (open) f.close();
+    open = false;
+  };
+  return {
+    async write(chunk) {
+      for (let off = 0; off < chunk.length;) off += await f.write(chunk.subarray(off));
+    },
+    async commit() {
+      close();
+      await Deno.rename(tmp, path);
+      return path;
+    },
+    async abort() {
+      close();
+      await Deno.remove(tmp).catch(() => {});
+    },
+  };
+}
+
+/** A firmware image opened for reading piece by piece; close it when done. */
+export interface ImageFile extends ByteSource {
+  readonly path: string;
+  close(): void;
+}
+
+/**
+ * Open a firmware image for streaming (never read whole), refusing a missing, unreadable,
+ * directory or empty file with the same messages as {@link readImage}.
+ */
+export async function openImage(path: string): Promise<ImageFile> {
+  let file: Deno.FsFile;
+  let size: number;
+  try {
+    file = await Deno.open(path, { read: true });
+    const st = await file.stat();
+    if (st.isDirectory) {
+      file.close();
+      throw new FlashError(
+        "BAD_IMAGE",
+        `${path} is a directory, not an image`,
+        "pass the firmware .bin file itself",
+      );
+    }
+    size = st.size;
+  } catch (e) {
+    throw imageError(path, e);
+  }
+  if (size === 0) {
+    file.close();
+    throw new FlashError(
+      "BAD_IMAGE",
+      `image ${path} is empty (0 bytes)`,
+      "pass the firmware file you meant; a download may have failed",
+    );
+  }
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    path,
+    size,
+    read(offset, length) {
+      const next = queue.then(() => readAt(file, offset, Math.max(0, Math.min(length, size - offset))));
+      queue = next.catch(() => {});
+      return next;
+    },
+    close: () => file.close(),
+  };
+}
+
+function imageError(path: string, e: unknown): FlashError {
+  if (e instanceof FlashError) return e;
+  if (e instanceof Deno.errors.NotFound) {
+    return new FlashError(
+      "BAD_IMAGE",
+      `image ${path} does not exist`,
+      "check the file name and the current directory",
+    );
+  }
+  if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
+    return new FlashError(
+      "BAD_IMAGE",
+      `cannot read image ${path}: permission denied`,
+      "check the file's permissions",
+    );
+  }
+  return new FlashError("BAD_IMAGE", `cannot read image ${path}: ${(e as Error).message}`, "check the file", {
+    cause: e,
+  });
+}
+
+/** An output file being written piece by piece (read-flash --out). */
+export interface OutputFile {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Finish: a regular file appears under its name only now. */
+  commit(): Promise<void>;
+  /** Give up: a regular file's temporary copy is removed. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Open an output file for streaming: a regular file through a temporary name and a rename,
+ * so it never exists half-written; a device or pipe (`/dev/null`, `/dev/stdout`) directly.
+ */
+export async function openOutput(path: string): Promise<OutputFile> {
+  const fail = (e: unknown) => outputError(path, e);
+  const st = await Deno.stat(path).catch(() => null);
+  if (st?.isDirectory) throw fail(new Error("it is a directory"));
+  if (st && !st.isFile) {
+    const f = await Deno.open(path, { write: true }).catch((e) => Promise.reject(fail(e)));
+    return {
+      async write(chunk) {
+        try {
+          for (let off = 0; off < chunk.length;) off += await f.write(chunk.subarray(off));
+        } catch (e) {
+          throw fail(e);
+        }
+      },
+      commit: () => Promise.resolve(f.close()),
+      abort: () => Promise.resolve(f.close()),
+    };
+  }
+  let w: StoreWriter;
+  try {
+    w = await fileWriter(path);
+  } catch (e) {
+    throw fail(e);
+  }
+  return {
+    write: (chunk) => w.write(chunk).catch((e) => Promise.reject(fail(e))),
+    async commit() {
+      try {
+        await w.commit();
+      } catch (e) {
+        await w.abort();
+        throw fail(e);
+      }
+    },
+    abort: () => w.abort(),
+  };
+}
+
+function outputError(path: string, e: unknown): FlashError {
+  if (e instanceof FlashError) return e;
+  return new FlashError(
+    "USAGE",
+    `cannot write ${path}: ${
+      e instanceof Deno.errors.NotFound ? "its directory does not exist" : (e as Error).message
+    }`,
+    "pass --out a path in an existing, writable directory with free space",
+    { cause: e },
+  );
 }
 
 /** Read a firmware image, refusing a missing, unreadable, directory or empty file. */

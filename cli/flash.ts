@@ -26,7 +26,7 @@ import {
   verifyFlashCommand,
   writeFlashCommand,
 } from "./commands.ts";
-import { checkWritable, readImage } from "./files.ts";
+import { checkWritable, openImage } from "./files.ts";
 import { listPortsCommand } from "./list_ports.ts";
 import { parseDuration, parseNumber } from "./numbers.ts";
 import { type CliIO, Output, processIO } from "./output.ts";
@@ -82,6 +82,7 @@ interface Globals {
   d2Count?: string;
   pollBudget?: string;
   record?: string;
+  readAhead: boolean;
 }
 
 /** Beken SPI-mode entry overrides given on the command line. */
@@ -168,7 +169,11 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .option("--cen-low <ms>", "SPI-mode entry: how long CEN is held low")
     .option("--d2-count <n>", "SPI-mode entry: 0xD2 bytes streamed after the release")
     .option("--poll-budget <n>", "SPI-mode entry: JEDEC polls per attempt")
-    .option("--record <file>", "record the wire (bytes, baud, modem lines; USB on CH341A) as JSON Lines");
+    .option("--record <file>", "record the wire (bytes, baud, modem lines; USB on CH341A) as JSON Lines")
+    .option(
+      "--no-read-ahead",
+      "one read request at a time (by default the next request is sent while a reply still arrives)",
+    );
 
   const globalsOf = (cmd: { optsWithGlobals(): unknown }) => cmd.optsWithGlobals() as Globals;
 
@@ -191,6 +196,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       overwriteBootloader: g.overwriteBootloader ?? false,
       yes: g.yes ?? false,
       confirm: opts.confirm ?? ((q) => (out.json ? Promise.resolve(false) : askOnTerminal(io, q))),
+      readAhead: g.readAhead,
     };
     return withSession(
       {
@@ -248,9 +254,13 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     )
     .action(async (image, o, cmd) => {
       const addr = parseNumber(o.addr, "--addr");
-      const data = await readImage(image);
+      const data = await openImage(image);
       const resume = o.resume as string | boolean | undefined;
-      await run(cmd, (s, env) => writeFlashCommand(s, env, { image, data, addr, resume }));
+      try {
+        await run(cmd, (s, env) => writeFlashCommand(s, env, { image, data, addr, resume }));
+      } finally {
+        data.close();
+      }
     });
 
   program.command("verify-flash")
@@ -259,8 +269,12 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .requiredOption("--addr <n>", "flash address of the image's first byte")
     .action(async (image, o, cmd) => {
       const addr = parseNumber(o.addr, "--addr");
-      const data = await readImage(image);
-      await run(cmd, (s, env) => verifyFlashCommand(s, env, { image, data, addr }));
+      const data = await openImage(image);
+      try {
+        await run(cmd, (s, env) => verifyFlashCommand(s, env, { image, data, addr }));
+      } finally {
+        data.close();
+      }
     });
 
   program.command("erase-region")

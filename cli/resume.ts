@@ -10,8 +10,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { FlashError } from "../core/errors.ts";
 import { crcHex } from "../core/flasher/backup.ts";
 import { parseJournal, type WriteJournal } from "../core/flasher/journal.ts";
-import { padToSectors } from "../core/flasher/write.ts";
-import { crc32 } from "../core/uart/crc.ts";
+import { type ByteSource, FlashContent, toSource } from "../core/flasher/source.ts";
 
 /** A journal to resume from: its content and its name inside the backup directory. */
 export interface ResumePoint {
@@ -22,11 +21,25 @@ export interface ResumePoint {
   path: string;
 }
 
-/** Whether `journal` describes writing `image` at `addr` and is not finished. */
-export function journalMatches(journal: WriteJournal, addr: number, image: Uint8Array): boolean {
-  const padded = padToSectors(image);
-  return journal.op === "write" && journal.state !== "verified" && journal.addr === addr &&
-    journal.size === padded.length && journal.crc32 === crcHex(crc32(padded));
+/** The job a journal must describe: the image padded to sectors, its size and CRC. */
+export interface WriteJob {
+  addr: number;
+  /** Padded size. */
+  size: number;
+  /** CRC-32 of the padded image, 8 hex digits. */
+  crc32: string;
+}
+
+/** The {@link WriteJob} of writing `image` at `addr` (the image is read piece by piece). */
+export async function writeJobOf(addr: number, image: Uint8Array | ByteSource): Promise<WriteJob> {
+  const content = new FlashContent(addr, toSource(image));
+  return { addr, size: content.size, crc32: crcHex(await content.crc(addr, content.size)) };
+}
+
+/** Whether `journal` describes `job` and is not finished. */
+export function journalMatches(journal: WriteJournal, job: WriteJob): boolean {
+  return journal.op === "write" && journal.state !== "verified" && journal.addr === job.addr &&
+    journal.size === job.size && journal.crc32 === job.crc32;
 }
 
 /**
@@ -41,7 +54,7 @@ export function journalMatches(journal: WriteJournal, addr: number, image: Uint8
 export async function findResumePoint(
   dir: string,
   addr: number,
-  image: Uint8Array,
+  image: Uint8Array | ByteSource,
   explicit?: string,
 ): Promise<ResumePoint | null> {
   if (explicit !== undefined) {
@@ -66,13 +79,14 @@ export async function findResumePoint(
     return { journal, name: basename(explicit), path: explicit };
   }
   const found: ResumePoint[] = [];
+  const job = await writeJobOf(addr, image);
   try {
     for await (const e of Deno.readDir(dir)) {
       if (!e.isFile || !e.name.endsWith(".journal.json")) continue;
       const path = join(dir, e.name);
       try {
         const journal = parseJournal(await Deno.readTextFile(path));
-        if (journalMatches(journal, addr, image)) found.push({ journal, name: e.name, path });
+        if (journalMatches(journal, job)) found.push({ journal, name: e.name, path });
       } catch {
         // not a journal of ours, or a torn copy: not a resume point
       }

@@ -34,6 +34,10 @@ export interface Session {
   target: FlashTarget;
   /** The clock of the link: virtual on emulated ports. */
   clock: Clock;
+  /** Whether that clock is the emulator's (durations are modelled) or the wall clock (measured). */
+  timing: "modelled" | "measured";
+  /** Clock reading when the port was opened, before linking and detection. */
+  openedAt: number;
   /** Host baud rate in use on UART paths; null on SPI. */
   baud: number | null;
   /** The port as opened ("virtual:bk7231n", "/dev/ttyUSB0", "ch341a:0"). */
@@ -166,6 +170,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
   }
   if (opts.record) link = recordLink(link, opts.record);
   cleanups.push(() => link.close());
+  const openedAt = link.clock.now();
   const opened = await openUartTarget(link, {
     chip: requested,
     baud: opts.baud,
@@ -180,6 +185,8 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       kind: "uart",
       target: opened.target,
       clock: link.clock,
+      timing: spec.kind === "virtual" ? "modelled" : "measured",
+      openedAt,
       baud: opened.baud,
       port: link.name,
       identity: {
@@ -274,6 +281,7 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
     throw new FlashError("USAGE", `${opts.portText} is not an SPI port`, "see --help for port forms");
   }
   cleanups.push(() => spi.close());
+  const openedAt = spi.clock.now();
   const { openSpiTarget } = await import("../core/spi/target.ts");
   const target = await openSpiTarget(spi, {
     entry: mode === "beken-spi" ? opts.spiEntry ?? {} : false,
@@ -291,6 +299,8 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       kind: "spi",
       target,
       clock: spi.clock,
+      timing: spec.kind === "ch341a-virtual" ? "modelled" : "measured",
+      openedAt,
       baud: null,
       port: spi.name,
       identity: { chip: mode, flashId: flashIdHex(info.flashId), key: null },

@@ -236,6 +236,33 @@ Deno.test("backup reuse: the after-image of one write is the next write's backup
   assert.equal(r3.afterImage, null, "saveResult is off by default");
 });
 
+Deno.test("two jobs in the same second never overwrite each other's backup or after-image", async () => {
+  const t = new Fake();
+  const { ctx } = await setup(t);
+  const store = new MemoryStore();
+  const image = t.flash.slice(0x20000, 0x22000).map((b) => b ^ 0x11);
+  const r1 = await writeFlash(ctx, image, {
+    addr: 0x20000,
+    store,
+    identity,
+    createdAt: at(5),
+    saveResult: true,
+  });
+  const kept = store.entries.get(r1.afterImage!)!.slice();
+  const r2 = await writeFlash(ctx, image.map((b) => b ^ 0x22), {
+    addr: 0x20000,
+    store,
+    identity,
+    createdAt: at(5),
+    saveResult: true,
+  });
+  assert.equal(r2.backup, r1.afterImage, "reused");
+  assert.notEqual(r2.afterImage, r1.afterImage);
+  assert.notEqual(r2.journal, r1.journal);
+  assert.deepEqual(store.entries.get(r1.afterImage!), kept, "the reused backup is untouched");
+  assert.match(r2.afterImage!, /_20261122T010005Z-2\.after\.bin$/);
+});
+
 Deno.test("a stored backup whose bytes no longer match its sidecar is not reused", async () => {
   const t = new Fake();
   const { ctx } = await setup(t);

@@ -187,6 +187,8 @@ export interface BackupOptions {
   identity: ChipIdentity;
   /** Wall time of the backup, supplied by the caller (the core has no calendar). */
   createdAt: Date;
+  /** Base name of the files (default {@link backupBaseName}; see {@link freshBase}). */
+  base?: string;
 }
 
 /** CRC-32 as 8 lowercase hex digits. */
@@ -207,6 +209,23 @@ export function backupBaseName(identity: ChipIdentity, createdAt: Date): string 
   const stamp = createdAt.toISOString().replace(/\.\d+Z$/, "Z").replace(/[-:]/g, "");
   const safe = (s: string) => s.replace(/[^A-Za-z0-9.-]+/g, "-");
   return `${safe(identity.chip)}_${safe(identity.flashId ?? "noid")}_${stamp}`;
+}
+
+/**
+ * {@link backupBaseName}, with `-2`, `-3`, … appended while the store already holds files of
+ * that base (two jobs in the same second must not overwrite each other's backups).
+ */
+export async function freshBase(
+  store: BackupStore,
+  identity: ChipIdentity,
+  createdAt: Date,
+): Promise<string> {
+  const base = backupBaseName(identity, createdAt);
+  if (!store.list) return base;
+  const names = (await store.list().catch(() => [])).map((e) => e.name);
+  let candidate = base;
+  for (let n = 2; names.some((name) => name.startsWith(`${candidate}.`)); n++) candidate = `${base}-${n}`;
+  return candidate;
 }
 
 function storeFailure(what: string, e: unknown): FlashError {
@@ -296,7 +315,7 @@ export async function saveBackup(
   opts: BackupOptions,
   tee?: (chunk: Uint8Array, offset: number) => void,
 ): Promise<BackupInfo> {
-  const base = backupBaseName(opts.identity, opts.createdAt);
+  const base = opts.base ?? backupBaseName(opts.identity, opts.createdAt);
   const file = `${base}.bin`;
   let read: Awaited<ReturnType<typeof readFlashTo>> | null = null;
   const saved = await storeChecked(
@@ -431,7 +450,7 @@ export interface AfterImageOptions extends BackupOptions {
  * sidecar. A later job finds it with {@link reuseBackup}.
  */
 export async function saveAfterImage(ctx: FlasherContext, opts: AfterImageOptions): Promise<BackupInfo> {
-  const base = `${backupBaseName(opts.identity, opts.createdAt)}.after`;
+  const base = `${opts.base ?? backupBaseName(opts.identity, opts.createdAt)}.after`;
   const file = `${base}.bin`;
   const { content } = opts;
   const before = storedSource(opts.store, opts.backup.location, opts.backup.size);

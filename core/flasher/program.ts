@@ -36,6 +36,7 @@ import {
   type BackupStore,
   type ChipIdentity,
   crcHex,
+  freshBase,
   reuseBackup,
   saveAfterImage,
   saveBackup,
@@ -173,6 +174,10 @@ export async function programRange(
   }
 
   const willBackup = !opts.resume && !opts.noBackup && opts.store !== undefined;
+  // one base name for this job's backup, journal and after-image
+  const base = opts.store && !opts.resume
+    ? await freshBase(opts.store, opts.identity, opts.createdAt)
+    : backupBaseName(opts.identity, opts.createdAt);
   const all = sectorSpans(addr, size).map((sp) => sp.addr);
   let expectedCrcs: Uint32Array | null = null;
   const differingFrom = async (b: BackupInfo, candidates: readonly number[]) => {
@@ -219,6 +224,7 @@ export async function programRange(
         store: opts.store,
         identity: opts.identity,
         createdAt: opts.createdAt,
+        base,
       });
       changed = await differingFrom(backup, candidates);
       if (!ctx.target.hasChipCrc) await confirmBackup(ctx, backup, changed, attempts);
@@ -244,7 +250,7 @@ export async function programRange(
   report.unprotect = await ctx.target.unprotect();
   if (report.unprotect.wrote) ctx.onEvent?.({ type: "unprotect", report: report.unprotect });
 
-  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup);
+  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup, base);
   report.journal = journal?.location ?? null;
 
   const progress = new ProgressMeter(op, changed.length * SECTOR, ctx.clock, ctx.onProgress);
@@ -309,6 +315,7 @@ export async function programRange(
         store: opts.store,
         identity: opts.identity,
         createdAt: opts.createdAt,
+        base,
         backup: { location: report.backup, size: ctx.flashSize },
         content,
       });
@@ -470,6 +477,7 @@ async function startJournal(
   crc: number,
   changed: number[],
   backup: string | null,
+  base: string,
 ): Promise<JournalWriter | null> {
   const store = opts.store;
   if (!store) return null;
@@ -480,7 +488,7 @@ async function startJournal(
     delete j.error;
     writer = new JournalWriter(store, opts.resume.name, j);
   } else {
-    const name = `${backupBaseName(opts.identity, opts.createdAt)}.journal.json`;
+    const name = `${base}.journal.json`;
     writer = new JournalWriter(store, name, {
       version: JOURNAL_VERSION,
       op: plan.op,

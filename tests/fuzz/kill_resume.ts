@@ -153,7 +153,10 @@ export async function killResumeRound(seed: number, jobMs: number, killCount?: n
     for (const e of backups) {
       if (!e.name.endsWith(".bin")) continue;
       const b = await Deno.readFile(`${dir}/backups/${e.name}`);
-      if (!equal(b, pre)) violations.push(`backup ${e.name} differs from the chip before the job`);
+      // an after-image is the flash after a verified job, saved for the next job to reuse
+      if (e.name.endsWith(".after.bin")) {
+        if (!equal(b, after)) violations.push(`after-image ${e.name} differs from the chip after the job`);
+      } else if (!equal(b, pre)) violations.push(`backup ${e.name} differs from the chip before the job`);
     }
     return {
       seed,
