@@ -101,3 +101,35 @@ Deno.test("a read turned into an erase on the wire fails the job and names the s
   }
   await target.close();
 });
+
+Deno.test("an erase completed by the next request's first byte is named at the address the flash decodes", async () => {
+  const v = createFaultyChip({ chip: "bk7231n", plan: { seed: 1, rates: {} } });
+  const pre = v.nor.read(0, 0x1000);
+  const inner = v.link();
+  let dropped = false;
+  // the third address byte (0x08 of 0x80000) is lost: the chip takes the next frame's 0x01 as the
+  // top byte and erases 0x01000000, which a 2 MiB flash decodes as 0x0
+  const link = new Proxy(inner, {
+    get(target, prop) {
+      if (prop === "write") {
+        return (data: Uint8Array) => {
+          if (!dropped && data[7] === 0x0f && data.length === 13) {
+            dropped = true;
+            return target.write(Uint8Array.from([...data.subarray(0, 11), ...data.subarray(12)]));
+          }
+          return target.write(data);
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const { target } = await openUartTarget(link, { linkTimeoutMs: 2000 });
+  const lost = await target.eraseSector(0x80000).catch((x) => x);
+  assert.ok(lost instanceof FlashError && lost.code === "TIMEOUT", String(lost));
+  const e = await target.crc(0x11000, 0x1000).catch((x) => x);
+  assert.ok(e instanceof FlashError && e.code === "WRITE_FAILED", String(e));
+  assert.deepEqual(e.damage, { start: 0, end: 0x1000 });
+  assert.notDeepEqual(v.nor.read(0, 0x1000), pre, "sector 0 was erased");
+  await target.close();
+});

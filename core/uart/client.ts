@@ -145,6 +145,8 @@ export class UartClient {
   personality: Personality | null;
   /** Bytes out, bytes in and completed round trips since the client was made. */
   readonly stats: WireStats = { bytesOut: 0, bytesIn: 0, roundTrips: 0 };
+  /** Flash size once the chip is identified; flash-change alarms wrap addresses to it. */
+  flashSize: number | null = null;
   /** Frames received and ignored as stale or foreign since the client was made. */
   skippedFrames = 0;
   readonly #parser = new ReplyParser();
@@ -301,7 +303,7 @@ export class UartClient {
           throw new ChipStatusError(spec.name, check.status);
         }
         // a flash change nobody asked for means a request was corrupted on the way
-        const unrequested = this.#ledger.check(frame);
+        const unrequested = this.#ledger.check(frame, this.flashSize ?? undefined);
         if (unrequested) throw unrequested;
         this.skippedFrames++;
       }

@@ -3,7 +3,8 @@
  * into another one, or a read into an erase, and the chip carries it out. It still says what
  * it did, since flash-changing replies echo their address. The {@link ChangeLedger} remembers
  * the flash-changing requests the host actually sent; a flash-changing reply that matches none
- * of them means the chip changed flash nobody asked it to change, and the range is named.
+ * of them means the chip changed flash nobody asked it to change, and the range is named
+ * (wrapped to the flash size, as the loader wraps addresses, once the size is known).
  *
  * @module
  */
@@ -62,14 +63,18 @@ export class ChangeLedger {
    * flash change the host never requested, else null (a stale reply, or nothing that changes
    * flash).
    */
-  check(frame: ReplyFrame): FlashError | null {
+  check(frame: ReplyFrame, flashSize?: number): FlashError | null {
     if (frame.kind !== "long" || frame.status !== 0) return null;
     const spec = commandByKey("long", frame.code);
     if (!spec?.reply) return null;
     const values = decodeFields(spec.reply.fields, frame.payload);
     if (!values) return null;
-    const range = extent(spec.name, values);
+    let range = extent(spec.name, values);
     if (range === undefined || this.#recent.includes(keyOf(spec.name, values))) return null;
+    // the loader decodes only the address bits the flash has
+    if (range && flashSize) {
+      range = range.len >= flashSize ? null : { start: range.start % flashSize, len: range.len };
+    }
     const where = range === null
       ? "the whole chip"
       : `${hex(range.start)}..${hex(range.start + range.len - 1)}`;
@@ -81,7 +86,7 @@ export class ChangeLedger {
       "shorten the wires or lower --baud, then compare that range with the backup and write the backup's bytes back if it differs",
       {
         damage: range === null
-          ? { start: 0, end: 0x1_0000_0000 }
+          ? { start: 0, end: flashSize ?? 0x1_0000_0000 }
           : { start: range.start, end: range.start + range.len },
       },
     );

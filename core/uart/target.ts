@@ -76,6 +76,7 @@ export class UartTarget implements FlashTarget {
     this.identity = identity;
     this.#part = identity.flashId ? flashPartFor(identity.flashId) : null;
     client.personality = identity.personality;
+    client.flashSize = identity.flashSize;
   }
 
   /** Counters of the underlying client. */
