@@ -463,9 +463,11 @@ export async function saveAfterImage(ctx: FlasherContext, opts: AfterImageOption
     file,
     async (w) => {
       let crc = 0;
+      const buf = new Uint8Array(STREAM_CHUNK);
       for (let o = 0; o < size; o += STREAM_CHUNK) {
         const n = Math.min(STREAM_CHUNK, size - o);
-        const chunk = (await before.read(o, n)).slice();
+        const chunk = buf.subarray(0, n);
+        chunk.set(await before.read(o, n));
         const from = Math.max(o, content.addr);
         const to = Math.min(o + n, content.end);
         if (from < to) chunk.set(await content.bytes(from, to - from), from - o);

@@ -1,0 +1,169 @@
+/**
+ * `deno task bench`: how fast bekenlab is under the project's timing model (core/timing.ts),
+ * measured through the same code paths and defaults users get. Prints figures, asserts
+ * nothing; `--json` prints one object with the headline figures.
+ *
+ * (a) whole-flash backup (`read-flash`) at 921 600 and 2 000 000 baud: modelled time / wire
+ *     floor (payload × 10 bits / baud);
+ * (b) writing a 1980 KiB app image where every sector differs, a backup of the chip on disk
+ *     (a develop–flash loop): modelled time / (wire floor + the flash's erase and program time);
+ * (c) the same with 5 % of the sectors changed: speed-up of (c) over (b);
+ * (d) in-process wall time of a 4 MiB backup + write + verify on a virtual chip (no pacing);
+ * (e) CH341A: USB bulk OUT transfers per 4 KiB read and modelled KiB/s at 1.5 MHz SCK;
+ * (f) peak RSS of writing a 16 MiB image to a 16 MiB part, in a subprocess.
+ *
+ * @module
+ */
+
+import { CH341A_TIMING, DEFAULT_TIMING } from "../core/timing.ts";
+import { ch341aFigure } from "./ch341a.ts";
+import { rssFigure } from "./rss.ts";
+import { backupFigure, reflashFigures } from "./uart_jobs.ts";
+import { virtualCycle } from "./virtual_cycle.ts";
+
+/** Targets of issue 7; printed next to each figure, never asserted. */
+const TARGETS = {
+  backupRatio: 1.05,
+  freshWriteRatio: 1.15,
+  incrementalSpeedup: 10,
+  virtualCycleSeconds: 1.5,
+  ch341aOutTransfersPer4k: 2,
+  ch341aKiBs: 150,
+  peakRssMiB: 150,
+};
+
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const meets = (ok: boolean) => (ok ? "meets" : "MISSES");
+
+async function run(): Promise<void> {
+  const json = Deno.args.includes("--json");
+  const say = (line = "") => {
+    if (!json) console.log(line);
+  };
+  const dir = await Deno.makeTempDir({ prefix: "bekenlab-bench-" });
+  try {
+    say("bekenlab benchmark: modelled times use core/timing.ts");
+    say(
+      `  UART: USB turnaround ${DEFAULT_TIMING.usbTurnaroundMs} ms per reply, loader reply ${DEFAULT_TIMING.loaderReplyMs} ms, ` +
+        `chip CRC ${DEFAULT_TIMING.crcBytesPerSec / 1e6} MB/s (assumed), W25Q32JV typical erase/program`,
+    );
+    say(
+      `  CH341A: SCK ${
+        CH341A_TIMING.sckHz / 1e6
+      } MHz, ${CH341A_TIMING.usbFrameMs} ms USB frame per OUT transfer, ` +
+        `${CH341A_TIMING.usbPacketMs * 1000} µs bus time per packet`,
+    );
+    say();
+
+    const backups = [];
+    for (const baud of [921600, 2_000_000]) backups.push(await backupFigure(dir, baud));
+    say("(a) full 2 MiB backup (read-flash of the whole chip, virtual BK7231N)");
+    for (const b of backups) {
+      say(
+        `    ${String(b.baud).padStart(7)} baud: ${s(b.modelledMs)} modelled, wire floor ${
+          s(b.floorMs)
+        }, ratio ${b.ratio.toFixed(4)} (target ≤ ${TARGETS.backupRatio}: ${
+          meets(b.ratio <= TARGETS.backupRatio)
+        }); ${b.kibPerSec.toFixed(1)} KiB/s, ${b.roundTrips} round trips`,
+      );
+    }
+    say();
+
+    const r = await reflashFigures(dir);
+    const f = r.fullWrite;
+    say(`(b) write ${r.imageBytes / 1024} KiB at 0x11000, every sector differs, ${r.baud} baud`);
+    say(
+      `    first write to an unknown chip: backup read ${s(r.firstWrite.backupMs)} + write ${
+        s(r.firstWrite.writeMs)
+      } = ${s(r.firstWrite.modelledMs)}`,
+    );
+    say(
+      `    with a backup of the chip on disk: backup ${f.backupReused ? "reused" : "read"} ${
+        s(f.backupMs)
+      } + write ${s(f.writeMs)} = ${
+        s(f.modelledMs)
+      } (${f.blockErases} 64 KiB + ${f.sectorErases} 4 KiB erases)`,
+    );
+    say(
+      `    floor: wire ${s(r.fullIdeal.wireMs)} + erase/program ${s(r.fullIdeal.flashMs)} = ${
+        s(r.fullIdeal.wireMs + r.fullIdeal.flashMs)
+      }; ratio ${r.freshWriteRatio.toFixed(4)} (target ≤ ${TARGETS.freshWriteRatio}: ${
+        meets(r.freshWriteRatio <= TARGETS.freshWriteRatio)
+      })`,
+    );
+    say();
+    const c = r.incremental;
+    say("(c) re-flash with 5 % of the sectors changed");
+    say(
+      `    ${c.changed} sectors changed: backup ${c.backupReused ? "reused" : "read"} ${
+        s(c.backupMs)
+      } + write ${s(c.writeMs)} = ${s(c.modelledMs)}; full ${s(f.modelledMs)}; speed-up ${
+        r.incrementalSpeedup.toFixed(2)
+      }x (target ≥ ${TARGETS.incrementalSpeedup}: ${
+        meets(r.incrementalSpeedup >= TARGETS.incrementalSpeedup)
+      })`,
+    );
+    say();
+
+    const d = await virtualCycle(dir);
+    const cycleS = d.wallMs / 1000;
+    say("(d) 4 MiB backup + write + verify on a virtual chip, in process, no pacing");
+    say(
+      `    wall ${cycleS.toFixed(3)} s for ${
+        s(d.modelledMs)
+      } of modelled work (target ≤ ${TARGETS.virtualCycleSeconds} s: ${
+        meets(cycleS <= TARGETS.virtualCycleSeconds)
+      })`,
+    );
+    say();
+
+    const e = await ch341aFigure();
+    say(`(e) CH341A read of the whole 2 MiB (SPI mode, virtual programmer, SCK ${e.sckHz / 1e6} MHz)`);
+    say(
+      `    ${
+        e.outTransfersPer4k.toFixed(3)
+      } OUT transfers per 4 KiB (a lone 4 KiB read: ${e.outTransfersSingle4k}; target ≤ ${TARGETS.ch341aOutTransfersPer4k}: ${
+        meets(e.outTransfersPer4k <= TARGETS.ch341aOutTransfersPer4k)
+      })`,
+    );
+    say(
+      `    ${e.kibPerSec.toFixed(1)} KiB/s modelled (${s(e.modelledMs)}), SPI ceiling ${
+        e.ceilingKibPerSec.toFixed(1)
+      } KiB/s (target ≥ ${TARGETS.ch341aKiBs}: ${meets(e.kibPerSec >= TARGETS.ch341aKiBs)})`,
+    );
+    say();
+
+    const big = await rssFigure(16);
+    const small = await rssFigure(2);
+    say("(f) peak RSS writing an image (subprocess; backup streamed to disk, image read from its file)");
+    say(
+      `    16 MiB image on a 16 MiB part: peak ${
+        big.peakRssMiB.toFixed(1)
+      } MiB (target ≤ ${TARGETS.peakRssMiB}: ${
+        meets(big.peakRssMiB <= TARGETS.peakRssMiB)
+      }); the virtual chip holds ${big.flashMiB} MiB of it`,
+    );
+    say(`     2 MiB image on a  2 MiB part: peak ${small.peakRssMiB.toFixed(1)} MiB, for comparison`);
+
+    if (json) {
+      console.log(JSON.stringify({
+        backupRatio921600: round(backups[0].ratio),
+        backupRatio2000000: round(backups[1].ratio),
+        freshWriteRatio: round(r.freshWriteRatio),
+        incrementalSpeedup: round(r.incrementalSpeedup),
+        virtualCycleSeconds: round(cycleS),
+        ch341aOutTransfersPer4k: round(e.outTransfersPer4k),
+        ch341aKiBs: round(e.kibPerSec),
+        peakRssMiB: round(big.peakRssMiB),
+      }));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function round(n: number): number {
+  return Number(n.toFixed(4));
+}
+
+if (import.meta.main) await run();

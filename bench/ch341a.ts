@@ -1,0 +1,57 @@
+/**
+ * (e) The CH341A path: a whole-flash read of a virtual BK7231N in SPI mode through the real
+ * CH341A driver and the virtual programmer (the same wiring as `--port ch341a:virtual:bk7231n`),
+ * with the default read path. Counts USB bulk OUT transfers per 4 KiB and the modelled rate
+ * under the CH341A half of the timing model (core/timing.ts).
+ *
+ * @module
+ */
+
+import { createContext } from "../core/flasher/context.ts";
+import { readFlash } from "../core/flasher/read.ts";
+import { Ch341aSpi } from "../core/io/ch341a.ts";
+import { openSpiTarget } from "../core/spi/target.ts";
+import { CH341A_TIMING } from "../core/timing.ts";
+import { createVirtualCh341a } from "../emulator/ch341a.ts";
+import { createVirtualChip } from "../emulator/virtual.ts";
+
+/** What (e) measured. */
+export interface Ch341aFigure {
+  sckHz: number;
+  bytes: number;
+  outTransfersPer4k: number;
+  /** A lone 4 KiB sector read (`readSector`). */
+  outTransfersSingle4k: number;
+  kibPerSec: number;
+  /** Raw SPI ceiling at this clock (8 clocks per byte, no command bytes). */
+  ceilingKibPerSec: number;
+  modelledMs: number;
+}
+
+/** Run (e). */
+export async function ch341aFigure(): Promise<Ch341aFigure> {
+  const v = await createVirtualChip({ chip: "bk7231n" });
+  const rig = createVirtualCh341a({ nor: v.nor, clock: v.clock, entry: {}, seed: 1 });
+  const spi = await Ch341aSpi.open(rig.device, { clock: rig.clock, name: "ch341a:virtual:bk7231n" });
+  const target = await openSpiTarget(spi, {});
+  try {
+    const ctx = await createContext(target, rig.clock, { baud: null });
+    let before = rig.device.stats.outTransfers;
+    await target.readSector(0x11000);
+    const single = rig.device.stats.outTransfers - before;
+    before = rig.device.stats.outTransfers;
+    const r = await readFlash(ctx, { addr: 0, size: ctx.flashSize });
+    const outs = rig.device.stats.outTransfers - before;
+    return {
+      sckHz: CH341A_TIMING.sckHz,
+      bytes: ctx.flashSize,
+      outTransfersPer4k: outs / (ctx.flashSize / 4096),
+      outTransfersSingle4k: single,
+      kibPerSec: r.accounting.kibPerSec!,
+      ceilingKibPerSec: CH341A_TIMING.sckHz / 8 / 1024,
+      modelledMs: r.accounting.elapsedMs,
+    };
+  } finally {
+    await target.close();
+  }
+}
