@@ -32,6 +32,7 @@ import { parseDuration, parseNumber } from "./numbers.ts";
 import { type CliIO, Output, processIO } from "./output.ts";
 import { parsePortSpec } from "./ports.ts";
 import { progressView } from "./progress.ts";
+import { parseFaultPlan } from "./faults.ts";
 import { startCliRecording } from "./record.ts";
 import { type Session, withSession } from "./session.ts";
 
@@ -82,6 +83,7 @@ interface Globals {
   d2Count?: string;
   pollBudget?: string;
   record?: string;
+  faults?: string;
   readAhead: boolean;
 }
 
@@ -171,6 +173,10 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .option("--poll-budget <n>", "SPI-mode entry: JEDEC polls per attempt")
     .option("--record <file>", "record the wire (bytes, baud, modem lines; USB on CH341A) as JSON Lines")
     .option(
+      "--faults <plan>",
+      `virtual ports: inject seeded faults, a plan as JSON or a .json file, e.g. '{"seed":1,"rates":{"rx-flip":0.01}}'`,
+    )
+    .option(
       "--no-read-ahead",
       "one read request at a time (by default the next request is sent while a reply still arrives)",
     );
@@ -217,6 +223,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
         },
         onMessage: (line, level) => (level === "info" ? out.note(line) : out.debug(line)),
         record,
+        faults: g.faults === undefined ? undefined : await parseFaultPlan(g.faults),
       },
       (s) => body(s, env),
     ).finally(async () => {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { FaultPlan, FaultRecorder } from "../emulator/faults/plan.ts";
+import type { UsbDeviceLike } from "../core/io/usb.ts";
 import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../core/chips/profiles.ts";
 import { type Clock, realClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
@@ -69,6 +71,8 @@ export interface SessionOptions {
   seed?: number;
   /** Beken SPI-mode entry overrides. */
   spiEntry?: Partial<EntryParams>;
+  /** Faults to inject on a virtual port (`--faults`). */
+  faults?: FaultPlan;
   /** Record the wire (UART bytes, CH341A USB transfers) into this trace (`--record`). */
   record?: TraceWriter;
   /** spidev settings: SPI mode, clock, and the GPIO line wired to CEN (`gpiochip0:17`). */
@@ -131,6 +135,13 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
       "drop --state, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
+  if (opts.faults && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+    throw new FlashError(
+      "USAGE",
+      "--faults only applies to virtual ports",
+      "drop --faults, or use --port virtual:<chip> / ch341a:virtual:<chip>",
+    );
+  }
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const { session, save } = isSpiPort(opts.spec)
@@ -165,6 +176,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
     save = () => v.save();
     cleanups.push(save);
     link = v.link();
+    if (opts.faults) link = await withFaults(opts, cleanups, (f, r) => f.faultyLink(link, opts.faults!, r));
   } else {
     link = await openLink(opts);
   }
@@ -255,7 +267,16 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       entry: mode === "beken-spi" ? {} : false,
       seed: opts.seed,
     });
-    const device = opts.record ? recordUsbDevice(rig.device, opts.record, rig.clock) : rig.device;
+    let device: UsbDeviceLike = opts.record
+      ? recordUsbDevice(rig.device, opts.record, rig.clock)
+      : rig.device;
+    if (opts.faults) {
+      device = await withFaults(
+        opts,
+        cleanups,
+        (f, r) => f.faultyProgrammer(device, rig.chip, rig.clock, opts.faults!, r),
+      );
+    }
     spi = await Ch341aSpi.open(device, { clock: rig.clock, name: opts.portText });
   } else if (spec.kind === "ch341a") {
     const { findCh341a } = await import("../core/io/usb.ts");
@@ -309,4 +330,17 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       spi: { mode, entry: target.entry },
     },
   };
+}
+
+/** Apply `--faults` through cli/faults.ts and report what was injected when the session ends. */
+async function withFaults<T>(
+  opts: SessionOptions,
+  cleanups: (() => Promise<void>)[],
+  wrap: (faults: typeof import("./faults.ts"), recorder: FaultRecorder) => T,
+): Promise<T> {
+  const faults = await import("./faults.ts");
+  const { FaultRecorder } = await import("../emulator/faults/plan.ts");
+  const recorder = new FaultRecorder();
+  cleanups.unshift(() => Promise.resolve(opts.onMessage(faults.faultSummary(recorder), "info")));
+  return wrap(faults, recorder);
 }
