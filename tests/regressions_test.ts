@@ -8,6 +8,7 @@ import { type ByteLink, LinkClosedError } from "../core/io/link.ts";
 import { UartClient } from "../core/uart/client.ts";
 import { connect, switchBaud } from "../core/uart/session.ts";
 import { createFaultyChip } from "../emulator/faults.ts";
+import { openUartTarget } from "../core/uart/target.ts";
 
 Deno.test("regression: late in a long session the wire still delivers a reply's last byte", async () => {
   // found by the fuzzer: at ~131 s of virtual time the arithmetic byte count fell just below an
@@ -79,3 +80,18 @@ for await (const entry of Deno.readDir(new URL("../fixtures/regressions/", impor
     assert.deepEqual(r.violations, [], note);
   });
 }
+
+Deno.test("regression: one lost reply while identifying the chip no longer aborts the session", async () => {
+  // found by the fuzzer: detection sent every command once, so a single dropped byte anywhere in
+  // the ~60 replies of identification failed the whole run with TIMEOUT
+  for (const n of [4, 9, 17, 30, 45]) {
+    const v = createFaultyChip({
+      chip: "bk7231n",
+      plan: { seed: n, rates: { "rx-drop": 1 }, skip: { "rx-drop": n }, maxFaults: 1 },
+    });
+    const { identity, target } = await openUartTarget(v.link(), { linkTimeoutMs: 2000, baud: 115200 });
+    assert.equal(identity.profile.id, "bk7231n");
+    assert.equal(v.recorder.events.length, 1, `drop ${n} was injected`);
+    await target.close();
+  }
+});

@@ -145,6 +145,11 @@ export class UartClient {
   personality: Personality | null;
   /** Bytes out, bytes in and completed round trips since the client was made. */
   readonly stats: WireStats = { bytesOut: 0, bytesIn: 0, roundTrips: 0 };
+  /**
+   * Times {@link command} sends a request that got no reply (default 1). Only for idempotent
+   * phases: {@link detect} raises it while it identifies; the flasher retries by itself.
+   */
+  attempts = 1;
   /** Flash size once the chip is identified; flash-change alarms wrap addresses to it. */
   flashSize: number | null = null;
   /** Frames received and ignored as stale or foreign since the client was made. */
@@ -171,11 +176,13 @@ export class UartClient {
   async command(spec: CommandSpec, values: Values, options: CommandOptions = {}): Promise<Values> {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
-    await this.#write(spec, values, options.flushFirst ?? true);
-    if (options.afterWrite) await this.#io(options.afterWrite);
-    const got = await this.#awaitReply(spec, values, timeoutMs);
-    if (got) return got;
-    throw this.#timeout(spec, timeoutMs);
+    for (let attempt = 1;; attempt++) {
+      await this.#write(spec, values, options.flushFirst ?? true);
+      if (options.afterWrite) await this.#io(options.afterWrite);
+      const got = await this.#awaitReply(spec, values, timeoutMs);
+      if (got) return got;
+      if (attempt >= this.attempts) throw this.#timeout(spec, timeoutMs);
+    }
   }
 
   /**

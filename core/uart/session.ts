@@ -373,6 +373,20 @@ const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
  * warnings, but not a loader of another protocol.
  */
 export async function detect(client: UartClient, options: DetectOptions = {}): Promise<ChipIdentity> {
+  // identification only reads, so a lost or garbled reply is simply asked for again
+  const saved = client.attempts;
+  client.attempts = Math.max(saved, DETECT_ATTEMPTS);
+  try {
+    return await identify(client, options);
+  } finally {
+    client.attempts = saved;
+  }
+}
+
+/** Attempts per identification command on a timeout. */
+const DETECT_ATTEMPTS = 3;
+
+async function identify(client: UartClient, options: DetectOptions): Promise<ChipIdentity> {
   const warnings: string[] = [];
   const warn = (message: string) => {
     warnings.push(message);
