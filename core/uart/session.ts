@@ -94,6 +94,7 @@ const REBOOT_TEXT = new TextEncoder().encode("reboot\r\n");
 export async function connect(link: ByteLink, options: ConnectOptions = {}): Promise<UartClient> {
   const client = options.client ?? new UartClient(link, { onWire: options.onWire });
   const timeoutMs = options.linkTimeoutMs ?? 20_000;
+  const heardBefore = client.stats.bytesIn;
   const ok = await linkUp(
     client,
     timeoutMs,
@@ -101,6 +102,15 @@ export async function connect(link: ByteLink, options: ConnectOptions = {}): Pro
     options.onEvent,
   );
   if (ok) return client;
+  const heard = client.stats.bytesIn - heardBefore;
+  if (heard > 0) {
+    // something talks, but not the boot protocol: running firmware, another baud rate, noise
+    throw new FlashError(
+      "NO_LINK",
+      `${link.name} sent ${heard} bytes in ${seconds(timeoutMs)}, but never a boot-loader reply`,
+      "the chip is running its firmware or talks at another rate: hold CEN to GND for 0.25 s while this runs, and make sure nothing else drives its RX",
+    );
+  }
   throw new FlashError(
     "NO_LINK",
     `no reply to link check on ${link.name} after ${seconds(timeoutMs)}`,
