@@ -131,6 +131,12 @@ async function run(): Promise<void> {
         e.ceilingKibPerSec.toFixed(1)
       } KiB/s (target ≥ ${TARGETS.ch341aKiBs}: ${meets(e.kibPerSec >= TARGETS.ch341aKiBs)})`,
     );
+    say(
+      `    for scale: erase + program of one 4 KiB sector ${
+        e.sectorWrite.ms.toFixed(1)
+      } ms, ${e.sectorWrite.outTransfers} OUT transfers ` +
+        `(${(4 / (e.sectorWrite.ms / 1000)).toFixed(1)} KiB/s)`,
+    );
     say();
 
     const big = await rssFigure(16);

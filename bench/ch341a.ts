@@ -26,6 +26,8 @@ export interface Ch341aFigure {
   /** Raw SPI ceiling at this clock (8 clocks per byte, no command bytes). */
   ceilingKibPerSec: number;
   modelledMs: number;
+  /** Erasing and programming one 4 KiB sector (informational): OUT transfers and ms. */
+  sectorWrite: { outTransfers: number; ms: number };
 }
 
 /** Run (e). */
@@ -42,6 +44,12 @@ export async function ch341aFigure(): Promise<Ch341aFigure> {
     before = rig.device.stats.outTransfers;
     const r = await readFlash(ctx, { addr: 0, size: ctx.flashSize });
     const outs = rig.device.stats.outTransfers - before;
+    const data = Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) & 0xff);
+    before = rig.device.stats.outTransfers;
+    const t0 = rig.clock.now();
+    await target.eraseSector(0x100000);
+    await target.writeSector(0x100000, data);
+    const sectorWrite = { outTransfers: rig.device.stats.outTransfers - before, ms: rig.clock.now() - t0 };
     return {
       sckHz: CH341A_TIMING.sckHz,
       bytes: ctx.flashSize,
@@ -50,6 +58,7 @@ export async function ch341aFigure(): Promise<Ch341aFigure> {
       kibPerSec: r.accounting.kibPerSec!,
       ceilingKibPerSec: CH341A_TIMING.sckHz / 8 / 1024,
       modelledMs: r.accounting.elapsedMs,
+      sectorWrite,
     };
   } finally {
     await target.close();

@@ -29,6 +29,7 @@ import { encodeRequest } from "../core/uart/codec.ts";
 import { crc32 } from "../core/uart/crc.ts";
 import { COMMANDS } from "../core/uart/table.ts";
 import { openUartTarget } from "../core/uart/target.ts";
+import { PINS_IDLE, planCh341 } from "../core/io/ch341a.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 
 const FLASH = 0x80000;
@@ -395,4 +396,24 @@ Deno.test("e2e bk7231t: CRCs alone send no LinkCheck; the first erase after a CR
     "and before the erase after the first block's check",
   );
   assert.deepEqual(v.nor.read(0x30000, 0x11000), image);
+});
+
+Deno.test("ch341a: a whole-page program is padded with its own first bytes, so it needs no short packet", () => {
+  const page = Uint8Array.from({ length: 256 }, (_, i) => (i * 7) & 0xff);
+  const out = new Uint8Array(260);
+  out.set([0x02, 0x01, 0x00, 0x00]);
+  out.set(page, 4);
+  const wren = { frame: { out: Uint8Array.of(0x06) } };
+  const rdsr = { frame: { out: Uint8Array.of(0x05), read: 1, tolerant: true } };
+  const padded = planCh341([wren, rdsr, { frame: { out, pad: out.subarray(4) } }, rdsr], PINS_IDLE);
+  const plain = planCh341([wren, rdsr, { frame: { out } }, rdsr], PINS_IDLE);
+  assert.equal(padded.transfers.length, 2, "WREN | RDSR + PP + RDSR");
+  assert.equal(plain.transfers.length, 3);
+  assert.deepEqual(padded.frames[2], { clocked: 279, length: 260 });
+  // the 19 extra bytes are the page's first 19, bit-reversed on the wire
+  const pp = padded.transfers[1];
+  const packets = Array.from({ length: pp.length / 32 }, (_, i) => pp.subarray(i * 32, i * 32 + 32));
+  const spi = packets.filter((p) => p[0] === 0xa8).slice(1, 10).flatMap((p) => [...p.subarray(1)]);
+  const rev = (b: number) => parseInt(b.toString(2).padStart(8, "0").split("").reverse().join(""), 2);
+  assert.deepEqual(spi.slice(260).map(rev), [...page.subarray(0, 19)]);
 });

@@ -7,7 +7,8 @@
  * caller left it and SCK/MOSI/CS driven). A bulk transfer may carry many packets, but only its
  * last packet may be short: a short `A8` packet therefore ends a transfer. Frames whose extra
  * trailing clocks are harmless (reads) are padded to whole packets so that a whole
- * transaction, e.g. a 4 KiB read, fits one OUT transfer. IN reads (one short packet per `A8`
+ * transaction, e.g. a 4 KiB read, fits one OUT transfer; frames that offer padding bytes (a
+ * whole-page program repeating its first bytes) are padded with those. IN reads (one short packet per `A8`
  * packet) are queued ahead, up to 32 in flight, like flashrom.
  *
  * @example
@@ -121,13 +122,16 @@ export function planCh341(steps: SpiStep[], pins: number, opts: Ch341PlanOptions
     } else {
       const f = step.frame;
       const length = frameLength(f);
-      const clocked = f.tolerant ? Math.ceil(length / SPI_PER_PACKET) * SPI_PER_PACKET : length;
+      const whole = Math.ceil(length / SPI_PER_PACKET) * SPI_PER_PACKET;
+      const padded = !f.tolerant && f.pad !== undefined && whole - length <= f.pad.length;
+      const clocked = f.tolerant || padded ? whole : length;
       frames.push({ clocked, length });
       if (clocked === 0) continue;
       if (csJustRaised) { for (let i = 0; i < fillers; i++) uio.push(UIO_OUT | pins); }
       drive(pins & ~PIN.CS0);
       flushUio();
       const mosi = frameMosi(f, clocked);
+      if (padded && clocked > length) mosi.set(f.pad!.subarray(0, clocked - length), length);
       for (let i = 0; i < clocked; i += SPI_PER_PACKET) {
         const chunk = mosi.subarray(i, i + SPI_PER_PACKET);
         const pkt = new Uint8Array(chunk.length + 1);

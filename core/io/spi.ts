@@ -29,6 +29,13 @@ export interface SpiFrame {
    * then pad the frame to its packet size to batch more; the extra bytes are dropped.
    */
   tolerant?: boolean;
+  /**
+   * Bytes that may follow `out` (in this order, as many as the adapter wants, none at all
+   * included) without changing what the command does: a whole-page program can repeat the
+   * page's first bytes, since the page buffer wraps and they land on themselves. Lets an
+   * adapter with packet rules (the CH341A) pad a frame instead of ending a transfer.
+   */
+  pad?: Uint8Array;
 }
 
 /** One step of a transaction. */

@@ -161,7 +161,9 @@ export class SpiNor {
 
   /**
    * Program `data` at `addr`, one page program per 256-byte page touched, each waited for.
-   * Pages that are all 0xFF are skipped: programming 0xFF changes nothing on NOR.
+   * Pages that are all 0xFF are skipped: programming 0xFF changes nothing on NOR. A whole,
+   * aligned page offers its own first bytes as padding: the page buffer wraps, so clocking
+   * them again changes nothing, and the CH341A then needs no short packet for the page.
    */
   async program(addr: number, data: Uint8Array): Promise<void> {
     this.#checkRange(addr, data.length);
@@ -175,8 +177,9 @@ export class SpiNor {
       const out = new Uint8Array(4 + n);
       out.set([0x02, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff]);
       out.set(data.subarray(o, o + n), 4);
+      const pad = n === PAGE_SIZE ? out.subarray(4) : undefined;
       await this.#writeCommand(
-        { out },
+        { out, pad },
         `page program at ${hex(a)}`,
         DEFAULT_TIMING.pageProgramMs,
         this.timeouts.pageMs,
