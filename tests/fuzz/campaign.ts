@@ -179,8 +179,10 @@ export async function replayPath(
   arb: fc.Arbitrary<Scenario> = scenarioArb("any"),
 ): Promise<CampaignFailure> {
   let last: string[] = [];
+  let seen: Scenario | null = null;
   const details = await fc.check(
     fc.asyncProperty(arb, async (s) => {
+      seen ??= s;
       const r = await safeRun(s);
       last = r.violations;
       return r.violations.length === 0;
@@ -189,7 +191,7 @@ export async function replayPath(
   );
   const scenario = (details.counterexample?.[0] ?? null) as Scenario | null;
   if (!details.failed || !scenario) {
-    return { seed, runPath: path, path, scenario: scenario as Scenario, violations: [] };
+    return { seed, runPath: path, path, scenario: seen as unknown as Scenario, violations: [] };
   }
   const again = await safeRun(scenario);
   last = again.violations.length ? again.violations : last;
