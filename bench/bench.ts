@@ -18,6 +18,7 @@
 import { CH341A_TIMING, DEFAULT_TIMING } from "../core/timing.ts";
 import { ch341aFigure } from "./ch341a.ts";
 import { rssFigure } from "./rss.ts";
+import { sensitivity } from "./sensitivity.ts";
 import { backupFigure, reflashFigures } from "./uart_jobs.ts";
 import { virtualCycle } from "./virtual_cycle.ts";
 
@@ -150,6 +151,19 @@ async function run(): Promise<void> {
       }); the virtual chip holds ${big.flashMiB} MiB of it`,
     );
     say(`     2 MiB image on a  2 MiB part: peak ${small.peakRssMiB.toFixed(1)} MiB, for comparison`);
+
+    say();
+    const slow = await sensitivity();
+    say(
+      `sensitivity: with the chip CRC at ${
+        slow.crcBytesPerSec / 1000
+      } kB/s (bk7231tools' budget) instead of ${DEFAULT_TIMING.crcBytesPerSec / 1e6} MB/s:`,
+    );
+    say(
+      `    backup ratio ${slow.backupRatio921600.toFixed(3)} at 921600 and ${
+        slow.backupRatio2000000.toFixed(3)
+      } at 2000000 baud; incremental speed-up ${slow.incrementalSpeedup.toFixed(2)}x`,
+    );
 
     if (json) {
       console.log(JSON.stringify({
