@@ -8,6 +8,7 @@
 
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { RequestParser } from "../core/uart/parser.ts";
+import type { Personality } from "../core/uart/table.ts";
 import { DEFAULT_TIMING, type TimingModel, wireMs } from "../core/timing.ts";
 import type { TxChunk, UartDevice } from "./uart_device.ts";
 import { handleRequest, type LoaderFlash, type LoaderHost } from "./loader.ts";
@@ -79,22 +80,22 @@ export class BekenChip implements UartDevice, LoaderHost {
     this.reset(0);
   }
 
-  get personality() {
+  get personality(): Personality {
     return this.profile.personality;
   }
-  get crcEndInclusive() {
+  get crcEndInclusive(): boolean {
     return this.profile.crcEndInclusive;
   }
-  get loaderProtectedEnd() {
+  get loaderProtectedEnd(): number {
     return this.profile.loaderProtectedEnd;
   }
-  get crcProtectLock() {
+  get crcProtectLock(): boolean {
     return this.profile.crcProtectLock;
   }
-  get bootVersion() {
+  get bootVersion(): string | null {
     return this.profile.bootVersion;
   }
-  get crcBytesPerSec() {
+  get crcBytesPerSec(): number {
     return this.timing.crcBytesPerSec;
   }
 
