@@ -14,6 +14,7 @@ import { checkReply, encodeRequest, type Values } from "./codec.ts";
 import { ChangeLedger } from "./ledger.ts";
 import { ReplyParser } from "./parser.ts";
 import {
+  COMMANDS,
   type CommandSpec,
   ERASE_64K,
   type Field,
@@ -156,6 +157,8 @@ export class UartClient {
   skippedFrames = 0;
   readonly #parser = new ReplyParser();
   readonly #ledger = new ChangeLedger();
+  /** How long to wait for a resynchronising LinkCheck before the next command; 0 when in step. */
+  #fenceMs = 0;
   readonly #onWire?: (event: WireEvent) => void;
   #closed = false;
 
@@ -177,12 +180,27 @@ export class UartClient {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     for (let attempt = 1;; attempt++) {
+      if (this.#fenceMs > 0) await this.#resync();
       await this.#write(spec, values, options.flushFirst ?? true);
       if (options.afterWrite) await this.#io(options.afterWrite);
       const got = await this.#awaitReply(spec, values, timeoutMs);
       if (got) return got;
+      this.#fenceMs = Math.max(this.#fenceMs, timeoutMs);
       if (attempt >= this.attempts) throw this.#timeout(spec, timeoutMs);
     }
+  }
+
+  /**
+   * After a timeout the unanswered request may still be answered, late, and a reply without an
+   * echo (CheckCRC, FlashGetMID) would then pass for the next command's. The chip answers in
+   * order, so a LinkCheck answered means nothing older is still on its way.
+   */
+  async #resync(): Promise<void> {
+    const wait = this.#fenceMs;
+    this.#fenceMs = 0;
+    const fence = COMMANDS.LinkCheck;
+    await this.#write(fence, {}, true);
+    if (!(await this.#awaitReply(fence, {}, wait))) this.#fenceMs = wait;
   }
 
   /**
@@ -203,6 +221,7 @@ export class UartClient {
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     const got = await this.#awaitReply(spec, values, timeoutMs);
     if (got) return got;
+    this.#fenceMs = Math.max(this.#fenceMs, timeoutMs);
     throw this.#timeout(spec, timeoutMs);
   }
 

@@ -45,8 +45,8 @@ export class FaultyLink implements ByteLink {
   /** Rates this adapter turned out unable to do (for `baud-ignored`). */
   readonly #unable = new Map<number, boolean>();
   #glitchBytes = 0;
-  /** Recent short replies as received, for `rx-stale`. */
-  #history: Uint8Array[] = [];
+  /** Replies held back by `rx-stale`, released after the host's next write. */
+  #late: Uint8Array = new Uint8Array(0);
   #gone = false;
   #closed = false;
 
@@ -109,6 +109,10 @@ export class FaultyLink implements ByteLink {
       await this.inner.write(junk);
     }
     await this.inner.write(out);
+    if (this.#late.length > 0) {
+      this.#pending = concat(this.#pending, this.#late);
+      this.#late = new Uint8Array(0);
+    }
   }
 
   async read(max: number, timeoutMs: number): Promise<Uint8Array> {
@@ -131,10 +135,12 @@ export class FaultyLink implements ByteLink {
       }
       const got = await this.inner.read(65536, wait);
       if (got.length === 0) return got;
-      this.#pending = this.#corrupt(got);
-      if (got.length <= 64 && got[0] === 0x04 && got[1] === 0x0e) {
-        this.#history = [got, ...this.#history.slice(0, 3)];
+      if (got.length <= 64 && got[0] === 0x04 && got[1] === 0x0e && d.roll("rx-stale")) {
+        this.#record("rx-stale", `a ${got.length}-byte reply held back until the next request`);
+        this.#late = concat(this.#late, got);
+        return new Uint8Array(0);
       }
+      this.#pending = this.#corrupt(got);
     }
     let n = Math.min(max, this.#pending.length);
     if (n > 1 && this.dice.roll("fragment")) {
@@ -181,15 +187,6 @@ export class FaultyLink implements ByteLink {
       const junk = d.bytes(1 + d.int(32));
       this.#record("rx-garbage", `${junk.length} random bytes at offset ${at}`);
       b = concat(b.subarray(0, at), junk, b.subarray(at));
-    }
-    if (this.#history.length > 0 && d.roll("rx-stale")) {
-      const frame = this.#history[d.int(this.#history.length)];
-      const at = d.int(2) === 0 ? 0 : b.length;
-      this.#record(
-        "rx-stale",
-        `an earlier ${frame.length}-byte reply again, ${at === 0 ? "before" : "after"} a chunk`,
-      );
-      b = at === 0 ? concat(frame, b) : concat(b, frame);
     }
     return b;
   }

@@ -18,7 +18,10 @@ export type LinkFaultKind =
   | "rx-duplicate"
   /** A burst of random bytes appears in the received stream. */
   | "rx-garbage"
-  /** A well-formed but unrelated reply frame appears in the received stream. */
+  /**
+   * A short reply is held back (adapter buffering) and arrives only after the host has given
+   * up on it and sent its next request: a stale reply in front of the new one.
+   */
   | "rx-stale"
   /** A received chunk is handed over in several smaller pieces. */
   | "fragment"
@@ -101,7 +104,7 @@ export const CHIP_FAULT_KINDS: readonly ChipFaultKind[] = [
 
 /**
  * Which faults to inject and how often. A rate is the probability that one opportunity of
- * that kind turns into a fault: per received chunk for `rx-*` and `fragment`, per write for
+ * that kind turns into a fault: per received chunk for `rx-*` (`rx-stale`: per short reply) and `fragment`, per write for
  * `tx-*`, per read for `delay` and `stall`, per baud change for `baud-glitch`, per distinct rate for `baud-ignored`, per call for
  * `disconnect`, per transfer for `usb-*`, per erase or program for `power-loss-*`, per
  * request for `crc-slow` and `reprotect`, per CEN release for `spi-entry-refused`.
