@@ -24,6 +24,7 @@ import { type CliIO, exitCodeFor, processIO } from "./output.ts";
 
 /** How {@link main} is run: the process's streams and signals, or a test's. */
 export interface EmulateOptions {
+  /** Where output goes (default: the process's stdout and stderr). */
   io?: CliIO;
   /** Resolves when serving should stop (default: SIGINT or SIGTERM). */
   stop?: Promise<void>;
@@ -157,13 +158,13 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
     if (flags.verbose) {
       virtual.chip.onCommand = (name, request, reply, at) => err(formatCommand(name, request, reply, at));
     }
-    const log = (line: string) => {
-      err(`[${((server?.now() ?? 0) / 1000).toFixed(3)} s] ${line}`);
-      if (line.startsWith("client closed") || line.startsWith("client disconnected")) {
+    const serveOptions = {
+      pace: flags.pace,
+      log: (line: string) => err(`[${((server?.now() ?? 0) / 1000).toFixed(3)} s] ${line}`),
+      onDisconnect: () => {
         virtual.save().catch((e) => err(`warning: could not save ${flags.state}: ${(e as Error).message}`));
-      }
+      },
     };
-    const serveOptions = { pace: flags.pace, log };
     server = listen ? serveTcp(virtual.chip, listen, serveOptions) : servePty(virtual.chip, serveOptions);
     io.stdout(`${server.address}\n`);
     err(

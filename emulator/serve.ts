@@ -36,8 +36,10 @@ export type Pace = "wire" | "none";
 export interface ServeOptions {
   /** Default "wire". */
   pace?: Pace;
-  /** One line per session event (client arriving or leaving, garbled bytes). */
+  /** One line per session event (client arriving or leaving, a baud mismatch starting). */
   log?: (line: string) => void;
+  /** Called after each client has gone (a good moment to save the chip's state). */
+  onDisconnect?: () => void;
 }
 
 /** A running server. */
@@ -92,6 +94,7 @@ export function servePty(device: UartDevice, options: ServeOptions = {}): Emulat
       log(`client opened ${pty.path} at ${pty.clientBaud()} baud; chip reset`);
       await runSession(device, channel, clock, options.pace ?? "wire", log);
       log("client closed the port");
+      options.onDisconnect?.();
     }
   })();
   return {
@@ -173,6 +176,7 @@ export function serveTcp(
           closeQuietly(conn);
           current = null;
           log("client disconnected");
+          options.onDisconnect?.();
         });
       }
     } catch {
@@ -315,9 +319,15 @@ async function runSession(
   const signal = { wake: (): void => {} };
   let rxFree = 0;
 
-  const garbleFor = (data: Uint8Array, txBaud: number, rxBaud: number | undefined, what: string) => {
-    if (rxBaud === undefined || rxBaud <= 0 || baudsMatch(txBaud, rxBaud)) return data;
-    log(`${what}: sent at ${txBaud} baud, heard at ${rxBaud} baud; ${data.length} bytes garbled`);
+  const mismatches = new Map<string, string>();
+  const garbleFor = (data: Uint8Array, txBaud: number, rxBaud: number | undefined, direction: string) => {
+    if (rxBaud === undefined || rxBaud <= 0 || baudsMatch(txBaud, rxBaud)) {
+      mismatches.delete(direction);
+      return data;
+    }
+    const line = `${direction}: sent at ${txBaud} baud, heard at ${rxBaud} baud; bytes garbled`;
+    if (mismatches.get(direction) !== line) log(line);
+    mismatches.set(direction, line);
     return misheard(data, txBaud, rxBaud);
   };
 

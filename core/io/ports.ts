@@ -19,8 +19,11 @@ export interface PortInfo {
   vid?: number;
   /** USB product ID. */
   pid?: number;
+  /** USB manufacturer string. */
   manufacturer?: string;
+  /** USB product string. */
   product?: string;
+  /** USB serial-number string (tells identical adapters apart). */
   serialNumber?: string;
   /** USB interface number (multi-port adapters). */
   interface?: number;

@@ -93,13 +93,19 @@ export const DARWIN_TERMIOS_SIZE = 72;
 
 /** A decoded macOS `struct termios`. */
 export interface DarwinTermios {
+  /** Input modes (c_iflag). */
   iflag: number;
+  /** Output modes (c_oflag). */
   oflag: number;
+  /** Control modes (c_cflag). */
   cflag: number;
+  /** Local modes (c_lflag). */
   lflag: number;
   /** The 20 control characters. */
   cc: Uint8Array;
+  /** Input rate (speed_t is the rate itself on macOS). */
   ispeed: number;
+  /** Output rate. */
   ospeed: number;
 }
 

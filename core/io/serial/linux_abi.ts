@@ -149,14 +149,21 @@ const LEGACY_RATES: Record<number, number> = {
 
 /** A decoded `struct termios2`. */
 export interface Termios2 {
+  /** Input modes (c_iflag). */
   iflag: number;
+  /** Output modes (c_oflag). */
   oflag: number;
+  /** Control modes (c_cflag): size, parity, stop bits, CBAUD code. */
   cflag: number;
+  /** Local modes (c_lflag): canonical input, echo, signals. */
   lflag: number;
+  /** Line discipline number (0 = N_TTY). */
   line: number;
   /** The 19 control characters. */
   cc: Uint8Array;
+  /** Input rate in baud, meaningful with BOTHER. */
   ispeed: number;
+  /** Output rate in baud, meaningful with BOTHER. */
   ospeed: number;
 }
 

@@ -26,11 +26,15 @@ export const DCB_SIZE = 28;
 
 /** The DCB fields this backend reads or sets. */
 export interface Dcb {
+  /** BaudRate. */
   baud: number;
   /** fBinary … fAbortOnError packed as in the C bitfield (bit 0 = fBinary). */
   flags: number;
+  /** Data bits (8). */
   byteSize: number;
+  /** 0 = NOPARITY. */
   parity: number;
+  /** 0 = ONESTOPBIT. */
   stopBits: number;
 }
 
