@@ -268,7 +268,9 @@ Deno.test("emulate CLI: --tcp prints the address first and serves the chip until
   const { io, out, err, line } = bufferIO();
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const run = main(["--chip", "bk7231t", "--tcp", "127.0.0.1:0", "--pace", "none", "-v"], {
+  const dir = await Deno.makeTempDir();
+  const state = `${dir}/chip.state`;
+  const run = main(["--chip", "bk7231t", "--tcp", "127.0.0.1:0", "--pace", "none", "-v", "--state", state], {
     io,
     stop: stopped,
   });
@@ -286,6 +288,8 @@ Deno.test("emulate CLI: --tcp prints the address first and serves the chip until
   assert.equal(await run, 0);
   assert.equal(out.join(""), `${address}\n`, "stdout carries the address only");
   assert.match(err.join(""), /LinkCheck: request/, "-v logs decoded commands");
+  assert.ok((await Deno.stat(state)).size > 2 * 1024 * 1024, "--state saved the chip");
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("emulate CLI: usage errors", async () => {
