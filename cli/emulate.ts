@@ -154,7 +154,9 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
       protect: flags.protect ? parseNumber(flags.protect, "--protect") : undefined,
       seed: flags.seed ? parseNumber(flags.seed, "--seed") : undefined,
     });
-    save = () => virtual.save();
+    // one save at a time: the state file is replaced through a shared temporary name
+    let saving = Promise.resolve();
+    save = () => (saving = saving.catch(() => {}).then(() => virtual.save()));
     if (flags.verbose) {
       virtual.chip.onCommand = (name, request, reply, at) => err(formatCommand(name, request, reply, at));
     }
@@ -162,7 +164,7 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
       pace: flags.pace,
       log: (line: string) => err(`[${((server?.now() ?? 0) / 1000).toFixed(3)} s] ${line}`),
       onDisconnect: () => {
-        virtual.save().catch((e) => err(`warning: could not save ${flags.state}: ${(e as Error).message}`));
+        save?.().catch((e) => err(`warning: could not save ${flags.state}: ${(e as Error).message}`));
       },
     };
     server = listen ? serveTcp(virtual.chip, listen, serveOptions) : servePty(virtual.chip, serveOptions);
@@ -173,7 +175,7 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
     );
     await Promise.race([options.stop ?? stopSignal(), server.done]);
     await server.close();
-    await virtual.save();
+    await save();
     return 0;
   } catch (e) {
     await server?.close();

@@ -285,7 +285,7 @@ Deno.test("emulate CLI: --tcp prints the address first and serves the chip until
   assert.deepEqual(reply, LINK_REPLY);
   await link.close();
   stop();
-  assert.equal(await run, 0);
+  assert.equal(await run, 0, err.join(""));
   assert.equal(out.join(""), `${address}\n`, "stdout carries the address only");
   assert.match(err.join(""), /LinkCheck: request/, "-v logs decoded commands");
   assert.ok((await Deno.stat(state)).size > 2 * 1024 * 1024, "--state saved the chip");
