@@ -118,6 +118,25 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
   const chip = new BekenChip({ profile, flash: nor, efuse, timing, app: opts.app, silent: opts.silent });
   const clock = new VirtualClock();
   let wire: VirtualWire | null = null;
+  let saving: Promise<void> = Promise.resolve();
+  const id = profile.id;
+  const writeState = async (): Promise<void> => {
+    if (!opts.state) return;
+    const snap = nor.snapshot();
+    const bytes = encodeState({
+      meta: {
+        chip: id,
+        flashId: toHex(nor.jedecId),
+        size: snap.data.length,
+        sr: snap.sr,
+        efuse: toHex(efuse),
+      },
+      flash: snap.data,
+    });
+    const tmp = `${opts.state}.tmp`;
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, opts.state);
+  };
   return {
     profile,
     chip,
@@ -133,22 +152,10 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
       });
       return wire;
     },
-    async save() {
-      if (!opts.state) return;
-      const snap = nor.snapshot();
-      const bytes = encodeState({
-        meta: {
-          chip: profile.id,
-          flashId: toHex(nor.jedecId),
-          size: snap.data.length,
-          sr: snap.sr,
-          efuse: toHex(efuse),
-        },
-        flash: snap.data,
-      });
-      const tmp = `${opts.state}.tmp`;
-      await Deno.writeFile(tmp, bytes);
-      await Deno.rename(tmp, opts.state);
+    save() {
+      // saves overlap when a server persists after every command: run them one after another
+      saving = saving.then(writeState, writeState);
+      return saving;
     },
   };
 }
