@@ -45,6 +45,14 @@ export class DirectoryStore implements BackupStore {
       f.close();
     }
   }
+  /** Delete the file at `location` (already gone is fine). */
+  async remove(location: string): Promise<void> {
+    try {
+      await Deno.remove(location);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
   /** The files of the directory (none when it does not exist yet). */
   async list(): Promise<StoreEntry[]> {
     const out: StoreEntry[] = [];

@@ -229,10 +229,26 @@ Deno.test("backup reuse: the after-image of one write is the next write's backup
   assert.deepEqual(t.flash.subarray(0x11000, 0x51000), second);
   assert.equal(r2.journal, "BK7231N_eb6015_20261122T010001Z.journal.json", "the job's own journal");
   assert.deepEqual(store.entries.get(r2.afterImage!), t.flash);
+  assert.ok(store.entries.has(r1.afterImage!), "the after-image the second job started from stays");
+
+  const third = second.slice();
+  third[0x100] ^= 0xff;
+  const r2b = await writeFlash(ctx, third, {
+    addr: 0x11000,
+    store,
+    identity,
+    createdAt: at(2),
+    saveResult: true,
+  });
+  assert.equal(r2b.backup, r2.afterImage);
+  assert.ok(!store.entries.has(r1.afterImage!), "an after-image two jobs old is pruned");
+  assert.ok(!store.entries.has(r1.afterImage!.replace(/bin$/, "json")), "with its sidecar");
+  assert.ok(store.entries.has(r1.backup!), "backups read from the chip are never pruned");
+  assert.ok(store.entries.has(r2.afterImage!) && store.entries.has(r2b.afterImage!));
 
   // the chip changed behind our back: no reuse, a fresh backup
   t.flash[0x7f000] ^= 1;
-  const r3 = await writeFlash(ctx, first, { addr: 0x11000, store, identity, createdAt: at(2) });
+  const r3 = await writeFlash(ctx, first, { addr: 0x11000, store, identity, createdAt: at(3) });
   assert.equal(r3.backupRecord?.reused, false);
   assert.equal(r3.afterImage, null, "saveResult is off by default");
 });

@@ -54,6 +54,8 @@ export interface BackupStore {
   read?(location: string, offset: number, length: number): Promise<Uint8Array>;
   /** Every entry; without it no earlier backup is ever reused. */
   list?(): Promise<StoreEntry[]>;
+  /** Delete the entry at `location`; without it superseded after-write images are kept. */
+  remove?(location: string): Promise<void>;
 }
 
 /** A {@link BackupStore} in memory, for tests and hosts without a file system. */
@@ -78,6 +80,10 @@ export class MemoryStore implements BackupStore {
   }
   list(): Promise<StoreEntry[]> {
     return Promise.resolve([...this.entries.keys()].map((name) => ({ name, location: name })));
+  }
+  remove(location: string): Promise<void> {
+    this.entries.delete(location);
+    return Promise.resolve();
   }
 }
 
@@ -485,6 +491,7 @@ export async function saveAfterImage(ctx: FlasherContext, opts: AfterImageOption
         from: opts.backup.location,
       }),
   );
+  await pruneAfterImages(ctx, opts.store, opts.identity, [saved.location, opts.backup.location]);
   return {
     ...saved,
     base,
@@ -492,4 +499,39 @@ export async function saveAfterImage(ctx: FlasherContext, opts: AfterImageOption
     reused: false,
     accounting: meter.finish(size, { wire: false }),
   };
+}
+
+/**
+ * Delete the after-write images of the same chip that `keep` does not name. They are caches
+ * derived from a backup and a verified job, so only the newest one and the one the current job
+ * started from (its undo point) are worth their flash-sized file; backups read from the chip
+ * are never deleted.
+ */
+async function pruneAfterImages(
+  ctx: FlasherContext,
+  store: BackupStore,
+  identity: ChipIdentity,
+  keep: readonly string[],
+): Promise<void> {
+  if (!store.list || !store.remove) return;
+  try {
+    const entries = await store.list();
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    for (const entry of entries) {
+      if (!entry.name.endsWith(".after.json")) continue;
+      const sidecar = parseSidecar(await store.get(entry.location));
+      const image = sidecar && byName.get(sidecar.file);
+      if (
+        !sidecar || !image || sidecar.kind !== "after-write" || keep.includes(image.location) ||
+        sidecar.chip !== identity.chip || sidecar.flashId !== identity.flashId || sidecar.key !== identity.key
+      ) continue;
+      await store.remove(image.location);
+      await store.remove(entry.location);
+    }
+  } catch (e) {
+    ctx.onEvent?.({
+      type: "note",
+      message: `could not remove superseded after-write images: ${reasonOf(e)}`,
+    });
+  }
 }
