@@ -30,6 +30,8 @@ export interface CampaignOptions {
   shrink?: number;
   /** Called every few seconds with the running totals. */
   onProgress?: (report: CampaignReport) => void;
+  /** Called at once for each violating run (its fast-check path is its index). */
+  onViolation?: (index: number, scenario: Scenario, violations: string[]) => void;
 }
 
 /** A shrunk failing scenario. */
@@ -148,6 +150,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       if (r.violations.length > 0) {
         report.violations++;
         bad.push({ index: i, scenario: s, violations: r.violations });
+        opts.onViolation?.(i, s, r.violations);
       }
       if (opts.onProgress && performance.now() - lastProgress > 5000) {
         lastProgress = performance.now();
@@ -280,6 +283,12 @@ async function main(args: string[]): Promise<number> {
     seed,
     path,
     maxSeconds,
+    onViolation: (i, sc, v) =>
+      console.error(
+        `violation in run ${i} (replay: --seed ${seed} --replay ${i}): ${v.join("; ")}\n  ${
+          JSON.stringify(sc)
+        }`,
+      ),
     onProgress: o.json ? undefined : (r) =>
       console.error(
         `… ${r.runs} runs, ${r.violations} violations, ${r.scenariosPerSecond.toFixed(1)}/s`,
