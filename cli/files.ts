@@ -114,7 +114,7 @@ export interface ImageFile extends ByteSource {
 
 /**
  * Open a firmware image for streaming (never read whole), refusing a missing, unreadable,
- * directory or empty file with the same messages as {@link readImage}.
+ * directory or empty file with one line of cause and one of remedy.
  */
 export async function openImage(path: string): Promise<ImageFile> {
   let file: Deno.FsFile;
@@ -239,50 +239,16 @@ function outputError(path: string, e: unknown): FlashError {
   );
 }
 
-/** Read a firmware image, refusing a missing, unreadable, directory or empty file. */
+/** Read a whole firmware image, refusing a missing, unreadable, directory or empty file. */
 export async function readImage(path: string): Promise<Uint8Array> {
-  let data: Uint8Array;
+  const image = await openImage(path);
   try {
-    const st = await Deno.stat(path);
-    if (st.isDirectory) {
-      throw new FlashError(
-        "BAD_IMAGE",
-        `${path} is a directory, not an image`,
-        "pass the firmware .bin file itself",
-      );
-    }
-    data = await Deno.readFile(path);
+    return await image.read(0, image.size);
   } catch (e) {
-    if (e instanceof FlashError) throw e;
-    if (e instanceof Deno.errors.NotFound) {
-      throw new FlashError(
-        "BAD_IMAGE",
-        `image ${path} does not exist`,
-        "check the file name and the current directory",
-      );
-    }
-    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
-      throw new FlashError(
-        "BAD_IMAGE",
-        `cannot read image ${path}: permission denied`,
-        "check the file's permissions",
-      );
-    }
-    throw new FlashError(
-      "BAD_IMAGE",
-      `cannot read image ${path}: ${(e as Error).message}`,
-      "check the file",
-      { cause: e },
-    );
+    throw imageError(path, e);
+  } finally {
+    image.close();
   }
-  if (data.length === 0) {
-    throw new FlashError(
-      "BAD_IMAGE",
-      `image ${path} is empty (0 bytes)`,
-      "pass the firmware file you meant; a download may have failed",
-    );
-  }
-  return data;
 }
 
 /**
