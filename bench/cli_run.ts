@@ -6,22 +6,13 @@
  */
 
 import { main } from "../cli/flash.ts";
+import type { Accounting } from "../core/flasher/accounting.ts";
 
 /** A JSON result of the CLI. */
 export type CliJson = Record<string, unknown>;
 
-/** The accounting of one operation as the CLI reports it. */
-export interface OpFigures {
-  op: string;
-  payloadBytes: number;
-  bytesOut: number;
-  bytesIn: number;
-  roundTrips: number;
-  elapsedMs: number;
-  kibPerSec: number | null;
-  wireFloorMs: number | null;
-  floorRatio: number | null;
-}
+/** The accounting of one operation as the CLI reports it (the core's figures, as JSON). */
+export type OpFigures = Accounting;
 
 let tick = 0;
 
