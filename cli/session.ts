@@ -240,6 +240,9 @@ async function openLink(opts: SessionOptions): Promise<ByteLink> {
   }
 }
 
+/** Per-attempt odds that a `ch341a:virtual:` chip enters SPI mode (users report many attempts). */
+const VIRTUAL_SPI_ENTRY_ODDS = 0.4;
+
 async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]): Promise<Opened> {
   const { spec } = opts;
   if (opts.chip !== undefined && !isSpiMode(opts.chip)) {
@@ -264,7 +267,8 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
     const rig = createVirtualCh341a({
       nor: v.nor,
       clock: v.clock,
-      entry: mode === "beken-spi" ? {} : false,
+      // like real chips, the virtual one does not enter SPI mode on every CEN release
+      entry: mode === "beken-spi" ? { successProbability: VIRTUAL_SPI_ENTRY_ODDS } : false,
       seed: opts.seed,
     });
     let device: UsbDeviceLike = opts.record
