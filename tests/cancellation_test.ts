@@ -1,3 +1,4 @@
+import { assertSameBytes } from "./support/bytes.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { main } from "../cli/flash.ts";
@@ -55,7 +56,7 @@ Deno.test("cancel at any point of write-flash: port closed, flash unchanged or r
         const out = JSON.parse(stdout.trim().split("\n").pop()!);
         const now = v.nor.read(0, v.nor.size);
         if (code === 0) {
-          assert.deepEqual(now.subarray(0x20000, 0x29000), image);
+          assertSameBytes(now.subarray(0x20000, 0x29000), image, "the image");
           return;
         }
         if (ac.signal.aborted) cancelled++;

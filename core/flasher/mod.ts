@@ -21,3 +21,4 @@ export * from "./journal.ts";
 export * from "./program.ts";
 export * from "./write.ts";
 export * from "./erase.ts";
+export * from "./integrity.ts";

@@ -50,6 +50,7 @@ import { readSectorRun } from "./read_ahead.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
 import type { FlashContent } from "./source.ts";
 import { BLOCK, SECTOR, type UnprotectReport } from "./target.ts";
+import { restoreOutside } from "./integrity.ts";
 import { verifyFlash, VerifyMismatchError } from "./verify.ts";
 
 /** Safety and retry settings shared by write and erase. */
@@ -300,6 +301,19 @@ export async function programRange(
     }
     damageStart = addr;
     if (ctx.target.hasChipCrc) await verifyFlash(ctx, content, { addr, window: Number.POSITIVE_INFINITY });
+    // an interrupted job may have been hit by a corrupted request it never heard back from
+    if (opts.resume && ctx.target.hasChipCrc && opts.store && report.backup) {
+      const restored = await restoreOutside(ctx, {
+        store: opts.store,
+        backup: report.backup,
+        addr,
+        end,
+        attempts,
+      });
+      if (restored.length) {
+        ctx.onEvent?.({ type: "note", message: `wrote back ${restored.length} sector(s) from the backup` });
+      }
+    }
   } catch (e) {
     if (damageStart === null) {
       await journal?.finish("failed", reasonOf(e)).catch((err) => noteJournal(err));
