@@ -95,3 +95,46 @@ Deno.test("regression: one lost reply while identifying the chip no longer abort
     await target.close();
   }
 });
+
+Deno.test("regression: an SPI backup that fails its second read is not left behind as if it were good", async () => {
+  // found by the fuzzer: BACKUP_FAILED said "cannot be trusted" but kept the file and sidecar,
+  // where a later restore could pick it up
+  const { Ch341aSpi } = await import("../core/io/ch341a.ts");
+  const { openSpiTarget } = await import("../core/spi/target.ts");
+  const { createVirtualCh341a } = await import("../emulator/ch341a.ts");
+  const { createContext, MemoryStore, writeFlash } = await import("../core/flasher/mod.ts");
+  const rig = createVirtualCh341a({ flashId: [0x85, 0x60, 0x13], entry: false });
+  const spi = await Ch341aSpi.open(rig.device, { clock: rig.clock });
+  const real = await openSpiTarget(spi, { entry: false });
+  let first = true;
+  const flip = (addr: number, data: Uint8Array) => {
+    if (first && addr === 0x20000) {
+      first = false;
+      const bad = data.slice();
+      bad[7] ^= 0x10;
+      return bad;
+    }
+    return data;
+  };
+  const target = new Proxy(real, {
+    get(t, prop) {
+      if (prop === "readSector") return async (a: number) => flip(a, await t.readSector(a));
+      if (prop === "readSectors" && t.readSectors) {
+        return (addrs: number[], on: (a: number, d: Uint8Array) => void | Promise<void>) =>
+          t.readSectors!(addrs, (a, d) => on(a, flip(a, d)));
+      }
+      const value = Reflect.get(t, prop, t);
+      return typeof value === "function" ? value.bind(t) : value;
+    },
+  });
+  const store = new MemoryStore();
+  const e = await writeFlash(await createContext(target, rig.clock), new Uint8Array(0x1000), {
+    addr: 0x20000,
+    store,
+    identity: { chip: "SPI", flashId: "856013", key: null },
+    createdAt: new Date(0),
+  }).catch((x) => x);
+  assert.ok(e instanceof FlashError && e.code === "BACKUP_FAILED", String(e));
+  assert.deepEqual([...store.entries.keys()].filter((n) => n.endsWith(".bin") || n.endsWith(".json")), []);
+  await target.close();
+});

@@ -228,7 +228,18 @@ export async function programRange(
         base,
       });
       changed = await differingFrom(backup, candidates);
-      if (!ctx.target.hasChipCrc) await confirmBackup(ctx, backup, changed, attempts);
+      if (!ctx.target.hasChipCrc) {
+        try {
+          await confirmBackup(ctx, backup, changed, attempts);
+        } catch (e) {
+          // a backup known to be wrong must not be mistaken for one later
+          if (opts.store.remove && !backup.reused) {
+            await opts.store.remove(backup.location).catch(() => {});
+            await opts.store.remove(backup.sidecar).catch(() => {});
+          }
+          throw e;
+        }
+      }
     }
   }
   if (!changed) changed = all;

@@ -606,29 +606,28 @@ function checkRun(
         }`;
       out.push((unseen ? DEFERRED : "") + finding);
 
-      return out.concat(backupChecks(phase, s, store, pre, rig.size, addr, end, notes, original));
+      return out.concat(backupChecks(phase, s, store, pre, now, notes, original));
     }
   }
-  return out.concat(backupChecks(phase, s, store, pre, rig.size, addr, end, notes, original));
+  return out.concat(backupChecks(phase, s, store, pre, now, notes, original));
 }
 
 /**
  * Every backup equals the chip before the job (or, after a damaging first run, before the
- * recovery). On SPI, sectors the job does not touch are read once by design: a difference
- * there is noted, not a violation.
+ * recovery). On SPI, sectors the job leaves as they were are read once by design: a difference
+ * there is noted, not a violation (the chip still holds them).
  */
 function backupChecks(
   phase: string,
   s: Scenario,
   store: MemoryStore,
   pre: Uint8Array,
-  size: number,
-  addr: number,
-  end: number,
+  now: Uint8Array,
   notes: string[],
   original?: Uint8Array,
 ): string[] {
   const out: string[] = [];
+  const size = now.length;
   for (const [name, bytes] of store.entries) {
     if (!name.endsWith(".bin") || equalBytes(bytes, pre) || (original && equalBytes(bytes, original))) {
       continue;
@@ -639,7 +638,8 @@ function backupChecks(
       const a = sec;
       if (equalBytes(bytes.subarray(a, a + SECTOR), pre.subarray(a, a + SECTOR))) continue;
       if (original && equalBytes(bytes.subarray(a, a + SECTOR), base.subarray(a, a + SECTOR))) continue;
-      if (s.path === "spi" && (a + SECTOR <= addr || a >= end)) {
+      // the job did not change this sector: the chip still holds it (SPI reads it only once)
+      if (s.path === "spi" && equalBytes(now.subarray(a, a + SECTOR), pre.subarray(a, a + SECTOR))) {
         notes.push(`${phase}: SPI backup ${name} differs at untouched sector ${hex(a)}`);
         continue;
       }
