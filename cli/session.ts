@@ -143,16 +143,56 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
     );
   }
   const cleanups: (() => Promise<void>)[] = [];
+  let result: T;
   try {
     const { session, save } = isSpiPort(opts.spec)
       ? await openSpi(opts, cleanups)
       : await openUart(opts, cleanups);
     cleanups.length = 0;
     cleanups.push(save, () => session.target.close());
-    return await body(session);
-  } finally {
-    for (const c of cleanups.reverse()) await c().catch(() => {});
+    result = await body(session);
+  } catch (e) {
+    // the job's own failure is the one to report; cleanups still run
+    await runCleanups(cleanups);
+    throw e;
   }
+  const cleanupError = await runCleanups(cleanups);
+  if (cleanupError !== null) throw closingError(opts.portText, cleanupError);
+  return result;
+}
+
+/** Run every cleanup, last opened first; the first failure is returned, not thrown. */
+async function runCleanups(cleanups: (() => Promise<void>)[]): Promise<unknown> {
+  let first: unknown = null;
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  return first;
+}
+
+/** The virtual chip's state file cannot be written. */
+function stateFileError(path: string, e: unknown): FlashError {
+  return new FlashError(
+    "USAGE",
+    `cannot write the virtual chip's state file ${path}: ${e instanceof Error ? e.message : e}`,
+    "pass --state a path in an existing, writable directory",
+    { cause: e },
+  );
+}
+
+/** A failure while closing the port or saving a virtual chip's state, after the job itself worked. */
+function closingError(port: string, e: unknown): FlashError {
+  if (e instanceof FlashError) return e;
+  return new FlashError(
+    "PORT",
+    `the job finished, but closing ${port} or saving its state failed: ${e instanceof Error ? e.message : e}`,
+    "check the --state file's directory is writable and has space, then run the command again",
+    { cause: e },
+  );
 }
 
 async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[]): Promise<Opened> {
@@ -171,7 +211,14 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
     const { createVirtualChip } = await import("../emulator/virtual.ts");
     const v = await createVirtualChip({ chip: spec.chip, state: opts.state, seed: opts.seed });
     // the state file follows every flash change, so a killed process leaves the chip as far as it got
-    if (opts.state) (await import("../emulator/persist.ts")).writeThrough(v, opts.state);
+    if (opts.state) {
+      const { writeThrough } = await import("../emulator/persist.ts");
+      try {
+        writeThrough(v, opts.state);
+      } catch (e) {
+        throw stateFileError(opts.state, e);
+      }
+    }
     requested ??= v.profile;
     save = () => v.save();
     cleanups.push(save);
