@@ -56,6 +56,11 @@ export interface CampaignReport {
    * bit in a sector the job did not touch: not a broken promise, but counted so it stays visible.
    */
   unverifiedSpiReads: number;
+  /**
+   * Runs where a corrupted request was carried out and power failed before the chip answered,
+   * with no backup of the job yet: no host can see that (the protocol has no checksum).
+   */
+  undetectable: number;
   /** Faults injected, by kind, over all runs. */
   faults: Partial<Record<FaultKind, number>>;
   /** First-run outcomes ("ok" or an error code). */
@@ -87,6 +92,7 @@ async function safeRun(s: Scenario): Promise<ScenarioResult> {
       outcome: "crash",
       violations: [`scenario crashed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`],
       unverified: [],
+      undetectable: [],
       faults: {},
       virtualMs: 0,
     };
@@ -112,6 +118,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     seed: opts.seed,
     violations: 0,
     unverifiedSpiReads: 0,
+    undetectable: 0,
     faults: {},
     outcomes: {},
     recoveries: {},
@@ -147,6 +154,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       bump(report.chips, s.chip);
       for (const [k, n] of Object.entries(r.faults)) bump(report.faults, k, n);
       if (r.unverified.length > 0) report.unverifiedSpiReads++;
+      if (r.undetectable.length > 0) report.undetectable++;
       if (r.violations.length > 0) {
         report.violations++;
         bad.push({ index: i, scenario: s, violations: r.violations });
@@ -229,6 +237,7 @@ function printReport(r: CampaignReport): void {
     `faults injected by kind:`,
     ...Object.entries(r.faults).sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${k.padEnd(20)} ${n}`),
     `SPI reads that trusted a noisy bus (by design, not a violation): ${r.unverifiedSpiReads}`,
+    `corrupted request + power loss before any backup (no host can see it): ${r.undetectable}`,
     `invariant violations: ${r.violations}`,
   ];
   console.log(lines.join("\n"));
