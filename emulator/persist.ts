@@ -10,7 +10,6 @@
 
 import { decodeFields } from "../core/uart/codec.ts";
 import { commandByKey, COMMANDS } from "../core/uart/table.ts";
-import { encodeState, toHex } from "./state.ts";
 import type { VirtualChip } from "./virtual.ts";
 
 const CHANGING = new Set<string>([
@@ -39,22 +38,12 @@ export function writeThrough(v: VirtualChip, path: string): () => void {
   let savedSr = -1;
   let head = 0;
   const saveAll = () => {
-    const snap = nor.snapshot();
-    const bytes = encodeState({
-      meta: {
-        chip: v.profile.id,
-        flashId: toHex(nor.jedecId),
-        size: snap.data.length,
-        sr: snap.sr,
-        efuse: toHex(v.chip.efuse),
-      },
-      flash: snap.data,
-    });
+    const bytes = v.stateBytes();
     const tmp = `${path}.tmp`;
     Deno.writeFileSync(tmp, bytes);
     Deno.renameSync(tmp, path);
-    head = bytes.length - snap.data.length;
-    savedSr = snap.sr;
+    head = bytes.length - nor.size;
+    savedSr = nor.srWord;
   };
   const saveRange = (start: number, len: number) => {
     const size = nor.size;

@@ -55,6 +55,8 @@ export interface VirtualChip {
   readonly clock: VirtualClock;
   /** A host-side link to the chip's UART (the same one on every call). */
   link(opts?: { onEvent?: (e: WireEvent) => void }): VirtualWire;
+  /** The whole state (flash, status registers, efuse) in the state-file format. */
+  stateBytes(): Uint8Array;
   /** Persist flash, status registers and efuse to the state file (no-op without one). */
   save(): Promise<void>;
 }
@@ -120,10 +122,9 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
   let wire: VirtualWire | null = null;
   let saving: Promise<void> = Promise.resolve();
   const id = profile.id;
-  const writeState = async (): Promise<void> => {
-    if (!opts.state) return;
+  const stateBytes = (): Uint8Array => {
     const snap = nor.snapshot();
-    const bytes = encodeState({
+    return encodeState({
       meta: {
         chip: id,
         flashId: toHex(nor.jedecId),
@@ -133,8 +134,11 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
       },
       flash: snap.data,
     });
+  };
+  const writeState = async (): Promise<void> => {
+    if (!opts.state) return;
     const tmp = `${opts.state}.tmp`;
-    await Deno.writeFile(tmp, bytes);
+    await Deno.writeFile(tmp, stateBytes());
     await Deno.rename(tmp, opts.state);
   };
   return {
@@ -152,6 +156,7 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
       });
       return wire;
     },
+    stateBytes,
     save() {
       // saves overlap when a server persists after every command: run them one after another
       saving = saving.then(writeState, writeState);
