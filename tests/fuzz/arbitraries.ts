@@ -8,6 +8,7 @@
 import fc from "fast-check";
 import { CHIPS } from "../../core/chips/profiles.ts";
 import type { ChipFaultKind, FaultKind, LinkFaultKind, UsbFaultKind } from "../../emulator/faults.ts";
+import { CHIP_FAULT_KINDS, LINK_FAULT_KINDS, USB_FAULT_KINDS } from "../../emulator/faults.ts";
 import type { Scenario, SectorFill } from "./scenario.ts";
 
 /** Rates a kind is drawn from, lowest first (shrinking moves towards the first). */
@@ -37,34 +38,14 @@ const LEVELS: Record<FaultKind, readonly number[]> = {
   "spi-entry-refused": [0.3, 0.7],
 };
 
+/** Faults a UART job can meet: every link fault and every chip fault but SPI-mode refusal. */
 const UART_KINDS: readonly (LinkFaultKind | ChipFaultKind)[] = [
-  "rx-drop",
-  "rx-flip",
-  "rx-duplicate",
-  "rx-garbage",
-  "rx-stale",
-  "fragment",
-  "delay",
-  "stall",
-  "tx-drop",
-  "tx-flip",
-  "tx-garbage",
-  "baud-glitch",
-  "baud-ignored",
-  "disconnect",
-  "power-loss-erase",
-  "power-loss-program",
-  "crc-slow",
-  "reprotect",
+  ...LINK_FAULT_KINDS,
+  ...CHIP_FAULT_KINDS.filter((k) => k !== "spi-entry-refused"),
 ];
 
-const SPI_KINDS: readonly (UsbFaultKind | ChipFaultKind)[] = [
-  "usb-short",
-  "usb-fail",
-  "usb-stall",
-  "usb-flip",
-  "spi-entry-refused",
-];
+/** Faults an SPI job can meet: the programmer's USB faults and SPI-mode refusal. */
+const SPI_KINDS: readonly (UsbFaultKind | ChipFaultKind)[] = [...USB_FAULT_KINDS, "spi-entry-refused"];
 
 function ratesArb(kinds: readonly FaultKind[]): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
   const model: Record<string, fc.Arbitrary<number>> = {};
