@@ -329,10 +329,25 @@ export async function saveBackup(
     base,
     file,
     async (w) => {
+      // a read corrupted on the wire into an erase changes the chip while it is being read, and
+      // the backup then holds the damage: one chip CRC of the whole flash first tells
+      const before = ctx.target.hasChipCrc
+        ? await withRetries(ctx, "backup", 0, 3, () => ctx.target.crc(0, ctx.flashSize))
+        : null;
       read = await readFlashTo(ctx, { addr: 0, size: ctx.flashSize, op: "backup" }, async (chunk, offset) => {
         tee?.(chunk, offset);
         await w.write(chunk).catch((e) => Promise.reject(storeFailure(`write the backup ${file}`, e)));
       });
+      if (before !== null && read.crc32 !== before) {
+        throw new FlashError(
+          "BACKUP_FAILED",
+          `the flash changed while it was being backed up (CRC ${hex(before)} before, ${
+            hex(read.crc32)
+          } read): a request was corrupted on the wire`,
+          "nothing was erased by this job, but a sector may have been: check the wiring and use a lower --baud, then compare the chip with an older backup",
+          { damage: { start: 0, end: ctx.flashSize } },
+        );
+      }
       return { size: read.size, crc32: read.crc32 };
     },
     (size, crc) => sidecarOf(opts.identity, opts.createdAt, file, size, crc, { kind: "backup" }),
