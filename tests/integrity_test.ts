@@ -78,3 +78,52 @@ Deno.test("resume names a bootloader sector it is not allowed to write back", as
   assert.match(result.remedy, /backup/);
   assertSameBytes(v.nor.read(0x1000, 0x2f000), pre.subarray(0x1000, 0x30000), "the rest below the job");
 });
+
+Deno.test("a job notices a sector outside its range that changed while it ran, with or without a backup", async () => {
+  for (const backup of [true, false]) {
+    const v = createFaultyChip({
+      chip: "bk7231n",
+      flashId: [0x85, 0x60, 0x13],
+      plan: { seed: 1, rates: {} },
+    });
+    const pre = v.nor.read(0, v.nor.size);
+    const { target: real, client } = await openUartTarget(v.link(), { linkTimeoutMs: 2000 });
+    let hit = false;
+    // what a corrupted request with a lost reply does: the host never hears of it
+    const target = new Proxy(real, {
+      get(t, prop) {
+        if (prop === "writeSector") {
+          return (a: number, d: Uint8Array) => {
+            if (!hit) {
+              hit = true;
+              v.nor.eraseRange(0x60000, "4k", v.clock.now());
+            }
+            return t.writeSector(a, d);
+          };
+        }
+        const value = Reflect.get(t, prop, t);
+        return typeof value === "function" ? value.bind(t) : value;
+      },
+    });
+    const image = new Uint8Array(0x3000).fill(0x11);
+    const r = await writeFlash(await createContext(target, client.link.clock), image, {
+      addr: 0x30000,
+      store: backup ? new MemoryStore() : undefined,
+      noBackup: !backup,
+      identity: ID,
+      createdAt: new Date(0),
+    }).catch((x) => x);
+    await real.close();
+    if (backup) {
+      assert.ok(!(r instanceof Error), String(r));
+      assertSameBytes(
+        v.nor.read(0x60000, 0x1000),
+        pre.subarray(0x60000, 0x61000),
+        "written back from the backup",
+      );
+    } else {
+      assert.ok(r instanceof FlashError && r.code === "WRITE_FAILED", String(r));
+      assert.ok(r.damage && r.damage.start <= 0x60000 && r.damage.end >= 0x61000, JSON.stringify(r.damage));
+    }
+  }
+});

@@ -1,9 +1,11 @@
 /**
- * The rest of the chip after an interrupted job: a request corrupted on the wire can make the
- * chip erase or program a sector outside the job, and if power fails before it answers, no
- * reply ever says so. A resumed job therefore checks the flash outside its range against the
- * backup of the interrupted job (a few chip-side CRCs) and writes back any sector that no
- * longer matches; what cannot be written back is reported as damage.
+ * The rest of the chip around a job: a request corrupted on the wire can make the chip erase or
+ * program a sector outside the job, and when its reply is lost too (or power fails before it
+ * answers) nothing the host hears says so. A job therefore takes a chip-side CRC of each side
+ * of its range before its first erase and compares after its final verify; a resumed job,
+ * which has no such "before", compares the rest of the chip with the interrupted job's backup.
+ * Sectors that changed are written back from the backup where there is one; what cannot be
+ * written back is reported as damage.
  *
  * @module
  */
@@ -86,4 +88,59 @@ export async function restoreOutside(ctx: FlasherContext, check: OutsideCheck): 
     );
   }
   return bad.map((b) => b.addr);
+}
+
+/** CRCs of the flash on each side of a job's range, taken before its first erase. */
+export interface OutsideSnapshot {
+  spans: Span[];
+  crcs: number[];
+}
+
+/** The non-empty sides of `[addr, end)` in a flash of `size` bytes. */
+function sides(addr: number, end: number, size: number): Span[] {
+  return [{ addr: 0, len: addr }, { addr: end, len: size - end }].filter((s) => s.len > 0);
+}
+
+/** Take the CRC of each side of `[addr, end)` (chip-side CRC targets only). */
+export async function outsideSnapshot(
+  ctx: FlasherContext,
+  addr: number,
+  end: number,
+): Promise<OutsideSnapshot> {
+  const spans = sides(addr, end, ctx.flashSize);
+  const crcs: number[] = [];
+  for (const s of spans) {
+    crcs.push(await withRetries(ctx, "integrity", s.addr, 3, () => ctx.target.crc(s.addr, s.len)));
+  }
+  return { spans, crcs };
+}
+
+/**
+ * Compare the sides of a job's range with their {@link outsideSnapshot}. When one changed,
+ * write the changed sectors back from `repair` (the job's backup) if there is one, else throw
+ * WRITE_FAILED naming the side that changed. Resolves to the sectors written back.
+ */
+export async function checkOutside(
+  ctx: FlasherContext,
+  before: OutsideSnapshot,
+  job: { addr: number; end: number; attempts: number },
+  repair: { store: BackupStore; backup: string } | null,
+): Promise<number[]> {
+  const changed: Span[] = [];
+  for (const [i, s] of before.spans.entries()) {
+    const now = await withRetries(ctx, "integrity", s.addr, 3, () => ctx.target.crc(s.addr, s.len));
+    if (now !== before.crcs[i]) changed.push(s);
+  }
+  if (changed.length === 0) return [];
+  if (repair) return await restoreOutside(ctx, { ...repair, ...job });
+  const start = changed[0].addr;
+  const last = changed[changed.length - 1];
+  throw new FlashError(
+    "WRITE_FAILED",
+    `flash outside the job changed while it ran (${hex(start)}..${
+      hex(last.addr + last.len - 1)
+    }): a request was corrupted on the wire`,
+    "there is no backup to restore it from (--no-backup): shorten the wires or lower --baud, and check the firmware there",
+    { damage: { start, end: last.addr + last.len } },
+  );
 }

@@ -50,7 +50,7 @@ import { readSectorRun } from "./read_ahead.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
 import type { FlashContent } from "./source.ts";
 import { BLOCK, SECTOR, type UnprotectReport } from "./target.ts";
-import { restoreOutside } from "./integrity.ts";
+import { checkOutside, outsideSnapshot, restoreOutside } from "./integrity.ts";
 import { verifyFlash, VerifyMismatchError } from "./verify.ts";
 
 /** Safety and retry settings shared by write and erase. */
@@ -264,6 +264,8 @@ export async function programRange(
 
   const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup, base);
   report.journal = journal?.location ?? null;
+  // the rest of the chip, to notice a corrupted request that hit it; with a backup, the backup says
+  const outside = ctx.target.hasChipCrc && !report.backup ? await outsideSnapshot(ctx, addr, end) : null;
 
   const progress = new ProgressMeter(op, changed.length * SECTOR, ctx.clock, ctx.onProgress);
   const lastChangedEnd = changed[changed.length - 1] + SECTOR;
@@ -313,14 +315,11 @@ export async function programRange(
     damageStart = addr;
     if (ctx.target.hasChipCrc) await verifyFlash(ctx, content, { addr, window: Number.POSITIVE_INFINITY });
     // an interrupted job may have been hit by a corrupted request it never heard back from
-    if (opts.resume && ctx.target.hasChipCrc && opts.store && report.backup) {
-      const restored = await restoreOutside(ctx, {
-        store: opts.store,
-        backup: report.backup,
-        addr,
-        end,
-        attempts,
-      });
+    const repair = opts.store && report.backup ? { store: opts.store, backup: report.backup } : null;
+    if (outside || (ctx.target.hasChipCrc && repair)) {
+      const restored = outside
+        ? await checkOutside(ctx, outside, { addr, end, attempts }, null)
+        : await restoreOutside(ctx, { ...repair!, addr, end, attempts });
       if (restored.length) {
         ctx.onEvent?.({ type: "note", message: `wrote back ${restored.length} sector(s) from the backup` });
       }
