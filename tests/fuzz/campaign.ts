@@ -61,6 +61,8 @@ export interface CampaignReport {
    * with no backup of the job yet: no host can see that (the protocol has no checksum).
    */
   undetectable: number;
+  /** Indices (fast-check paths) of those runs, for `--replay`. */
+  undetectableRuns: number[];
   /** Faults injected, by kind, over all runs. */
   faults: Partial<Record<FaultKind, number>>;
   /** First-run outcomes ("ok" or an error code). */
@@ -119,6 +121,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     violations: 0,
     unverifiedSpiReads: 0,
     undetectable: 0,
+    undetectableRuns: [],
     faults: {},
     outcomes: {},
     recoveries: {},
@@ -154,7 +157,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       bump(report.chips, s.chip);
       for (const [k, n] of Object.entries(r.faults)) bump(report.faults, k, n);
       if (r.unverified.length > 0) report.unverifiedSpiReads++;
-      if (r.undetectable.length > 0) report.undetectable++;
+      if (r.undetectable.length > 0) {
+        report.undetectable++;
+        report.undetectableRuns.push(i);
+      }
       if (r.violations.length > 0) {
         report.violations++;
         bad.push({ index: i, scenario: s, violations: r.violations });
@@ -237,7 +243,9 @@ function printReport(r: CampaignReport): void {
     `faults injected by kind:`,
     ...Object.entries(r.faults).sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${k.padEnd(20)} ${n}`),
     `SPI reads that trusted a noisy bus (by design, not a violation): ${r.unverifiedSpiReads}`,
-    `corrupted request + power loss before any backup (no host can see it): ${r.undetectable}`,
+    `corrupted request + power loss before any backup (no host can see it): ${r.undetectable}${
+      r.undetectableRuns.length ? ` (runs ${r.undetectableRuns.slice(0, 10).join(", ")})` : ""
+    }`,
     `invariant violations: ${r.violations}`,
   ];
   console.log(lines.join("\n"));
