@@ -8,7 +8,7 @@ import {
   parseJournal,
   writeFlash,
 } from "../core/flasher/mod.ts";
-import { openUartTarget } from "../core/uart/target.ts";
+import { openUartTarget, UartTarget } from "../core/uart/target.ts";
 import { createFaultyChip } from "../emulator/faults.ts";
 
 /**
@@ -126,4 +126,22 @@ Deno.test("a job notices a sector outside its range that changed while it ran, w
       assert.ok(r.damage && r.damage.start <= 0x60000 && r.damage.end >= 0x61000, JSON.stringify(r.damage));
     }
   }
+});
+
+Deno.test("a flash size detected twice too big never ends in a success that the alias undid", async () => {
+  // found by the fuzzer: writing back the "outside" half, an alias of the job's range, after the
+  // final verify clobbered the job and the write still reported success
+  const v = createFaultyChip({ chip: "bk7231t", flashId: [0x85, 0x60, 0x13], plan: { seed: 1, rates: {} } });
+  const opened = await openUartTarget(v.link(), { linkTimeoutMs: 2000 });
+  const wrong = new UartTarget(opened.client, { ...opened.identity, flashSize: v.nor.size * 2 });
+  const image = new Uint8Array(0x2000).fill(0x77);
+  const r = await writeFlash(await createContext(wrong, opened.client.link.clock), image, {
+    addr: 0x20000,
+    store: new MemoryStore(),
+    identity: ID,
+    createdAt: new Date(0),
+  }).catch((x) => x);
+  const holds = v.nor.read(0x20000, image.length).every((b) => b === 0x77);
+  assert.ok(r instanceof FlashError || holds, `reported success but the chip does not hold the image: ${r}`);
+  await wrong.close();
 });

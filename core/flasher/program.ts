@@ -313,8 +313,9 @@ export async function programRange(
       progress.advance(w.sectors.length * SECTOR);
     }
     damageStart = addr;
-    if (ctx.target.hasChipCrc) await verifyFlash(ctx, content, { addr, window: Number.POSITIVE_INFINITY });
-    // an interrupted job may have been hit by a corrupted request it never heard back from
+    // the rest of the chip may have been hit by a corrupted request the job never heard back from;
+    // checked (and written back) before the final verify, which then also proves that writing
+    // back did not touch the job's range (it would, through an alias, with a misdetected size)
     const repair = opts.store && report.backup ? { store: opts.store, backup: report.backup } : null;
     if (outside || (ctx.target.hasChipCrc && repair)) {
       const restored = outside
@@ -324,6 +325,7 @@ export async function programRange(
         ctx.onEvent?.({ type: "note", message: `wrote back ${restored.length} sector(s) from the backup` });
       }
     }
+    if (ctx.target.hasChipCrc) await verifyFlash(ctx, content, { addr, window: Number.POSITIVE_INFINITY });
   } catch (e) {
     if (damageStart === null) {
       await journal?.finish("failed", reasonOf(e)).catch((err) => noteJournal(err));

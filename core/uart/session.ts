@@ -518,9 +518,13 @@ function loaderName(personality: Personality, known?: KnownBootloader): string {
  */
 async function probeWrapSize(client: UartClient, bootCrc: number, personality: Personality): Promise<number> {
   for (let size = 0x80000; size <= 0x1000000; size *= 2) {
-    const raw = (await client.command(COMMANDS.CheckCRC, { start: size, end: size + 256 })).crc as number;
-    if (personality !== "FULL") await linkCheck(client);
-    if (chipToStandard(raw) === bootCrc) return size;
+    // a reply garbled into another value would skip the true size and land on its alias, twice
+    // as big: a mismatch is asked once more (a garbled reply cannot fake a match)
+    for (let ask = 0; ask < 2; ask++) {
+      const raw = (await client.command(COMMANDS.CheckCRC, { start: size, end: size + 256 })).crc as number;
+      if (personality !== "FULL") await linkCheck(client);
+      if (chipToStandard(raw) === bootCrc) return size;
+    }
   }
   return 0;
 }
