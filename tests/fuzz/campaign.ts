@@ -57,8 +57,8 @@ export interface CampaignReport {
    */
   unverifiedSpiReads: number;
   /**
-   * Runs where a corrupted request was carried out and power failed before the chip answered,
-   * with no backup of the job yet: no host can see that (the protocol has no checksum).
+   * Runs where a corrupted request was carried out, its reply never arrived and the job failed,
+   * with no backup of the job to compare with: no host can see that (the protocol has no checksum).
    */
   undetectable: number;
   /** Indices (fast-check paths) of those runs, for `--replay`. */
@@ -243,7 +243,7 @@ function printReport(r: CampaignReport): void {
     `faults injected by kind:`,
     ...Object.entries(r.faults).sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${k.padEnd(20)} ${n}`),
     `SPI reads that trusted a noisy bus (by design, not a violation): ${r.unverifiedSpiReads}`,
-    `corrupted request + power loss before any backup (no host can see it): ${r.undetectable}${
+    `corrupted request, reply lost, job failed, no backup to compare (no host can see it): ${r.undetectable}${
       r.undetectableRuns.length ? ` (runs ${r.undetectableRuns.slice(0, 10).join(", ")})` : ""
     }`,
     `invariant violations: ${r.violations}`,

@@ -110,9 +110,10 @@ export interface ScenarioResult {
    */
   unverified: string[];
   /**
-   * Changes no host could have seen: a request corrupted on the wire was carried out and power
-   * failed before the chip answered, while no backup of the job existed yet to compare with
-   * (or the job was not resumed). The protocol has no checksum; only a backup helps.
+   * Changes no host could have seen: a request corrupted on the wire was carried out, its reply
+   * never arrived (lost, or power failed first), the job failed, and no backup of the job
+   * existed to compare with (or the job was not resumed). The protocol has no checksum; only a
+   * backup helps.
    */
   undetectable: string[];
   /** Faults injected, by kind. */
@@ -598,11 +599,11 @@ function checkRun(
       if (original && now[a] === original[a]) continue;
       if (e !== null && damage && a >= damage.start && a < damage.end) continue;
       const where = inRange ? "inside" : "outside";
-      // a corrupted request whose chip lost power before answering leaves no trace the host could
-      // see; only the resumed job, which compares the rest of the chip with the backup, can find it
+      // a corrupted request whose reply never arrived (lost, or the chip lost power first) leaves no
+      // trace a failing job could see before it stops; the resumed job, which compares the rest of
+      // the chip with the backup, is held to it instead
       const unseen = !inRange && e !== null && phase === "run" &&
-        rig.recorder.any("tx-drop", "tx-flip", "tx-garbage") &&
-        rig.recorder.any("power-loss-erase", "power-loss-program");
+        rig.recorder.any("tx-drop", "tx-flip", "tx-garbage");
       const finding = e === null
         ? `${phase}: ${s.op} succeeded but changed ${hex(a)} (${where} ${hex(addr)}..${
           hex(end)
