@@ -294,13 +294,6 @@ export async function checkWritable(path: string): Promise<void> {
       await Deno.remove(path);
     }
   } catch (e) {
-    throw new FlashError(
-      "USAGE",
-      `cannot write ${path}: ${
-        e instanceof Deno.errors.NotFound ? "its directory does not exist" : (e as Error).message
-      }`,
-      "pass --out a path in an existing, writable directory",
-      { cause: e },
-    );
+    throw outputError(path, e);
   }
 }
