@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { FlashError } from "../core/errors.ts";
 import type { BackupStore, StoreEntry, StoreWriter } from "../core/flasher/backup.ts";
 import type { ByteSource } from "../core/flasher/source.ts";
@@ -120,17 +120,24 @@ export async function openImage(path: string): Promise<ImageFile> {
   let file: Deno.FsFile;
   let size: number;
   try {
-    file = await Deno.open(path, { read: true });
-    const st = await file.stat();
+    // stat before opening: opening a FIFO blocks until something writes to it
+    const st = await Deno.stat(path);
     if (st.isDirectory) {
-      file.close();
       throw new FlashError(
         "BAD_IMAGE",
         `${path} is a directory, not an image`,
         "pass the firmware .bin file itself",
       );
     }
-    size = st.size;
+    if (!st.isFile) {
+      throw new FlashError(
+        "BAD_IMAGE",
+        `image ${path} is not a regular file (a pipe, socket or device)`,
+        "save the image to a file first and pass that file",
+      );
+    }
+    file = await Deno.open(path, { read: true });
+    size = (await file.stat()).size;
   } catch (e) {
     throw imageError(path, e);
   }
@@ -295,5 +302,61 @@ export async function checkWritable(path: string): Promise<void> {
     }
   } catch (e) {
     throw outputError(path, e);
+  }
+}
+
+/** The canonical path of `path` (symlinks resolved), also for a file that does not exist yet. */
+async function canonical(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch {
+    try {
+      return join(await Deno.realPath(dirname(path)), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
+}
+
+/** Files a command works with that its `--out` must never overwrite. */
+export interface OwnFiles {
+  /** `--state` of a virtual chip. */
+  state?: string;
+  /** `--record` trace. */
+  record?: string;
+  /** `--backup-dir`: its backups, sidecars and journals. */
+  backupDir?: string;
+}
+
+/**
+ * Refuse an output path that is one of the files the command itself uses: the virtual chip's
+ * state file (the read would end with the state saved over the dump), the wire trace, or a
+ * backup, sidecar or journal in the backup directory. Checked before anything is read.
+ */
+export async function checkNotOwnFile(out: string, own: OwnFiles): Promise<void> {
+  const target = await canonical(out);
+  const refuse = (what: string, remedy: string) => new FlashError("USAGE", `--out ${out} is ${what}`, remedy);
+  if (own.state) {
+    const state = await canonical(own.state);
+    if (target === state || target === `${state}.tmp`) {
+      throw refuse(
+        "the virtual chip's --state file, which is saved when the command ends",
+        "pass --out another file name",
+      );
+    }
+  }
+  if (own.record && target === await canonical(own.record)) {
+    throw refuse("the --record trace of this command", "pass --out and --record different files");
+  }
+  if (own.backupDir && dirname(target) === await canonical(own.backupDir)) {
+    const name = basename(target);
+    const exists = async (p: string) => (await Deno.stat(p).catch(() => null))?.isFile ?? false;
+    const sidecar = name.endsWith(".bin") && await exists(`${target.slice(0, -4)}.json`);
+    if (await exists(target) && (name.endsWith(".json") || sidecar)) {
+      throw refuse(
+        "a backup, sidecar or journal in --backup-dir",
+        "pass --out a new file name; backups are kept as they were taken",
+      );
+    }
   }
 }

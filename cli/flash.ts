@@ -26,13 +26,13 @@ import {
   verifyFlashCommand,
   writeFlashCommand,
 } from "./commands.ts";
-import { checkWritable, openImage } from "./files.ts";
+import { checkNotOwnFile, checkWritable, openImage } from "./files.ts";
 import { listPortsCommand } from "./list_ports.ts";
 import { parseDuration, parseNumber } from "./numbers.ts";
-import { type CliIO, Output, processIO } from "./output.ts";
+import { type CliIO, exitCodeFor, Output, processIO } from "./output.ts";
 import { parsePortSpec } from "./ports.ts";
 import { progressView } from "./progress.ts";
-import { parseFaultPlan } from "./faults.ts";
+import { checkFaultKinds, parseFaultPlan } from "./faults.ts";
 import { startCliRecording } from "./record.ts";
 import { type Session, withSession } from "./session.ts";
 
@@ -120,6 +120,20 @@ export async function main(args: readonly string[], opts: MainOptions = {}): Pro
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0;
+      if (e.code === "commander.help") {
+        // no command: commander has printed the help on stderr, which is all the user needs
+        if (out.json) {
+          io.stdout(
+            JSON.stringify({
+              ok: false,
+              code: "USAGE",
+              error: "no command given",
+              remedy: "pass a command, e.g. chip-info",
+            }) + "\n",
+          );
+        }
+        return exitCodeFor("USAGE");
+      }
       return out.error(
         new FlashError(
           "USAGE",
@@ -223,7 +237,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
         },
         onMessage: (line, level) => (level === "info" ? out.note(line) : out.debug(line)),
         record,
-        faults: g.faults === undefined ? undefined : await parseFaultPlan(g.faults),
+        faults: g.faults === undefined ? undefined : checkFaultKinds(await parseFaultPlan(g.faults), spec),
       },
       (s) => body(s, env),
     ).finally(async () => {
@@ -247,6 +261,8 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
         size: o.size === undefined ? undefined : parseNumber(o.size, "--size"),
         out: o.out,
       };
+      const g = globalsOf(cmd);
+      await checkNotOwnFile(o.out, { state: g.state, record: g.record, backupDir: g.backupDir });
       await checkWritable(o.out);
       await run(cmd, (s, env) => readFlashCommand(s, env, args));
     });

@@ -148,7 +148,8 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
     const { session, save } = isSpiPort(opts.spec)
       ? await openSpi(opts, cleanups)
       : await openUart(opts, cleanups);
-    cleanups.length = 0;
+    // closing the target closes the port; only the fault summary (first, so it runs last) stays
+    cleanups.splice(opts.faults ? 1 : 0);
     cleanups.push(save, () => session.target.close());
     result = await body(session);
   } catch (e) {
@@ -249,7 +250,8 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       baud: opened.baud,
       port: link.name,
       identity: {
-        chip: id.profile.name,
+        // with the key check overridden, backups still carry the name the efuse gives the chip
+        chip: (id.keyChip ?? id.profile).name,
         flashId: flashIdHex(id.flashId),
         key: id.key ? formatKey(id.key) : null,
       },
@@ -308,7 +310,12 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
   if (spec.kind === "ch341a-virtual") {
     const { createVirtualChip } = await import("../emulator/virtual.ts");
     const { createVirtualCh341a } = await import("../emulator/ch341a.ts");
-    const v = await createVirtualChip({ chip: spec.chip, state: opts.state, seed: opts.seed });
+    const v = await createVirtualChip({
+      chip: spec.chip,
+      state: opts.state,
+      seed: opts.seed,
+      chipFlag: (id) => `--port ch341a:virtual:${id}`,
+    });
     save = () => v.save();
     cleanups.push(save);
     const rig = createVirtualCh341a({

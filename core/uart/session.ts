@@ -341,6 +341,12 @@ export interface ChipIdentity {
   key: [number, number, number, number] | null;
   /** Non-fatal findings, one line each. */
   warnings: string[];
+  /**
+   * The chip the efuse key names when it names exactly one chip of this chip ID (the Tuya key:
+   * BK7231N; all zeros: BK7231M), else null. It differs from `profile` only when the user
+   * overrode the key check; backups are then named for this chip, not the mode asked for.
+   */
+  keyChip?: ChipProfile | null;
 }
 
 /** Options of {@link detect}. */
@@ -591,7 +597,8 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
     profile = base ?? full[0];
     warn(`chip ID ${hex(chipId)} is not in the chip table; assuming ${profile.name}; pass --chip`);
   }
-  if (requested) checkKey(requested, key, ctx);
+  const keyChip = candidates.filter((c) => c.key && sameKey(key, c.key.words));
+  if (requested) checkKey(requested, key, ctx, keyChip.length === 1 ? keyChip[0] : null);
   return {
     profile,
     personality: "FULL",
@@ -602,6 +609,7 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
     flashSize,
     key,
     warnings: ctx.warnings,
+    keyChip: keyChip.length === 1 ? keyChip[0] : null,
   };
 }
 
@@ -641,16 +649,37 @@ function choose(
   return pick;
 }
 
-/** The N/M guard (uart.md §5.7). */
+/**
+ * The N/M guard (uart.md §5.7), both ways. A key that is exactly another chip's expected key
+ * (`keyChip`: the Tuya key on a chip asked for as BK7231M) is refused in either mode: the
+ * efuse says which chip this is, and a Tuya-key bootloader and BK7231M firmware do not mix
+ * (libretiny#262). The GUI only warns in M mode; it also warns for keys that name no chip,
+ * and so does this guard in a "warn" mode.
+ */
 function checkKey(
   profile: ChipProfile,
   key: [number, number, number, number] | null,
   ctx: FullContext,
+  keyChip: ChipProfile | null,
 ): void {
   if (!profile.key || profile.key.check === "none" || !key) return;
   if (sameKey(key, profile.key.words)) return;
   const zero = key.every((w) => w === 0);
   const tuya = sameKey(key, TUYA_KEY);
+  if (keyChip && keyChip.id !== profile.id && profile.key.check === "warn") {
+    const cause = `this chip's key ${
+      formatKey(key)
+    } is the ${keyChip.name} key: it is a ${keyChip.name}, not a ${profile.name}`;
+    if (ctx.override) {
+      ctx.warn(`${cause} (continuing: key check overridden)`);
+      return;
+    }
+    throw new FlashError(
+      "WRONG_KEY",
+      cause,
+      `use --chip ${keyChip.id} (or --skip-key-check if you are sure it is a ${profile.name})`,
+    );
+  }
   if (profile.key.check === "warn") {
     const other = tuya
       ? CHIPS.find((c) => c.key && sameKey(c.key.words, TUYA_KEY) && c.chipId === profile.chipId)
