@@ -234,8 +234,29 @@ export async function openOutput(path: string): Promise<OutputFile> {
   };
 }
 
+/** Names of the process's stdout as `--out` may give them. */
+const STDOUT_NAMES = new Set(["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]);
+
+/** Whether `--out` means the process's standard output. */
+export function isStdout(path: string): boolean {
+  return STDOUT_NAMES.has(path);
+}
+
+/** An output that streams into `write` (stdout): nothing to commit or undo. */
+export function streamOutput(write: (chunk: Uint8Array) => Promise<void>): OutputFile {
+  return { write, commit: () => Promise.resolve(), abort: () => Promise.resolve() };
+}
+
 function outputError(path: string, e: unknown): FlashError {
   if (e instanceof FlashError) return e;
+  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+    return new FlashError(
+      "USAGE",
+      `cannot write ${path}: permission denied`,
+      "pass --out a regular file you may write, or --out - for stdout",
+      { cause: e },
+    );
+  }
   return new FlashError(
     "USAGE",
     `cannot write ${path}: ${

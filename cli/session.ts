@@ -142,6 +142,13 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
       "drop --faults, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
+  if (opts.seed !== undefined && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+    throw new FlashError(
+      "USAGE",
+      "--seed only applies to virtual ports (a real wire's noise has no seed)",
+      "drop --seed, or use --port virtual:<chip> / ch341a:virtual:<chip>",
+    );
+  }
   const cleanups: (() => Promise<void>)[] = [];
   let result: T;
   try {
@@ -237,6 +244,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
     linkTimeoutMs: opts.linkTimeoutMs,
     overrideKeyCheck: opts.skipKeyCheck,
     onEvent: (e) => opts.onMessage(...sessionEventLine(e)),
+    signal: opts.signal,
   });
   const id = opened.identity;
   return {

@@ -23,6 +23,7 @@
  */
 
 import { FlashError } from "../core/errors.ts";
+import { EMULATOR_BUSY_NOTICE } from "../core/io/tcp.ts";
 import { wireMs } from "../core/timing.ts";
 import { misheard } from "./baud_mismatch.ts";
 import { Pty } from "./pty.ts";
@@ -162,7 +163,7 @@ export function serveTcp(
         if (current) await settleWithin(session, HANDOVER_MS);
         if (current) {
           log("a second client was turned away (one client at a time)");
-          closeQuietly(conn);
+          void turnAway(conn);
           continue;
         }
         current = conn;
@@ -213,6 +214,17 @@ function formatHost(host: string): string {
 
 function describeAddr(addr: Deno.Addr): string {
   return addr.transport === "tcp" ? `${formatHost(addr.hostname)}:${addr.port}` : addr.transport;
+}
+
+/** Tell a client the emulator is busy (bekenlab's TCP link recognises the notice), then hang up. */
+async function turnAway(conn: Deno.Conn): Promise<void> {
+  const notice = new TextEncoder().encode(EMULATOR_BUSY_NOTICE);
+  try {
+    for (let at = 0; at < notice.length;) at += await conn.write(notice.subarray(at));
+  } catch {
+    // gone already: it will see the connection close
+  }
+  closeQuietly(conn);
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -72,6 +72,8 @@ export interface ConnectOptions {
   onWire?: (event: WireEvent) => void;
   /** Reuse this client instead of creating one. */
   client?: UartClient;
+  /** Stops the link-check loop (Ctrl-C) with a `CANCELLED` error. */
+  signal?: AbortSignal;
 }
 
 /** How long one link check waits for its reply (uart.md §3.3, BT). */
@@ -100,6 +102,7 @@ export async function connect(link: ByteLink, options: ConnectOptions = {}): Pro
     timeoutMs,
     options.resetStrategies ?? DEFAULT_RESET_STRATEGIES,
     options.onEvent,
+    options.signal,
   );
   if (ok) return client;
   const heard = client.stats.bytesIn - heardBefore;
@@ -128,6 +131,7 @@ async function linkUp(
   timeoutMs: number,
   strategies: readonly ResetStrategy[],
   onEvent?: (event: SessionEvent) => void,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   const link = client.link;
   const clock = link.clock;
@@ -136,6 +140,13 @@ async function linkUp(
   const last = usable.map(() => ({ ran: false, at: 0, tries: 0 }));
   let tries = 0;
   while (clock.now() - t0 < timeoutMs) {
+    if (signal?.aborted) {
+      throw new FlashError(
+        "CANCELLED",
+        `linking on ${link.name} interrupted`,
+        "run the command again when ready",
+      );
+    }
     const elapsed = clock.now() - t0;
     for (const [i, s] of usable.entries()) {
       const l = last[i];
@@ -201,6 +212,8 @@ export interface SwitchBaudOptions {
   relinkTimeoutMs?: number;
   /** Reset schedule for that re-link (default {@link DEFAULT_RESET_STRATEGIES}). */
   resetStrategies?: readonly ResetStrategy[];
+  /** Stops that re-link (Ctrl-C) with a `CANCELLED` error. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -302,6 +315,7 @@ async function recover(client: UartClient, baud: number, delayMs: number, option
     options.relinkTimeoutMs ?? 20_000,
     options.resetStrategies ?? DEFAULT_RESET_STRATEGIES,
     options.onEvent,
+    options.signal,
   );
   if (!again) {
     throw new FlashError(
