@@ -374,9 +374,14 @@ export async function checkNotOwnFile(out: string, own: OwnFiles): Promise<void>
     const exists = async (p: string) => (await Deno.stat(p).catch(() => null))?.isFile ?? false;
     const sidecar = name.endsWith(".bin") && await exists(`${target.slice(0, -4)}.json`);
     if (await exists(target) && (name.endsWith(".json") || sidecar)) {
+      const what = name.endsWith(".journal.json")
+        ? "the journal of a write"
+        : name.endsWith(".json")
+        ? "the sidecar of a backup"
+        : "a backup";
       throw refuse(
-        "a backup, sidecar or journal in --backup-dir",
-        "pass --out a new file name; backups are kept as they were taken",
+        `${what} in --backup-dir`,
+        "pass --out a new file name; backups and journals are kept as they were written",
       );
     }
   }

@@ -72,6 +72,15 @@ Deno.test("e2e bk7231n: the key is the Tuya key; bk7231m: all zeros", async () =
   assert.equal(formatKey(m.identity.key!), ZERO);
 });
 
+Deno.test("e2e: every emulated chip's default image reports a known bootloader where its profile names one", async () => {
+  for (const p of CHIPS.filter((c) => c.uart && c.bootloader)) {
+    const { identity } = await openUartTarget((await createVirtualChip({ chip: p.id })).link(), {});
+    assert.equal(identity.bootloader, p.bootloader, p.id);
+    assert.ok(!identity.warnings.some((w) => /unknown bootloader/.test(w)), `${p.id}: ${identity.warnings}`);
+  }
+  assert.equal(chipById("bk7231m")?.bootloader, "bl2028n_zero_key");
+});
+
 Deno.test("e2e: BK7231N mode on a BK7231M stops with the remedy, unless overridden", async () => {
   const v = await createVirtualChip({ chip: "bk7231m" });
   const e = await rejectsWith(openUartTarget(v.link(), { chip: chipById("bk7231n") }), "WRONG_KEY");
