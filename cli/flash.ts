@@ -157,7 +157,7 @@ export async function main(args: readonly string[], opts: MainOptions = {}): Pro
  * A failure after Ctrl-C is reported as the interruption it is (exit 130), whatever the
  * phase made of it, keeping the range a write may have left.
  */
-function asCancelled(e: unknown, write: boolean): unknown {
+export function asCancelled(e: unknown, write: boolean): unknown {
   const fe = toFlashError(e);
   if (!fe || fe.code === "CANCELLED") return e;
   return new FlashError(

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { main } from "../cli/flash.ts";
-import type { ErrorCode } from "../core/errors.ts";
+import { asCancelled, main } from "../cli/flash.ts";
+import { type ErrorCode, FlashError } from "../core/errors.ts";
 import { openSerial } from "../core/io/serial/mod.ts";
 import { Pty } from "../emulator/pty.ts";
+import { writeThrough } from "../emulator/persist.ts";
 import { serveTcp } from "../emulator/serve.ts";
 import { decodeState } from "../emulator/state.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
@@ -78,6 +79,8 @@ interface Case {
   check?: (f: Fixture) => Promise<void>;
   /** Run with Ctrl-C already pressed. */
   interrupted?: boolean;
+  /** What the cause line must say, where a generic refusal would hide the bug. */
+  cause?: RegExp;
 }
 
 const V = (
@@ -383,6 +386,7 @@ const CASES: Case[] = [
   {
     name: "--state is a directory",
     code: "USAGE",
+    cause: /is a directory/,
     setup: async (f) => void (await Deno.mkdir(`${f.dir}/states`)),
     args: (f) => ["--port", "virtual:bk7231n", "--state", `${f.dir}/states`, "chip-info"],
     check: async (f) => assert.deepEqual(await tmpFiles(f.dir), []),
@@ -488,6 +492,20 @@ const CASES: Case[] = [
       f.extra.img = `${f.dir}/app.fifo`;
       const made = await new Deno.Command("mkfifo", { args: [f.extra.img] }).output();
       assert.ok(made.success, "mkfifo");
+      // a writer, so that a CLI that opens the FIFO gets an image (and writes it) instead of hanging
+      const writer = new Deno.Command("sh", {
+        args: ["-c", 'head -c 4096 /dev/zero > "$1"', "sh", f.extra.img],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      f.close = async () => {
+        try {
+          writer.kill();
+        } catch {
+          // it has already written
+        }
+        await writer.status;
+      };
     },
     args: (f) => [...V(f), "write-flash", f.extra.img, "--addr", "0x11000"],
   },
@@ -511,7 +529,7 @@ const CASES: Case[] = [
       f.close = d.close;
       return Promise.resolve();
     },
-    args: (f) => ["--port", f.extra.port, "chip-info"],
+    args: (f) => ["--port", f.extra.port, "--link-timeout", "10s", "chip-info"],
   },
 ];
 
@@ -530,7 +548,9 @@ Deno.test("bad-input catalogue: one-line cause and remedy, non-zero exit, flash 
         const before = (f as Fixture & { before?: Uint8Array }).before;
         const ac = new AbortController();
         if (c.interrupted) ac.abort();
+        const started = performance.now();
         const r = await flash(["--json", ...c.args(f)], ac.signal);
+        if (c.interrupted) assert.ok(performance.now() - started < 5000, "Ctrl-C was not heard at once");
         assert.notEqual(r.code, 0, `exit status 0 for ${c.name}`);
         const lines = r.stderr.split("\n").filter((l) => l.startsWith("error: ") || l.startsWith("remedy: "));
         const errors = lines.filter((l) => l.startsWith("error: "));
@@ -542,6 +562,7 @@ Deno.test("bad-input catalogue: one-line cause and remedy, non-zero exit, flash 
         const json = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}");
         assert.equal(json.code, c.code, `${c.name}: ${r.stderr}`);
         assert.equal(json.ok, false);
+        if (c.cause) assert.match(errors[0], c.cause);
         const seen = causes.get(errors[0].replace(/\/tmp\/[^ ,:)]+/g, "<tmp>").replace(/\d+/g, "N"));
         assert.equal(seen, undefined, `cause of "${c.name}" repeats "${seen}": ${errors[0]}`);
         causes.set(errors[0].replace(/\/tmp\/[^ ,:)]+/g, "<tmp>").replace(/\d+/g, "N"), c.name);
@@ -640,4 +661,38 @@ Deno.test("key check overridden: the backup is named for the chip the efuse name
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a state save that fails leaves no .tmp behind", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bekenlab-bad-" });
+  try {
+    const v = await createVirtualChip({ chip: "bk7231n", state: `${dir}/a.state` });
+    await Deno.mkdir(`${dir}/a.state`); // the rename onto it fails
+    await assert.rejects(v.save());
+    assert.deepEqual(await tmpFiles(dir), []);
+    await Deno.mkdir(`${dir}/b.state`);
+    assert.throws(() => writeThrough(v, `${dir}/b.state`));
+    assert.deepEqual(await tmpFiles(dir), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("whatever a phase makes of Ctrl-C, it is reported as the interruption (exit 130)", () => {
+  const damage = { start: 0x20000, end: 0x21000, backup: "b/x.bin" };
+  const w = asCancelled(
+    new FlashError("WRITE_FAILED", "write failed", "retry", { damage }),
+    true,
+  ) as FlashError;
+  assert.equal(w.code, "CANCELLED");
+  assert.deepEqual(w.damage, damage);
+  assert.match(w.remedy, /--resume/);
+  const e = asCancelled(
+    new FlashError("WRITE_FAILED", "erase failed", "retry", { damage }),
+    false,
+  ) as FlashError;
+  assert.ok(!e.remedy.includes("--resume"), "erase-region has no --resume");
+  const n = asCancelled(new FlashError("NO_LINK", "no reply", "reset"), false) as FlashError;
+  assert.equal(n.code, "CANCELLED");
+  assert.equal(n.damage, undefined);
 });
