@@ -90,6 +90,20 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
   const timing = { ...DEFAULT_TIMING, ...opts.timing };
   const norTiming = norTimingOf(timing);
   if (stored) {
+    // these shape a new chip only: a saved chip keeps its own flash, efuse and registers
+    const shaping = [
+      opts.image && "--image",
+      opts.key && "--key",
+      opts.flashId && "--flash-id",
+      opts.protect !== undefined && "--protect",
+    ].filter((x): x is string => typeof x === "string");
+    if (shaping.length > 0) {
+      throw new FlashError(
+        "USAGE",
+        `${shaping.join(", ")} would be ignored: ${opts.state} already holds a chip`,
+        `drop ${shaping.join(" and ")}, or pass --state a new path to start a fresh chip`,
+      );
+    }
     let state;
     try {
       state = decodeState(stored);

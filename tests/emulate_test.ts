@@ -390,6 +390,11 @@ Deno.test("emulate CLI: bad input gets one cause and one remedy, and no file is 
       [["--protect", "0x10000"], 2, /status-register value 0x10000 does not fit/],
       [["--chip", "bk7231t", "--state", `${dir}/n.state`], 2, /holds a bk7231n chip/],
       [["--image", fifo], 3, /not a regular file/],
+      [
+        ["--state", `${dir}/n.state`, "--protect", "0x4004"],
+        2,
+        /--protect would be ignored: .* already holds a chip/,
+      ],
     ];
     const causes = new Set<string>();
     for (const [args, code, pattern] of cases) {
