@@ -155,9 +155,10 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
     const { session, save } = isSpiPort(opts.spec)
       ? await openSpi(opts, cleanups)
       : await openUart(opts, cleanups);
-    // closing the target closes the port; only the fault summary (first, so it runs last) stays
-    cleanups.splice(opts.faults ? 1 : 0);
-    cleanups.push(save, () => session.target.close());
+    // closing the target closes the port: the opening steps' cleanups give way to it, except the
+    // fault summary, which stays first so that it runs last
+    const kept = cleanups.filter((c) => SESSION_END.has(c));
+    cleanups.splice(0, cleanups.length, ...kept, save, () => session.target.close());
     result = await body(session);
   } catch (e) {
     // the job's own failure is the one to report; cleanups still run
@@ -398,6 +399,9 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
   };
 }
 
+/** Cleanups that belong to the end of the whole session, not to the step that opened the port. */
+const SESSION_END = new WeakSet<() => Promise<void>>();
+
 /** Apply `--faults` through cli/faults.ts and report what was injected when the session ends. */
 async function withFaults<T>(
   opts: SessionOptions,
@@ -407,6 +411,8 @@ async function withFaults<T>(
   const faults = await import("./faults.ts");
   const { FaultRecorder } = await import("../emulator/faults/plan.ts");
   const recorder = new FaultRecorder();
-  cleanups.unshift(() => Promise.resolve(opts.onMessage(faults.faultSummary(recorder), "info")));
+  const summary = () => Promise.resolve(opts.onMessage(faults.faultSummary(recorder), "info"));
+  SESSION_END.add(summary);
+  cleanups.unshift(summary);
   return wrap(faults, recorder);
 }
