@@ -159,6 +159,14 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
     // fault summary, which stays first so that it runs last
     const kept = cleanups.filter((c) => SESSION_END.has(c));
     cleanups.splice(0, cleanups.length, ...kept, save, () => session.target.close());
+    // identification does not listen for Ctrl-C (it is short): honour it before the job starts
+    if (opts.signal?.aborted) {
+      throw new FlashError(
+        "CANCELLED",
+        `interrupted while opening ${opts.portText}`,
+        "run the command again when ready",
+      );
+    }
     result = await body(session);
   } catch (e) {
     // the job's own failure is the one to report; cleanups still run

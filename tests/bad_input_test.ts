@@ -64,6 +64,8 @@ interface Fixture {
   flash?: () => Promise<Uint8Array>;
   close?: () => Promise<void>;
   extra: Record<string, string>;
+  /** Press Ctrl-C (from a setup's hook, at the moment it chooses). */
+  abort: () => void;
 }
 
 interface Case {
@@ -531,6 +533,20 @@ const CASES: Case[] = [
     },
     args: (f) => ["--port", f.extra.port, "--link-timeout", "10s", "chip-info"],
   },
+  {
+    name: "Ctrl-C while the chip is being identified",
+    code: "CANCELLED",
+    setup: async (f) => {
+      const v = await createVirtualChip({ chip: "bk7231n" });
+      const server = serveTcp(v.chip, {}, { pace: "none" });
+      v.chip.onCommand = (name) => {
+        if (name === "CheckCRC") f.abort();
+      };
+      f.extra.port = server.address;
+      f.close = () => server.close();
+    },
+    args: (f) => ["--port", f.extra.port, "--baud", "115200", "chip-info"],
+  },
 ];
 
 Deno.test("bad-input catalogue: one-line cause and remedy, non-zero exit, flash untouched", async (t) => {
@@ -539,14 +555,14 @@ Deno.test("bad-input catalogue: one-line cause and remedy, non-zero exit, flash 
   for (const c of CASES) {
     await t.step(c.name, async () => {
       const dir = await Deno.makeTempDir({ prefix: "bekenlab-bad-" });
-      const f: Fixture = { dir, state: `${dir}/chip.state`, extra: {} };
+      const ac = new AbortController();
+      const f: Fixture = { dir, state: `${dir}/chip.state`, extra: {}, abort: () => ac.abort() };
       try {
         if (c.state) await c.state(f.state);
         else await tuneState(f.state, c.chip ?? "bk7231n", {});
         const stateBefore = decodeState(await Deno.readFile(f.state)).flash;
         await c.setup?.(f);
         const before = (f as Fixture & { before?: Uint8Array }).before;
-        const ac = new AbortController();
         if (c.interrupted) ac.abort();
         const started = performance.now();
         const r = await flash(["--json", ...c.args(f)], ac.signal);

@@ -158,17 +158,19 @@ export class TcpLink implements ByteLink {
     }
     if (this.#chunks.length === 0) {
       if (this.#closed) throw new LinkClosedError(this.name, "port closed");
-      if (this.#ended && this.#turnedAway()) {
-        throw new FlashError(
-          "PORT",
-          `${this.name} is busy: the emulator there is serving another client`,
-          "let the other client finish (or stop it), then run the command again",
-        );
-      }
+      if (this.#ended && this.#turnedAway()) throw this.#busy();
       if (this.#ended) throw new LinkClosedError(this.name, "the bridge closed the connection");
       return new Uint8Array(0);
     }
     return this.#take(Math.max(1, max));
+  }
+
+  #busy(): FlashError {
+    return new FlashError(
+      "PORT",
+      `${this.name} is busy: the emulator there is serving another client`,
+      "let the other client finish (or stop it), then run the command again",
+    );
   }
 
   /** Whether the far side sent the emulator's busy notice and nothing else. */
@@ -192,6 +194,7 @@ export class TcpLink implements ByteLink {
     try {
       while (at < data.length) at += await this.#conn.write(data.subarray(at));
     } catch (e) {
+      if (this.#turnedAway()) throw this.#busy();
       throw new LinkClosedError(this.name, (e as Error).message);
     }
   }
