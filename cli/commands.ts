@@ -18,7 +18,7 @@ import { type ByteSource, scanSource, toSource } from "../core/flasher/source.ts
 import { verifyFlash } from "../core/flasher/verify.ts";
 import { writeFlash } from "../core/flasher/write.ts";
 import { accountingJson, accountingLines, type CommandCost } from "./accounting.ts";
-import { DirectoryStore, openOutput } from "./files.ts";
+import { DirectoryStore, openOutput, type OutputFile } from "./files.ts";
 import type { Output } from "./output.ts";
 import type { ProgressView } from "./progress.ts";
 import type { Session } from "./session.ts";
@@ -163,11 +163,11 @@ export async function chipInfo(s: Session, env: CommandEnv): Promise<void> {
 export async function readFlashCommand(
   s: Session,
   env: CommandEnv,
-  args: { addr: number; size?: number; out: string },
+  args: { addr: number; size?: number; out: string; sink?: OutputFile },
 ): Promise<void> {
   const ctx = await contextFor(s, env);
   const size = args.size ?? ctx.flashSize - args.addr;
-  const out = await openOutput(args.out);
+  const out = args.sink ?? await openOutput(args.out);
   let r;
   try {
     r = await readFlashTo(ctx, { addr: args.addr, size }, (chunk) => out.write(chunk));

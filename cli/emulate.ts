@@ -153,6 +153,7 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
       flashId: flags.flashId ? parseFlashId(flags.flashId) : undefined,
       protect: flags.protect ? parseNumber(flags.protect, "--protect") : undefined,
       seed: flags.seed ? parseNumber(flags.seed, "--seed") : undefined,
+      chipFlag: (id) => `--chip ${id}`,
     });
     // one save at a time: the state file is replaced through a shared temporary name
     let saving = Promise.resolve();

@@ -65,7 +65,40 @@ export async function parseFaultPlan(text: string): Promise<FaultPlan> {
     if (!KINDS.has(k)) throw bad(`unknown fault kind "${k}"`);
     if (typeof v !== "number" || !(v >= 0 && v <= 1)) throw bad(`rate of ${k} must be a number in 0..1`);
   }
+  for (const k of Object.keys(plan.skip ?? {})) {
+    if (!KINDS.has(k)) throw bad(`unknown fault kind "${k}" in "skip"`);
+  }
   return { ...plan, seed: Number.isSafeInteger(plan.seed) ? plan.seed! : 1, rates: plan.rates } as FaultPlan;
+}
+
+/**
+ * Fault kinds each kind of virtual port can inject: link faults on `virtual:` (the emulated
+ * UART), USB faults and refused SPI-mode entry on `ch341a:virtual:`. Chip faults (power loss,
+ * slow CRC, re-protection) exist only in `createFaultyChip`, which the CLI does not build.
+ */
+export const PORT_FAULT_KINDS: Readonly<Record<"virtual" | "ch341a-virtual", readonly FaultKind[]>> = {
+  virtual: LINK_FAULT_KINDS,
+  "ch341a-virtual": [...USB_FAULT_KINDS, "spi-entry-refused"],
+};
+
+/**
+ * Refuse a plan naming a kind the port cannot inject (it would be silently ignored). Ports
+ * that take no faults at all are left to the session, which refuses `--faults` on them.
+ */
+export function checkFaultKinds(plan: FaultPlan, port: { kind: string }): FaultPlan {
+  if (port.kind !== "virtual" && port.kind !== "ch341a-virtual") return plan;
+  const applies = PORT_FAULT_KINDS[port.kind];
+  const named = [...Object.keys(plan.rates), ...Object.keys(plan.skip ?? {})];
+  const stray = [...new Set(named.filter((k) => !(applies as readonly string[]).includes(k)))];
+  if (stray.length > 0) {
+    const where = port.kind === "virtual" ? "virtual: (UART link)" : "ch341a:virtual: (USB and SPI entry)";
+    throw new FlashError(
+      "USAGE",
+      `--faults: ${stray.join(", ")} cannot be injected on a ${where} port`,
+      `use only ${applies.join(", ")} there`,
+    );
+  }
+  return plan;
 }
 
 /** One line saying what was injected. */

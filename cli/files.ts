@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { FlashError } from "../core/errors.ts";
 import type { BackupStore, StoreEntry, StoreWriter } from "../core/flasher/backup.ts";
 import type { ByteSource } from "../core/flasher/source.ts";
@@ -120,17 +120,24 @@ export async function openImage(path: string): Promise<ImageFile> {
   let file: Deno.FsFile;
   let size: number;
   try {
-    file = await Deno.open(path, { read: true });
-    const st = await file.stat();
+    // stat before opening: opening a FIFO blocks until something writes to it
+    const st = await Deno.stat(path);
     if (st.isDirectory) {
-      file.close();
       throw new FlashError(
         "BAD_IMAGE",
         `${path} is a directory, not an image`,
         "pass the firmware .bin file itself",
       );
     }
-    size = st.size;
+    if (!st.isFile) {
+      throw new FlashError(
+        "BAD_IMAGE",
+        `image ${path} is not a regular file (a pipe, socket or device)`,
+        "save the image to a file first and pass that file",
+      );
+    }
+    file = await Deno.open(path, { read: true });
+    size = (await file.stat()).size;
   } catch (e) {
     throw imageError(path, e);
   }
@@ -227,8 +234,29 @@ export async function openOutput(path: string): Promise<OutputFile> {
   };
 }
 
+/** Names of the process's stdout as `--out` may give them. */
+const STDOUT_NAMES = new Set(["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]);
+
+/** Whether `--out` means the process's standard output. */
+export function isStdout(path: string): boolean {
+  return STDOUT_NAMES.has(path);
+}
+
+/** An output that streams into `write` (stdout): nothing to commit or undo. */
+export function streamOutput(write: (chunk: Uint8Array) => Promise<void>): OutputFile {
+  return { write, commit: () => Promise.resolve(), abort: () => Promise.resolve() };
+}
+
 function outputError(path: string, e: unknown): FlashError {
   if (e instanceof FlashError) return e;
+  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+    return new FlashError(
+      "USAGE",
+      `cannot write ${path}: permission denied`,
+      "pass --out a regular file you may write, or --out - for stdout",
+      { cause: e },
+    );
+  }
   return new FlashError(
     "USAGE",
     `cannot write ${path}: ${
@@ -295,5 +323,66 @@ export async function checkWritable(path: string): Promise<void> {
     }
   } catch (e) {
     throw outputError(path, e);
+  }
+}
+
+/** The canonical path of `path` (symlinks resolved), also for a file that does not exist yet. */
+async function canonical(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch {
+    try {
+      return join(await Deno.realPath(dirname(path)), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
+}
+
+/** Files a command works with that its `--out` must never overwrite. */
+export interface OwnFiles {
+  /** `--state` of a virtual chip. */
+  state?: string;
+  /** `--record` trace. */
+  record?: string;
+  /** `--backup-dir`: its backups, sidecars and journals. */
+  backupDir?: string;
+}
+
+/**
+ * Refuse an output path that is one of the files the command itself uses: the virtual chip's
+ * state file (the read would end with the state saved over the dump), the wire trace, or a
+ * backup, sidecar or journal in the backup directory. Checked before anything is read.
+ */
+export async function checkNotOwnFile(out: string, own: OwnFiles): Promise<void> {
+  const target = await canonical(out);
+  const refuse = (what: string, remedy: string) => new FlashError("USAGE", `--out ${out} is ${what}`, remedy);
+  if (own.state) {
+    const state = await canonical(own.state);
+    if (target === state || target === `${state}.tmp`) {
+      throw refuse(
+        "the virtual chip's --state file, which is saved when the command ends",
+        "pass --out another file name",
+      );
+    }
+  }
+  if (own.record && target === await canonical(own.record)) {
+    throw refuse("the --record trace of this command", "pass --out and --record different files");
+  }
+  if (own.backupDir && dirname(target) === await canonical(own.backupDir)) {
+    const name = basename(target);
+    const exists = async (p: string) => (await Deno.stat(p).catch(() => null))?.isFile ?? false;
+    const sidecar = name.endsWith(".bin") && await exists(`${target.slice(0, -4)}.json`);
+    if (await exists(target) && (name.endsWith(".json") || sidecar)) {
+      const what = name.endsWith(".journal.json")
+        ? "the journal of a write"
+        : name.endsWith(".json")
+        ? "the sidecar of a backup"
+        : "a backup";
+      throw refuse(
+        `${what} in --backup-dir`,
+        "pass --out a new file name; backups and journals are kept as they were written",
+      );
+    }
   }
 }

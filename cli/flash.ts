@@ -26,13 +26,20 @@ import {
   verifyFlashCommand,
   writeFlashCommand,
 } from "./commands.ts";
-import { checkWritable, openImage } from "./files.ts";
+import {
+  checkNotOwnFile,
+  checkWritable,
+  isStdout,
+  openImage,
+  type OutputFile,
+  streamOutput,
+} from "./files.ts";
 import { listPortsCommand } from "./list_ports.ts";
-import { parseDuration, parseNumber } from "./numbers.ts";
-import { type CliIO, Output, processIO } from "./output.ts";
+import { parseAtLeast, parseNumber, parsePositiveDuration } from "./numbers.ts";
+import { type CliIO, exitCodeFor, Output, processIO, toFlashError } from "./output.ts";
 import { parsePortSpec } from "./ports.ts";
 import { progressView } from "./progress.ts";
-import { parseFaultPlan } from "./faults.ts";
+import { checkFaultKinds, parseFaultPlan } from "./faults.ts";
 import { startCliRecording } from "./record.ts";
 import { type Session, withSession } from "./session.ts";
 
@@ -90,12 +97,12 @@ interface Globals {
 /** Beken SPI-mode entry overrides given on the command line. */
 function spiEntryOf(g: Globals): Partial<EntryParams> {
   const e: Partial<EntryParams> = {};
-  if (g.spiAttempts !== undefined) e.attempts = parseNumber(g.spiAttempts, "--spi-attempts");
+  if (g.spiAttempts !== undefined) e.attempts = parseAtLeast(g.spiAttempts, 1, "--spi-attempts");
   if (g.cenLow !== undefined) {
-    e.cenLowMs = parseDuration(`${g.cenLow}${/^\d+$/.test(g.cenLow) ? "ms" : ""}`, "--cen-low");
+    e.cenLowMs = parsePositiveDuration(`${g.cenLow}${/^\d+$/.test(g.cenLow) ? "ms" : ""}`, "--cen-low");
   }
   if (g.d2Count !== undefined) e.d2Count = parseNumber(g.d2Count, "--d2-count");
-  if (g.pollBudget !== undefined) e.pollBudget = parseNumber(g.pollBudget, "--poll-budget");
+  if (g.pollBudget !== undefined) e.pollBudget = parseAtLeast(g.pollBudget, 1, "--poll-budget");
   return e;
 }
 
@@ -120,6 +127,20 @@ export async function main(args: readonly string[], opts: MainOptions = {}): Pro
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0;
+      if (e.code === "commander.help") {
+        // no command: commander has printed the help on stderr, which is all the user needs
+        if (out.json) {
+          io.stdout(
+            JSON.stringify({
+              ok: false,
+              code: "USAGE",
+              error: "no command given",
+              remedy: "pass a command, e.g. chip-info",
+            }) + "\n",
+          );
+        }
+        return exitCodeFor("USAGE");
+      }
       return out.error(
         new FlashError(
           "USAGE",
@@ -128,8 +149,27 @@ export async function main(args: readonly string[], opts: MainOptions = {}): Pro
         ),
       );
     }
-    return out.error(e);
+    return out.error(opts.signal?.aborted ? asCancelled(e, args.includes("write-flash")) : e);
   }
+}
+
+/**
+ * A failure after Ctrl-C is reported as the interruption it is (exit 130), whatever the
+ * phase made of it, keeping the range a write may have left.
+ */
+export function asCancelled(e: unknown, write: boolean): unknown {
+  const fe = toFlashError(e);
+  if (!fe || fe.code === "CANCELLED") return e;
+  return new FlashError(
+    "CANCELLED",
+    `interrupted (${fe.message})`,
+    !fe.damage
+      ? "run the command again when ready"
+      : write
+      ? "run the same command with --resume to finish the write"
+      : "run the same command again to finish it",
+    { damage: fe.damage, cause: e },
+  );
 }
 
 function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly string[]): Command {
@@ -183,6 +223,23 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
 
   const globalsOf = (cmd: { optsWithGlobals(): unknown }) => cmd.optsWithGlobals() as Globals;
 
+  /** `--out -`: the flash bytes go to stdout, so the result line goes to stderr. */
+  const stdoutSink = (path: string): OutputFile | undefined => {
+    if (!isStdout(path)) return undefined;
+    if (out.json) {
+      throw new FlashError(
+        "USAGE",
+        `--out ${path} sends the flash bytes to stdout, where --json prints its result`,
+        "drop --json, or pass --out a file",
+      );
+    }
+    if (!io.stdoutBytes) {
+      throw new FlashError("USAGE", `--out ${path}: this caller has no binary stdout`, "pass --out a file");
+    }
+    out.resultOnStderr = true;
+    return streamOutput((chunk) => io.stdoutBytes!(chunk));
+  };
+
   const run = async (
     cmd: { optsWithGlobals(): unknown },
     body: (s: Session, env: CommandEnv) => Promise<void>,
@@ -210,7 +267,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
         portText: g.port ?? "",
         chip: g.chip,
         baud: parseNumber(g.baud, "--baud"),
-        linkTimeoutMs: parseDuration(g.linkTimeout, "--link-timeout"),
+        linkTimeoutMs: parsePositiveDuration(g.linkTimeout, "--link-timeout"),
         skipKeyCheck: g.skipKeyCheck ?? false,
         state: g.state,
         seed: g.seed === undefined ? undefined : parseNumber(g.seed, "--seed"),
@@ -218,12 +275,12 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
         spiEntry: spiEntryOf(g),
         spidev: {
           cen: g.cen,
-          mode: parseNumber(g.spiMode, "--spi-mode") & 3,
-          speedHz: parseNumber(g.spiSpeed, "--spi-speed"),
+          mode: parseAtLeast(g.spiMode, 0, "--spi-mode", 3),
+          speedHz: parseAtLeast(g.spiSpeed, 1, "--spi-speed"),
         },
         onMessage: (line, level) => (level === "info" ? out.note(line) : out.debug(line)),
         record,
-        faults: g.faults === undefined ? undefined : await parseFaultPlan(g.faults),
+        faults: g.faults === undefined ? undefined : checkFaultKinds(await parseFaultPlan(g.faults), spec),
       },
       (s) => body(s, env),
     ).finally(async () => {
@@ -240,14 +297,19 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .description("read flash into a file (whole chip by default)")
     .option("--addr <n>", "start address", "0")
     .option("--size <n>", "bytes to read (default: to the end of the flash)")
-    .requiredOption("-o, --out <file>", "output file")
+    .requiredOption("-o, --out <file>", "output file; - (or /dev/stdout) writes the bytes to stdout")
     .action(async (o, cmd) => {
       const args = {
         addr: parseNumber(o.addr, "--addr"),
         size: o.size === undefined ? undefined : parseNumber(o.size, "--size"),
-        out: o.out,
+        out: isStdout(o.out) ? "stdout" : o.out,
+        sink: stdoutSink(o.out),
       };
-      await checkWritable(o.out);
+      if (!args.sink) {
+        const g = globalsOf(cmd);
+        await checkNotOwnFile(o.out, { state: g.state, record: g.record, backupDir: g.backupDir });
+        await checkWritable(o.out);
+      }
       await run(cmd, (s, env) => readFlashCommand(s, env, args));
     });
 

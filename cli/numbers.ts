@@ -54,3 +54,38 @@ export function parseDuration(text: string, what = "duration"): number {
   const unit = (m[2] ?? "s").toLowerCase();
   return Math.round(unit === "ms" ? n : unit === "min" ? n * 60_000 : n * 1000);
 }
+
+/**
+ * Parse a count or rate that must be at least `min` (`--spi-attempts 0` would never try).
+ *
+ * @example
+ * ```ts
+ * parseAtLeast("3", 1, "--spi-attempts"); // 3
+ * ```
+ */
+export function parseAtLeast(text: string, min: number, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = parseNumber(text, what);
+  if (n < min || n > max) {
+    throw new FlashError(
+      "USAGE",
+      `${what} ${text} is out of range`,
+      max === Number.MAX_SAFE_INTEGER
+        ? `pass ${what} ${min} or more`
+        : `pass ${what} between ${min} and ${max}`,
+    );
+  }
+  return n;
+}
+
+/** Parse a duration that must be longer than zero (`--link-timeout 0` would give up at once). */
+export function parsePositiveDuration(text: string, what: string): number {
+  const ms = parseDuration(text, what);
+  if (ms <= 0) {
+    throw new FlashError(
+      "USAGE",
+      `${what} ${text} is no time at all`,
+      `pass ${what} a positive duration, e.g. 20s`,
+    );
+  }
+  return ms;
+}

@@ -16,6 +16,8 @@ export interface CliIO {
   stderr(text: string): void;
   /** Whether stderr is a terminal (progress bars are drawn only then). */
   readonly stderrIsTTY: boolean;
+  /** Binary data on stdout (`read-flash --out -`); without it `--out -` is refused. */
+  stdoutBytes?(data: Uint8Array): Promise<void>;
 }
 
 /** The process's own streams. */
@@ -29,6 +31,9 @@ export function processIO(): CliIO {
     stdout: (t) => write(Deno.stdout, t),
     stderr: (t) => write(Deno.stderr, t),
     stderrIsTTY: Deno.stderr.isTerminal(),
+    async stdoutBytes(data) {
+      for (let off = 0; off < data.length;) off += await Deno.stdout.write(data.subarray(off));
+    },
   };
 }
 
@@ -92,6 +97,8 @@ export class Output {
   readonly verbose: boolean;
   /** Called before a stderr line is written, so a progress bar can clear its line. */
   beforeNote: (() => void) | null = null;
+  /** Human result lines go to stderr (stdout carries data, `read-flash --out -`). */
+  resultOnStderr = false;
   #printedResult = false;
 
   constructor(io: CliIO, opts: { json: boolean; verbose: boolean }) {
@@ -116,7 +123,7 @@ export class Output {
     if (this.#printedResult) throw new Error("a command printed two results");
     this.#printedResult = true;
     if (this.json) this.io.stdout(JSON.stringify({ ok: true, ...fields }) + "\n");
-    else for (const line of human) this.io.stdout(line + "\n");
+    else for (const line of human) this.resultOnStderr ? this.note(line) : this.io.stdout(line + "\n");
   }
 
   /** Report a failure; returns the exit status. */

@@ -142,14 +142,31 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
       "drop --faults, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
+  if (opts.seed !== undefined && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+    throw new FlashError(
+      "USAGE",
+      "--seed only applies to virtual ports (a real wire's noise has no seed)",
+      "drop --seed, or use --port virtual:<chip> / ch341a:virtual:<chip>",
+    );
+  }
   const cleanups: (() => Promise<void>)[] = [];
   let result: T;
   try {
     const { session, save } = isSpiPort(opts.spec)
       ? await openSpi(opts, cleanups)
       : await openUart(opts, cleanups);
-    cleanups.length = 0;
-    cleanups.push(save, () => session.target.close());
+    // closing the target closes the port: the opening steps' cleanups give way to it, except the
+    // fault summary, which stays first so that it runs last
+    const kept = cleanups.filter((c) => SESSION_END.has(c));
+    cleanups.splice(0, cleanups.length, ...kept, save, () => session.target.close());
+    // identification does not listen for Ctrl-C (it is short): honour it before the job starts
+    if (opts.signal?.aborted) {
+      throw new FlashError(
+        "CANCELLED",
+        `interrupted while opening ${opts.portText}`,
+        "run the command again when ready",
+      );
+    }
     result = await body(session);
   } catch (e) {
     // the job's own failure is the one to report; cleanups still run
@@ -236,6 +253,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
     linkTimeoutMs: opts.linkTimeoutMs,
     overrideKeyCheck: opts.skipKeyCheck,
     onEvent: (e) => opts.onMessage(...sessionEventLine(e)),
+    signal: opts.signal,
   });
   const id = opened.identity;
   return {
@@ -249,7 +267,8 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       baud: opened.baud,
       port: link.name,
       identity: {
-        chip: id.profile.name,
+        // with the key check overridden, backups still carry the name the efuse gives the chip
+        chip: (id.keyChip ?? id.profile).name,
         flashId: flashIdHex(id.flashId),
         key: id.key ? formatKey(id.key) : null,
       },
@@ -308,7 +327,12 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
   if (spec.kind === "ch341a-virtual") {
     const { createVirtualChip } = await import("../emulator/virtual.ts");
     const { createVirtualCh341a } = await import("../emulator/ch341a.ts");
-    const v = await createVirtualChip({ chip: spec.chip, state: opts.state, seed: opts.seed });
+    const v = await createVirtualChip({
+      chip: spec.chip,
+      state: opts.state,
+      seed: opts.seed,
+      chipFlag: (id) => `--port ch341a:virtual:${id}`,
+    });
     save = () => v.save();
     cleanups.push(save);
     const rig = createVirtualCh341a({
@@ -383,6 +407,9 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
   };
 }
 
+/** Cleanups that belong to the end of the whole session, not to the step that opened the port. */
+const SESSION_END = new WeakSet<() => Promise<void>>();
+
 /** Apply `--faults` through cli/faults.ts and report what was injected when the session ends. */
 async function withFaults<T>(
   opts: SessionOptions,
@@ -392,6 +419,8 @@ async function withFaults<T>(
   const faults = await import("./faults.ts");
   const { FaultRecorder } = await import("../emulator/faults/plan.ts");
   const recorder = new FaultRecorder();
-  cleanups.unshift(() => Promise.resolve(opts.onMessage(faults.faultSummary(recorder), "info")));
+  const summary = () => Promise.resolve(opts.onMessage(faults.faultSummary(recorder), "info"));
+  SESSION_END.add(summary);
+  cleanups.unshift(summary);
   return wrap(faults, recorder);
 }

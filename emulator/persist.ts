@@ -40,8 +40,17 @@ export function writeThrough(v: VirtualChip, path: string): () => void {
   const saveAll = () => {
     const bytes = v.stateBytes();
     const tmp = `${path}.tmp`;
-    Deno.writeFileSync(tmp, bytes);
-    Deno.renameSync(tmp, path);
+    try {
+      Deno.writeFileSync(tmp, bytes);
+      Deno.renameSync(tmp, path);
+    } catch (e) {
+      try {
+        Deno.removeSync(tmp);
+      } catch {
+        // never created: the directory refused it
+      }
+      throw e;
+    }
     head = bytes.length - nor.size;
     savedSr = nor.srWord;
   };

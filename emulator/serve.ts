@@ -23,6 +23,7 @@
  */
 
 import { FlashError } from "../core/errors.ts";
+import { EMULATOR_BUSY_NOTICE } from "../core/io/tcp.ts";
 import { wireMs } from "../core/timing.ts";
 import { misheard } from "./baud_mismatch.ts";
 import { Pty } from "./pty.ts";
@@ -155,6 +156,7 @@ export function serveTcp(
   const log = options.log ?? (() => {});
   let current: Deno.Conn | null = null;
   let session: Promise<void> = Promise.resolve();
+  const turnedAway = new Map<Deno.Conn, Promise<void>>();
   const done = (async () => {
     try {
       for await (const conn of listener) {
@@ -162,7 +164,8 @@ export function serveTcp(
         if (current) await settleWithin(session, HANDOVER_MS);
         if (current) {
           log("a second client was turned away (one client at a time)");
-          closeQuietly(conn);
+          const away = turnAway(conn).finally(() => turnedAway.delete(conn));
+          turnedAway.set(conn, away);
           continue;
         }
         current = conn;
@@ -195,6 +198,9 @@ export function serveTcp(
         // closed already
       }
       if (current) closeQuietly(current);
+      const away = [...turnedAway.values()];
+      for (const conn of turnedAway.keys()) closeQuietly(conn);
+      await Promise.all(away);
       await done;
     },
   };
@@ -213,6 +219,32 @@ function formatHost(host: string): string {
 
 function describeAddr(addr: Deno.Addr): string {
   return addr.transport === "tcp" ? `${formatHost(addr.hostname)}:${addr.port}` : addr.transport;
+}
+
+/** How long a turned-away client may keep writing before its connection is closed. */
+const TURN_AWAY_MS = 3000;
+
+/**
+ * Tell a client the emulator is busy (bekenlab's TCP link recognises the notice) and end our
+ * side of the stream; what the client still sends is read and dropped until it hangs up, so
+ * its writes do not fail (a reset could discard the notice before the client reads it).
+ */
+async function turnAway(conn: Deno.Conn): Promise<void> {
+  const notice = new TextEncoder().encode(EMULATOR_BUSY_NOTICE);
+  const timer = setTimeout(() => closeQuietly(conn), TURN_AWAY_MS);
+  try {
+    for (let at = 0; at < notice.length;) at += await conn.write(notice.subarray(at));
+    await conn.closeWrite();
+    const sink = new Uint8Array(4096);
+    while ((await conn.read(sink)) !== null) {
+      // dropped
+    }
+  } catch {
+    // gone, or closed by the timer
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
 }
 
 function closeQuietly(conn: Deno.Conn): void {

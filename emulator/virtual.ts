@@ -45,6 +45,11 @@ export interface VirtualChipOptions {
   app?: AppBehaviour;
   /** An unpowered or unwired chip that never answers. */
   silent?: boolean;
+  /**
+   * How the caller's command line names a chip, for remedies (default `--port virtual:<id>`;
+   * `deno task emulate` says `--chip <id>`).
+   */
+  chipFlag?: (id: string) => string;
 }
 
 /** A virtual chip and the means to reach it. */
@@ -81,10 +86,24 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
   }
   let nor: NorFlash;
   let efuse: Uint8Array;
-  const stored = opts.state ? await readIfExists(opts.state) : null;
+  const stored = opts.state ? await readStateFile(opts.state) : null;
   const timing = { ...DEFAULT_TIMING, ...opts.timing };
   const norTiming = norTimingOf(timing);
   if (stored) {
+    // these shape a new chip only: a saved chip keeps its own flash, efuse and registers
+    const shaping = [
+      opts.image && "--image",
+      opts.key && "--key",
+      opts.flashId && "--flash-id",
+      opts.protect !== undefined && "--protect",
+    ].filter((x): x is string => typeof x === "string");
+    if (shaping.length > 0) {
+      throw new FlashError(
+        "USAGE",
+        `${shaping.join(", ")} would be ignored: ${opts.state} already holds a chip`,
+        `drop ${shaping.join(" and ")}, or pass --state a new path to start a fresh chip`,
+      );
+    }
     let state;
     try {
       state = decodeState(stored);
@@ -99,7 +118,9 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
       throw new FlashError(
         "USAGE",
         `${opts.state} holds a ${state.meta.chip} chip, not ${profile.id}`,
-        `use --port virtual:${state.meta.chip}, or another --state file`,
+        `use ${
+          (opts.chipFlag ?? ((id) => `--port virtual:${id}`))(state.meta.chip)
+        }, or another --state file`,
       );
     }
     nor = new NorFlash({
@@ -111,8 +132,28 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
     efuse = fromHex(state.meta.efuse);
   } else {
     const part = flashPartFor(opts.flashId ?? profile.defaultFlashId);
+    if (opts.image && opts.image.length > part.size) {
+      throw new FlashError(
+        "BAD_IMAGE",
+        `the image (${opts.image.length} bytes) is larger than the ${part.size}-byte flash of the ${profile.name}`,
+        "pass an image no larger than the flash, or a --flash-id of a bigger part",
+      );
+    }
+    const srMax = 2 ** (8 * part.srCount) - 1;
+    if (
+      opts.protect !== undefined &&
+      !(Number.isSafeInteger(opts.protect) && opts.protect >= 0 && opts.protect <= srMax)
+    ) {
+      throw new FlashError(
+        "USAGE",
+        `status-register value 0x${
+          opts.protect.toString(16)
+        } does not fit the flash's ${part.srCount} status register(s)`,
+        `pass a value in 0..0x${srMax.toString(16)} (SR1 | SR2 << 8), e.g. 0x4004`,
+      );
+    }
     const data = new Uint8Array(part.size).fill(0xff);
-    if (opts.image) data.set(opts.image.subarray(0, part.size));
+    if (opts.image) data.set(opts.image);
     else data.set(defaultImage(profile, part.size));
     nor = new NorFlash({ part, timing: norTiming, data, sr: opts.protect ?? 0 });
     efuse = efuseFromKey(opts.key ?? profile.key?.words ?? [0, 0, 0, 0], Math.max(profile.efuseSize, 16));
@@ -138,8 +179,13 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
   const writeState = async (): Promise<void> => {
     if (!opts.state) return;
     const tmp = `${opts.state}.tmp`;
-    await Deno.writeFile(tmp, stateBytes());
-    await Deno.rename(tmp, opts.state);
+    try {
+      await Deno.writeFile(tmp, stateBytes());
+      await Deno.rename(tmp, opts.state);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
   };
   return {
     profile,
@@ -165,11 +211,37 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
   };
 }
 
-async function readIfExists(path: string): Promise<Uint8Array | null> {
+/**
+ * The state file's bytes, or null for a new chip. A directory, a device, a pipe or a read-only
+ * file is refused: the state is replaced on every save, which would silently undo a read-only
+ * mark (a rename needs only the directory to be writable) or hang on a pipe.
+ */
+async function readStateFile(path: string): Promise<Uint8Array | null> {
+  const bad = (why: string) =>
+    new FlashError(
+      "USAGE",
+      `--state ${path} ${why}`,
+      "pass --state the path of a writable regular file (it is created when missing)",
+    );
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw bad(`cannot be read: ${(e as Error).message}`);
+  }
+  if (st.isDirectory) throw bad("is a directory, not a state file");
+  if (!st.isFile) throw bad("is not a regular file (a device or a pipe)");
+  if (st.mode !== null && (st.mode & 0o222) === 0) {
+    throw new FlashError(
+      "USAGE",
+      `--state ${path} is read-only, but the chip's state is saved back into it`,
+      "make it writable (chmod u+w), or copy it and pass the copy",
+    );
+  }
   try {
     return await Deno.readFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
+    throw bad(`cannot be read: ${(e as Error).message}`);
   }
 }

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { main } from "../cli/flash.ts";
-import type { ErrorCode } from "../core/errors.ts";
+import { asCancelled, main } from "../cli/flash.ts";
+import { type ErrorCode, FlashError } from "../core/errors.ts";
 import { openSerial } from "../core/io/serial/mod.ts";
 import { Pty } from "../emulator/pty.ts";
+import { writeThrough } from "../emulator/persist.ts";
 import { serveTcp } from "../emulator/serve.ts";
 import { decodeState } from "../emulator/state.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
@@ -19,15 +20,39 @@ interface Run {
   stderr: string;
 }
 
-async function flash(args: string[]): Promise<Run> {
+async function flash(args: string[], signal?: AbortSignal): Promise<Run & { bytes: Uint8Array[] }> {
   let stdout = "";
   let stderr = "";
+  const bytes: Uint8Array[] = [];
   const code = await main(args, {
-    io: { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stderrIsTTY: false },
+    io: {
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stderr += t),
+      stderrIsTTY: false,
+      stdoutBytes: (b) => Promise.resolve(void bytes.push(b.slice())),
+    },
     now: () => new Date("2026-11-22T02:00:00Z"),
     confirm: () => Promise.resolve(false),
+    signal,
   });
-  return { code, stdout, stderr };
+  return { code, stdout, stderr, bytes };
+}
+
+/** Files in `dir` (recursively) whose name ends in `.tmp`. */
+async function tmpFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isDirectory) found.push(...await tmpFiles(`${dir}/${e.name}`));
+    else if (e.name.endsWith(".tmp")) found.push(`${dir}/${e.name}`);
+  }
+  return found;
+}
+
+/** A copy of the case's state file at `name`, for cases that pass their own --state. */
+async function copyState(f: Fixture, name: string): Promise<string> {
+  const path = `${f.dir}/${name}`;
+  await Deno.copyFile(f.state, path);
+  return path;
 }
 
 /** What a case may set up, and must tear down. */
@@ -39,6 +64,8 @@ interface Fixture {
   flash?: () => Promise<Uint8Array>;
   close?: () => Promise<void>;
   extra: Record<string, string>;
+  /** Press Ctrl-C (from a setup's hook, at the moment it chooses). */
+  abort: () => void;
 }
 
 interface Case {
@@ -50,6 +77,12 @@ interface Case {
   state?: (state: string) => Promise<void>;
   setup?: (f: Fixture) => Promise<void>;
   args: (f: Fixture) => string[];
+  /** Extra checks after the run (files the refusal must not leave behind). */
+  check?: (f: Fixture) => Promise<void>;
+  /** Run with Ctrl-C already pressed. */
+  interrupted?: boolean;
+  /** What the cause line must say, where a generic refusal would hide the bug. */
+  cause?: RegExp;
 }
 
 const V = (
@@ -345,6 +378,175 @@ const CASES: Case[] = [
     code: "USAGE",
     args: () => ["--port", "/dev/ttyUSB97", "--faults", '{"rates":{}}', "chip-info"],
   },
+  // issue 10
+  {
+    name: "BK7231M mode on a BK7231N (the efuse holds the Tuya key)",
+    code: "WRONG_KEY",
+    args: (f) => [...V(f), "--chip", "bk7231m", "chip-info"],
+    check: async (f) => assert.equal(await Deno.stat(`${f.dir}/b`).catch(() => null), null, "a backup"),
+  },
+  {
+    name: "--state is a directory",
+    code: "USAGE",
+    cause: /is a directory/,
+    setup: async (f) => void (await Deno.mkdir(`${f.dir}/states`)),
+    args: (f) => ["--port", "virtual:bk7231n", "--state", `${f.dir}/states`, "chip-info"],
+    check: async (f) => assert.deepEqual(await tmpFiles(f.dir), []),
+  },
+  {
+    name: "--state is read-only",
+    code: "USAGE",
+    setup: async (f) => {
+      f.extra.ro = await copyState(f, "ro.state");
+      await Deno.chmod(f.extra.ro, 0o444);
+      f.extra.roBefore = String((await Deno.stat(f.extra.ro)).mtime?.getTime());
+    },
+    args: (f) => ["--port", "virtual:bk7231n", "--state", f.extra.ro, "chip-info"],
+    check: async (f) => {
+      assert.deepEqual(await tmpFiles(f.dir), [], "a .tmp was left behind");
+      const st = await Deno.stat(f.extra.ro);
+      assert.equal(st.mode! & 0o777, 0o444, "the read-only state file was replaced");
+      assert.equal(String(st.mtime?.getTime()), f.extra.roBefore);
+    },
+  },
+  {
+    name: "--faults kind the UART port cannot inject (power loss on virtual:)",
+    code: "USAGE",
+    args: (f) => [...V(f), "--faults", '{"seed":1,"rates":{"power-loss-erase":1}}', "chip-info"],
+  },
+  {
+    name: "--faults USB kind on a UART port",
+    code: "USAGE",
+    args: (f) => [...V(f), "--faults", '{"seed":1,"rates":{"usb-flip":0.5}}', "chip-info"],
+  },
+  {
+    name: "--faults link kind on ch341a:virtual:",
+    code: "USAGE",
+    args: (
+      f,
+    ) => [
+      "--port",
+      "ch341a:virtual:bk7231n",
+      "--state",
+      f.state,
+      "--faults",
+      '{"rates":{"rx-flip":1}}',
+      "chip-info",
+    ],
+  },
+  {
+    name: "read-flash into the --state file",
+    code: "USAGE",
+    args: (f) => [...V(f), "read-flash", "-o", f.state],
+  },
+  {
+    name: "read-flash over a backup in --backup-dir",
+    code: "USAGE",
+    setup: async (f) => {
+      await Deno.mkdir(`${f.dir}/b`);
+      f.extra.backup = `${f.dir}/b/BK7231N_eb6015_20261122T010000Z.bin`;
+      await Deno.writeFile(f.extra.backup, new Uint8Array(16).fill(7));
+      await Deno.writeTextFile(`${f.dir}/b/BK7231N_eb6015_20261122T010000Z.json`, "{}");
+    },
+    args: (f) => [...V(f), "read-flash", "-o", f.extra.backup],
+    check: async (f) => assert.deepEqual(await Deno.readFile(f.extra.backup), new Uint8Array(16).fill(7)),
+  },
+  {
+    name: "read-flash over a journal",
+    code: "USAGE",
+    setup: async (f) => {
+      await Deno.mkdir(`${f.dir}/b`);
+      f.extra.journal = `${f.dir}/b/BK7231N_eb6015_20261122T010000Z.journal.json`;
+      await Deno.writeTextFile(f.extra.journal, "{}");
+    },
+    args: (f) => [...V(f), "read-flash", "-o", f.extra.journal],
+  },
+  {
+    name: "--link-timeout 0",
+    code: "USAGE",
+    args: (f) => [...V(f), "--link-timeout", "0", "chip-info"],
+  },
+  {
+    name: "--out - (stdout) with --json",
+    code: "USAGE",
+    args: (f) => [...V(f), "read-flash", "-o", "-"],
+    check: async (f) => assert.equal(await Deno.stat(`${f.dir}/-`).catch(() => null), null),
+  },
+  {
+    name: "second client of a busy emulator",
+    code: "PORT",
+    setup: async (f) => {
+      const v = await createVirtualChip({ chip: "bk7231n" });
+      const server = serveTcp(v.chip, {}, { pace: "none" });
+      const first = await Deno.connect({ hostname: "127.0.0.1", port: Number(server.address.split(":")[2]) });
+      f.extra.port = server.address;
+      f.close = async () => {
+        first.close();
+        await server.close();
+      };
+    },
+    args: (f) => ["--port", f.extra.port, "--link-timeout", "5s", "chip-info"],
+  },
+  {
+    name: "image is a FIFO",
+    code: "BAD_IMAGE",
+    setup: async (f) => {
+      f.extra.img = `${f.dir}/app.fifo`;
+      const made = await new Deno.Command("mkfifo", { args: [f.extra.img] }).output();
+      assert.ok(made.success, "mkfifo");
+      // a writer, so that a CLI that opens the FIFO gets an image (and writes it) instead of hanging
+      const writer = new Deno.Command("sh", {
+        args: ["-c", 'head -c 4096 /dev/zero > "$1"', "sh", f.extra.img],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      f.close = async () => {
+        try {
+          writer.kill();
+        } catch {
+          // it has already written
+        }
+        await writer.status;
+      };
+    },
+    args: (f) => [...V(f), "write-flash", f.extra.img, "--addr", "0x11000"],
+  },
+  {
+    name: "--spi-attempts 0",
+    code: "USAGE",
+    args: (f) => ["--port", "ch341a:virtual:bk7231n", "--state", f.state, "--spi-attempts", "0", "chip-info"],
+  },
+  {
+    name: "--seed on a tcp:// port",
+    code: "USAGE",
+    args: () => ["--port", "tcp://127.0.0.1:9", "--seed", "3", "chip-info"],
+  },
+  {
+    name: "Ctrl-C while linking with a silent device",
+    code: "CANCELLED",
+    interrupted: true,
+    setup: (f) => {
+      const d = tcpDevice(false);
+      f.extra.port = d.address;
+      f.close = d.close;
+      return Promise.resolve();
+    },
+    args: (f) => ["--port", f.extra.port, "--link-timeout", "10s", "chip-info"],
+  },
+  {
+    name: "Ctrl-C while the chip is being identified",
+    code: "CANCELLED",
+    setup: async (f) => {
+      const v = await createVirtualChip({ chip: "bk7231n" });
+      const server = serveTcp(v.chip, {}, { pace: "none" });
+      v.chip.onCommand = (name) => {
+        if (name === "CheckCRC") f.abort();
+      };
+      f.extra.port = server.address;
+      f.close = () => server.close();
+    },
+    args: (f) => ["--port", f.extra.port, "--baud", "115200", "chip-info"],
+  },
 ];
 
 Deno.test("bad-input catalogue: one-line cause and remedy, non-zero exit, flash untouched", async (t) => {
@@ -353,14 +555,18 @@ Deno.test("bad-input catalogue: one-line cause and remedy, non-zero exit, flash 
   for (const c of CASES) {
     await t.step(c.name, async () => {
       const dir = await Deno.makeTempDir({ prefix: "bekenlab-bad-" });
-      const f: Fixture = { dir, state: `${dir}/chip.state`, extra: {} };
+      const ac = new AbortController();
+      const f: Fixture = { dir, state: `${dir}/chip.state`, extra: {}, abort: () => ac.abort() };
       try {
         if (c.state) await c.state(f.state);
         else await tuneState(f.state, c.chip ?? "bk7231n", {});
         const stateBefore = decodeState(await Deno.readFile(f.state)).flash;
         await c.setup?.(f);
         const before = (f as Fixture & { before?: Uint8Array }).before;
-        const r = await flash(["--json", ...c.args(f)]);
+        if (c.interrupted) ac.abort();
+        const started = performance.now();
+        const r = await flash(["--json", ...c.args(f)], ac.signal);
+        if (c.interrupted) assert.ok(performance.now() - started < 5000, "Ctrl-C was not heard at once");
         assert.notEqual(r.code, 0, `exit status 0 for ${c.name}`);
         const lines = r.stderr.split("\n").filter((l) => l.startsWith("error: ") || l.startsWith("remedy: "));
         const errors = lines.filter((l) => l.startsWith("error: "));
@@ -372,6 +578,7 @@ Deno.test("bad-input catalogue: one-line cause and remedy, non-zero exit, flash 
         const json = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}");
         assert.equal(json.code, c.code, `${c.name}: ${r.stderr}`);
         assert.equal(json.ok, false);
+        if (c.cause) assert.match(errors[0], c.cause);
         const seen = causes.get(errors[0].replace(/\/tmp\/[^ ,:)]+/g, "<tmp>").replace(/\d+/g, "N"));
         assert.equal(seen, undefined, `cause of "${c.name}" repeats "${seen}": ${errors[0]}`);
         causes.set(errors[0].replace(/\/tmp\/[^ ,:)]+/g, "<tmp>").replace(/\d+/g, "N"), c.name);
@@ -381,10 +588,127 @@ Deno.test("bad-input catalogue: one-line cause and remedy, non-zero exit, flash 
           const now = await f.flash();
           assert.ok(now.every((b, i) => b === before[i]), "the served chip's flash changed");
         }
+        await c.check?.(f);
       } finally {
         await f.close?.();
         await Deno.remove(dir, { recursive: true });
       }
     });
   }
+});
+
+Deno.test("no command: the help on stderr, exit 2, no commander internals", async () => {
+  const r = await flash([]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /Usage: flash/);
+  assert.ok(!r.stderr.includes("outputHelp"), r.stderr);
+  assert.ok(!/^error:/m.test(r.stderr), r.stderr);
+  assert.equal(r.stdout, "");
+  const j = await flash(["--json"]);
+  assert.equal(j.code, 2);
+  assert.equal(JSON.parse(j.stdout).code, "USAGE");
+});
+
+Deno.test("--faults: the summary is the session's last word, after the job", async () => {
+  const r = await flash([
+    "--port",
+    "virtual:bk7231n",
+    "--faults",
+    '{"seed":1,"rates":{"fragment":0.5}}',
+    "chip-info",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.trim().split("\n");
+  assert.match(lines[lines.length - 1], /^faults injected: fragment \d+$/, r.stderr);
+  assert.ok(lines.some((l) => l.startsWith("accounting")), r.stderr);
+});
+
+Deno.test("read-flash --out - and /dev/stdout: the bytes on stdout, every message on stderr", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bekenlab-bad-" });
+  try {
+    const file = await flash([
+      "--port",
+      "virtual:bk7231n",
+      "read-flash",
+      "--size",
+      "8K",
+      "-o",
+      `${dir}/a.bin`,
+    ]);
+    assert.equal(file.code, 0, file.stderr);
+    const want = await Deno.readFile(`${dir}/a.bin`);
+    for (const out of ["-", "/dev/stdout"]) {
+      const r = await flash(["--port", "virtual:bk7231n", "read-flash", "--size", "8K", "-o", out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "", "text on stdout would corrupt the dump");
+      assert.deepEqual(new Uint8Array(r.bytes.flatMap((b) => [...b])), want);
+      assert.match(r.stderr, /^Read 8 KiB at 0x0 from BK7231N into stdout/m);
+      assert.equal(await Deno.stat("-").catch(() => null), null, "a file named - was created");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("key check overridden: the backup is named for the chip the efuse names", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bekenlab-bad-" });
+  try {
+    await Deno.writeFile(`${dir}/app.bin`, new Uint8Array(0x1000).fill(0x33));
+    const r = await flash([
+      "--port",
+      "virtual:bk7231n",
+      "--state",
+      `${dir}/n.state`,
+      "--backup-dir",
+      `${dir}/b`,
+      "--chip",
+      "bk7231m",
+      "--skip-key-check",
+      "write-flash",
+      `${dir}/app.bin`,
+      "--addr",
+      "0x100000",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: .*BK7231N key.*overridden/);
+    const names = [];
+    for await (const e of Deno.readDir(`${dir}/b`)) names.push(e.name);
+    assert.ok(names.length > 0 && names.every((n) => n.startsWith("BK7231N_")), names.join(", "));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a state save that fails leaves no .tmp behind", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bekenlab-bad-" });
+  try {
+    const v = await createVirtualChip({ chip: "bk7231n", state: `${dir}/a.state` });
+    await Deno.mkdir(`${dir}/a.state`); // the rename onto it fails
+    await assert.rejects(v.save());
+    assert.deepEqual(await tmpFiles(dir), []);
+    await Deno.mkdir(`${dir}/b.state`);
+    assert.throws(() => writeThrough(v, `${dir}/b.state`));
+    assert.deepEqual(await tmpFiles(dir), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("whatever a phase makes of Ctrl-C, it is reported as the interruption (exit 130)", () => {
+  const damage = { start: 0x20000, end: 0x21000, backup: "b/x.bin" };
+  const w = asCancelled(
+    new FlashError("WRITE_FAILED", "write failed", "retry", { damage }),
+    true,
+  ) as FlashError;
+  assert.equal(w.code, "CANCELLED");
+  assert.deepEqual(w.damage, damage);
+  assert.match(w.remedy, /--resume/);
+  const e = asCancelled(
+    new FlashError("WRITE_FAILED", "erase failed", "retry", { damage }),
+    false,
+  ) as FlashError;
+  assert.ok(!e.remedy.includes("--resume"), "erase-region has no --resume");
+  const n = asCancelled(new FlashError("NO_LINK", "no reply", "reset"), false) as FlashError;
+  assert.equal(n.code, "CANCELLED");
+  assert.equal(n.damage, undefined);
 });

@@ -59,7 +59,13 @@ Deno.test("cancel at any point of write-flash: port closed, flash unchanged or r
           assertSameBytes(now.subarray(0x20000, 0x29000), image, "the image");
           return;
         }
-        if (ac.signal.aborted) cancelled++;
+        if (ac.signal.aborted) {
+          cancelled++;
+          // Ctrl-C is Ctrl-C in every phase: exit 130, and an interrupted write names --resume
+          assert.equal(code, 130, `${out.code}: ${out.error}`);
+          assert.equal(out.code, "CANCELLED");
+          if (out.damage) assert.match(out.remedy, /--resume/);
+        }
         assert.equal(out.ok, false);
         const damage = out.damage as { start: number; end: number } | undefined;
         for (let a = 0; a < now.length; a++) {

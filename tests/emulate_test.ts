@@ -186,7 +186,13 @@ Deno.test("emulate: TCP server echoes, resets per connection and turns a second 
     assert.deepEqual(await readExactly(link, LINK_CHECK.length), LINK_CHECK);
     assert.equal(device.resets, 1);
     const second = await openTcp(server.address);
-    await assert.rejects(second.read(1, 60_000), LinkClosedError);
+    // turned away with a notice the link recognises: "busy", not a cable fault
+    await assert.rejects(
+      async () => {
+        for (;;) await second.read(64, 60_000);
+      },
+      (e) => e instanceof FlashError && e.code === "PORT" && /busy/.test(e.message),
+    );
     await second.close();
     await link.close();
     const third = await openTcp(server.address);
@@ -366,4 +372,56 @@ Deno.test({
       assert.equal(status.code, 0);
     }
   },
+});
+
+Deno.test("emulate CLI: bad input gets one cause and one remedy, and no file is touched", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bekenlab-emulate-" });
+  try {
+    const n = await createVirtualChip({ chip: "bk7231n", state: `${dir}/n.state` });
+    await n.save();
+    const nBefore = await Deno.readFile(`${dir}/n.state`);
+    await Deno.mkdir(`${dir}/states`);
+    await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(2 * 1024 * 1024 + 1));
+    const fifo = `${dir}/image.fifo`;
+    assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+    const cases: [string[], number, RegExp][] = [
+      [["--state", `${dir}/states`], 2, /--state .* is a directory/],
+      [["--image", `${dir}/big.bin`], 3, /larger than the 2097152-byte flash/],
+      [["--protect", "0x10000"], 2, /status-register value 0x10000 does not fit/],
+      [["--chip", "bk7231t", "--state", `${dir}/n.state`], 2, /holds a bk7231n chip/],
+      [["--image", fifo], 3, /not a regular file/],
+      [
+        ["--state", `${dir}/n.state`, "--protect", "0x4004"],
+        2,
+        /--protect would be ignored: .* already holds a chip/,
+      ],
+    ];
+    const causes = new Set<string>();
+    for (const [args, code, pattern] of cases) {
+      const { io, out, err } = bufferIO();
+      const ran = await main(["--tcp", "127.0.0.1:0", "--pace", "none", ...args], {
+        io,
+        stop: Promise.resolve(),
+      });
+      const text = err.join("");
+      assert.equal(ran, code, `${args.join(" ")}: ${text}`);
+      assert.equal(out.join(""), "", "no address: nothing is served");
+      const lines = text.trim().split("\n");
+      assert.equal(lines.length, 2, text);
+      assert.match(lines[0], /^error: /);
+      assert.match(lines[0], pattern);
+      assert.match(lines[1], /^remedy: .{10,}/);
+      assert.ok(!causes.has(lines[0]), lines[0]);
+      causes.add(lines[0]);
+    }
+    const { io, err } = bufferIO();
+    await main(["--tcp", "127.0.0.1:0", "--chip", "bk7231t", "--state", `${dir}/n.state`], { io });
+    assert.match(err.join(""), /remedy: use --chip bk7231n,/, "emulate's remedy names its own flag");
+    assert.deepEqual(await Deno.readFile(`${dir}/n.state`), nBefore);
+    const left = [];
+    for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".tmp")) left.push(e.name);
+    assert.deepEqual(left, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -525,7 +525,7 @@ Deno.test("targets without a chip CRC (SPI) run the same operations", async () =
   );
 });
 
-Deno.test("cancelling stops before the first erase without damage, and mid-write with damage", async () => {
+Deno.test("cancelling stops before the first erase without damage, and mid-write with damage (still CANCELLED)", async () => {
   const t = new FakeTarget(FLASH);
   const ac = new AbortController();
   ac.abort();
@@ -546,8 +546,9 @@ Deno.test("cancelling stops before the first erase without damage, and mid-write
   });
   const e = await rejectsWith(
     writeFlash(ctx2, pattern(0x20000, 1), { addr: 0x20000, store: store2, identity, createdAt }),
-    "WRITE_FAILED",
+    "CANCELLED",
   );
-  assert.match(e.message, /cancelled/);
+  assert.match(e.message, /^write interrupted at 0x30000/);
+  assert.match(e.remedy, /--resume/);
   assert.equal(e.damage?.start, 0x30000);
 });

@@ -72,6 +72,15 @@ Deno.test("e2e bk7231n: the key is the Tuya key; bk7231m: all zeros", async () =
   assert.equal(formatKey(m.identity.key!), ZERO);
 });
 
+Deno.test("e2e: every emulated chip's default image reports a known bootloader where its profile names one", async () => {
+  for (const p of CHIPS.filter((c) => c.uart && c.bootloader)) {
+    const { identity } = await openUartTarget((await createVirtualChip({ chip: p.id })).link(), {});
+    assert.equal(identity.bootloader, p.bootloader, p.id);
+    assert.ok(!identity.warnings.some((w) => /unknown bootloader/.test(w)), `${p.id}: ${identity.warnings}`);
+  }
+  assert.equal(chipById("bk7231m")?.bootloader, "bl2028n_zero_key");
+});
+
 Deno.test("e2e: BK7231N mode on a BK7231M stops with the remedy, unless overridden", async () => {
   const v = await createVirtualChip({ chip: "bk7231m" });
   const e = await rejectsWith(openUartTarget(v.link(), { chip: chipById("bk7231n") }), "WRONG_KEY");
@@ -93,14 +102,16 @@ Deno.test("e2e: BK7231N mode on a BK7231M stops with the remedy, unless overridd
   assert.ok(events.some((ev) => ev.type === "warning" && /all zeros/.test(ev.message)));
 });
 
-Deno.test("e2e: BK7231M mode on a BK7231N only warns", async () => {
+Deno.test("e2e: BK7231M mode on a BK7231N (Tuya key) is refused; overridden, it warns and names the N", async () => {
   const v = await createVirtualChip({ chip: "bk7231n" });
-  const { identity } = await openUartTarget(v.link(), { chip: chipById("bk7231m") });
+  const e = await rejectsWith(openUartTarget(v.link(), { chip: chipById("bk7231m") }), "WRONG_KEY");
+  assert.match(e.message, /BK7231N key: it is a BK7231N, not a BK7231M/);
+  assert.match(e.remedy, /^use --chip bk7231n/);
+  const w = await createVirtualChip({ chip: "bk7231n" });
+  const { identity } = await openUartTarget(w.link(), { chip: chipById("bk7231m"), overrideKeyCheck: true });
   assert.equal(identity.profile.id, "bk7231m");
-  assert.ok(
-    identity.warnings.some((w) => /Tuya key.*BK7231N.*--chip bk7231n/.test(w)),
-    identity.warnings.join(),
-  );
+  assert.equal(identity.keyChip?.id, "bk7231n");
+  assert.ok(identity.warnings.some((m) => /BK7231N key.*overridden/.test(m)), identity.warnings.join());
 });
 
 Deno.test("e2e: the wrong chip mode names the right --chip", async () => {

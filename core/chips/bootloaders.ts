@@ -30,6 +30,10 @@ export const KNOWN_BOOTLOADERS: readonly KnownBootloader[] = [
   { crc: 0xe5cbc953, name: "bl_bk7231s_1.0.6", chip: "bk7231t", personality: "BASIC_TUYA" },
   { crc: 0x2739019f, name: "bl_bk7231u_1.0.6", chip: "bk7231u", personality: "BASIC_BEKEN" },
   { crc: 0x39f9b50c, name: "bl_bk7252_0.1.3", chip: "bk7252", personality: "BASIC_BEKEN" },
+  // not in bk7231tools' table: measured on a public BL2028N (BK7231M-class, all-zero key) readout;
+  // with the bypass key the bootloader is stored in the clear, so it cannot share the Tuya-key
+  // build's CRC (docs/bootloaders.md)
+  { crc: 0x698e014a, name: "bl2028n_zero_key", chip: "bk7231m", personality: "FULL" },
   {
     crc: 0xe3a27c26,
     name: "bootloader_7252_2M_uart1_log_20190828",

@@ -160,7 +160,7 @@ export const CHIPS: readonly ChipProfile[] = [
     efuseSize: 32,
     defaultFlashId: [0xeb, 0x60, 0x15],
     l: layout(2 * MiB, 0x1d0000, 0x1d1000),
-    bootloader: null,
+    bootloader: "bl2028n_zero_key",
     bootVersion: null,
     uart: true,
   }),

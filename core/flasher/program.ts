@@ -410,14 +410,22 @@ export async function programRange(
     } else if (e instanceof FlashError && e.code === "WRITE_FAILED") {
       out = e;
       out.damage = damage;
+    } else if (e instanceof FlashError && e.code === "CANCELLED") {
+      // the user stopped it: still a cancellation (exit 130 on the CLI), with the range it may have left
+      out = new FlashError(
+        "CANCELLED",
+        `${op} interrupted at ${hex(damage.start)}`,
+        op === "write"
+          ? "run the same command with --resume to finish it (sectors already written are skipped)"
+          : "run the same command again to finish the erase (sectors already blank are skipped)",
+        { damage, cause: e },
+      );
     } else {
       const code = e instanceof FlashError ? ` [${e.code}]` : "";
       out = new FlashError(
         "WRITE_FAILED",
         `${op} failed at ${hex(damage.start)}: ${reasonOf(e)}${code}`,
-        e instanceof FlashError && e.code === "CANCELLED"
-          ? "run the same command again to finish (matching sectors are skipped)"
-          : "check the 3.3 V supply and wiring, then run the same command again (matching sectors are skipped)",
+        "check the 3.3 V supply and wiring, then run the same command again (matching sectors are skipped)",
         { damage, cause: e },
       );
     }

@@ -12,6 +12,14 @@ import { type Clock, realClock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
 import { type ByteLink, LinkClosedError, type ModemSignals } from "./link.ts";
 
+/**
+ * What `deno task emulate --tcp` sends a client it turns away (it serves one at a time) before
+ * closing the connection, so the client can say "busy" instead of blaming a cable.
+ */
+export const EMULATOR_BUSY_NOTICE = "bekenlab emulator: busy with another client\r\n";
+
+const BUSY_BYTES = new TextEncoder().encode(EMULATOR_BUSY_NOTICE);
+
 /** Options of {@link openTcp}. */
 export interface TcpOptions {
   /** Give up connecting after this long (default 5000 ms). */
@@ -96,6 +104,9 @@ export class TcpLink implements ByteLink {
   #closed = false;
   #wake: (() => void) | null = null;
   #pump: Promise<void>;
+  /** The first bytes received, to recognise the emulator's busy notice. */
+  #head = new Uint8Array(BUSY_BYTES.length);
+  #headLength = 0;
 
   /** Wrap a connected socket; starts receiving at once. */
   constructor(name: string, conn: Deno.Conn, baud: number) {
@@ -115,6 +126,9 @@ export class TcpLink implements ByteLink {
       for (;;) {
         const n = await this.#conn.read(buf);
         if (n === null) break;
+        const take = Math.min(n, this.#head.length - this.#headLength);
+        this.#head.set(buf.subarray(0, take), this.#headLength);
+        this.#headLength += take;
         this.#chunks.push(buf.slice(0, n));
         this.#notify();
       }
@@ -144,10 +158,24 @@ export class TcpLink implements ByteLink {
     }
     if (this.#chunks.length === 0) {
       if (this.#closed) throw new LinkClosedError(this.name, "port closed");
+      if (this.#ended && this.#turnedAway()) throw this.#busy();
       if (this.#ended) throw new LinkClosedError(this.name, "the bridge closed the connection");
       return new Uint8Array(0);
     }
     return this.#take(Math.max(1, max));
+  }
+
+  #busy(): FlashError {
+    return new FlashError(
+      "PORT",
+      `${this.name} is busy: the emulator there is serving another client`,
+      "let the other client finish (or stop it), then run the command again",
+    );
+  }
+
+  /** Whether the far side sent the emulator's busy notice and nothing else. */
+  #turnedAway(): boolean {
+    return this.#headLength === BUSY_BYTES.length && this.#head.every((b, i) => b === BUSY_BYTES[i]);
   }
 
   #take(max: number): Uint8Array {
@@ -166,6 +194,7 @@ export class TcpLink implements ByteLink {
     try {
       while (at < data.length) at += await this.#conn.write(data.subarray(at));
     } catch (e) {
+      if (this.#turnedAway()) throw this.#busy();
       throw new LinkClosedError(this.name, (e as Error).message);
     }
   }

@@ -72,6 +72,8 @@ export interface ConnectOptions {
   onWire?: (event: WireEvent) => void;
   /** Reuse this client instead of creating one. */
   client?: UartClient;
+  /** Stops the link-check loop (Ctrl-C) with a `CANCELLED` error. */
+  signal?: AbortSignal;
 }
 
 /** How long one link check waits for its reply (uart.md §3.3, BT). */
@@ -100,6 +102,7 @@ export async function connect(link: ByteLink, options: ConnectOptions = {}): Pro
     timeoutMs,
     options.resetStrategies ?? DEFAULT_RESET_STRATEGIES,
     options.onEvent,
+    options.signal,
   );
   if (ok) return client;
   const heard = client.stats.bytesIn - heardBefore;
@@ -128,6 +131,7 @@ async function linkUp(
   timeoutMs: number,
   strategies: readonly ResetStrategy[],
   onEvent?: (event: SessionEvent) => void,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   const link = client.link;
   const clock = link.clock;
@@ -136,6 +140,13 @@ async function linkUp(
   const last = usable.map(() => ({ ran: false, at: 0, tries: 0 }));
   let tries = 0;
   while (clock.now() - t0 < timeoutMs) {
+    if (signal?.aborted) {
+      throw new FlashError(
+        "CANCELLED",
+        `linking on ${link.name} interrupted`,
+        "run the command again when ready",
+      );
+    }
     const elapsed = clock.now() - t0;
     for (const [i, s] of usable.entries()) {
       const l = last[i];
@@ -201,6 +212,8 @@ export interface SwitchBaudOptions {
   relinkTimeoutMs?: number;
   /** Reset schedule for that re-link (default {@link DEFAULT_RESET_STRATEGIES}). */
   resetStrategies?: readonly ResetStrategy[];
+  /** Stops that re-link (Ctrl-C) with a `CANCELLED` error. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -302,6 +315,7 @@ async function recover(client: UartClient, baud: number, delayMs: number, option
     options.relinkTimeoutMs ?? 20_000,
     options.resetStrategies ?? DEFAULT_RESET_STRATEGIES,
     options.onEvent,
+    options.signal,
   );
   if (!again) {
     throw new FlashError(
@@ -341,6 +355,12 @@ export interface ChipIdentity {
   key: [number, number, number, number] | null;
   /** Non-fatal findings, one line each. */
   warnings: string[];
+  /**
+   * The chip the efuse key names when it names exactly one chip of this chip ID (the Tuya key:
+   * BK7231N; all zeros: BK7231M), else null. It differs from `profile` only when the user
+   * overrode the key check; backups are then named for this chip, not the mode asked for.
+   */
+  keyChip?: ChipProfile | null;
 }
 
 /** Options of {@link detect}. */
@@ -591,7 +611,8 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
     profile = base ?? full[0];
     warn(`chip ID ${hex(chipId)} is not in the chip table; assuming ${profile.name}; pass --chip`);
   }
-  if (requested) checkKey(requested, key, ctx);
+  const keyChip = candidates.filter((c) => c.key && sameKey(key, c.key.words));
+  if (requested) checkKey(requested, key, ctx, keyChip.length === 1 ? keyChip[0] : null);
   return {
     profile,
     personality: "FULL",
@@ -602,6 +623,7 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
     flashSize,
     key,
     warnings: ctx.warnings,
+    keyChip: keyChip.length === 1 ? keyChip[0] : null,
   };
 }
 
@@ -641,16 +663,37 @@ function choose(
   return pick;
 }
 
-/** The N/M guard (uart.md §5.7). */
+/**
+ * The N/M guard (uart.md §5.7), both ways. A key that is exactly another chip's expected key
+ * (`keyChip`: the Tuya key on a chip asked for as BK7231M) is refused in either mode: the
+ * efuse says which chip this is, and a Tuya-key bootloader and BK7231M firmware do not mix
+ * (libretiny#262). The GUI only warns in M mode; it also warns for keys that name no chip,
+ * and so does this guard in a "warn" mode.
+ */
 function checkKey(
   profile: ChipProfile,
   key: [number, number, number, number] | null,
   ctx: FullContext,
+  keyChip: ChipProfile | null,
 ): void {
   if (!profile.key || profile.key.check === "none" || !key) return;
   if (sameKey(key, profile.key.words)) return;
   const zero = key.every((w) => w === 0);
   const tuya = sameKey(key, TUYA_KEY);
+  if (keyChip && keyChip.id !== profile.id && profile.key.check === "warn") {
+    const cause = `this chip's key ${
+      formatKey(key)
+    } is the ${keyChip.name} key: it is a ${keyChip.name}, not a ${profile.name}`;
+    if (ctx.override) {
+      ctx.warn(`${cause} (continuing: key check overridden)`);
+      return;
+    }
+    throw new FlashError(
+      "WRONG_KEY",
+      cause,
+      `use --chip ${keyChip.id} (or --skip-key-check if you are sure it is a ${profile.name})`,
+    );
+  }
   if (profile.key.check === "warn") {
     const other = tuya
       ? CHIPS.find((c) => c.key && sameKey(c.key.words, TUYA_KEY) && c.chipId === profile.chipId)

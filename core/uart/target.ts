@@ -333,6 +333,8 @@ export interface OpenUartOptions {
   resetStrategies?: readonly ResetStrategy[];
   /** Wire tracing. */
   onWire?: (event: WireEvent) => void;
+  /** Stops linking (Ctrl-C) with a `CANCELLED` error. */
+  signal?: AbortSignal;
 }
 
 /** A linked, identified chip. */
@@ -362,11 +364,13 @@ export async function openUartTarget(link: ByteLink, options: OpenUartOptions = 
     resetStrategies: options.resetStrategies,
     onEvent: options.onEvent,
     onWire: options.onWire,
+    signal: options.signal,
   });
   const baud = await switchBaud(client, options.baud ?? 115200, {
     onEvent: options.onEvent,
     relinkTimeoutMs: options.linkTimeoutMs,
     resetStrategies: options.resetStrategies,
+    signal: options.signal,
   });
   const identity = await detect(client, {
     chip: options.chip,

@@ -1,8 +1,9 @@
 /**
  * key-guard: the BK7231N/BK7231M guard. Both chips answer with the same chip ID; only the
- * eFuse key tells them apart. Connecting in the other chip's mode must stop (BK7231N mode on
- * a chip without the Tuya key) or warn (BK7231M mode on a chip with it), and an explicit
- * override must let the session continue with a warning.
+ * eFuse key tells them apart. Connecting in the other chip's mode must stop, both ways: BK7231N
+ * mode on a chip without the Tuya key, and BK7231M mode on a chip whose key is the Tuya key
+ * (the efuse names the chip). An explicit override must let the session continue with a
+ * warning. Only a key that names no chip gets a mere warning in a "warn" mode.
  *
  * @module
  */
@@ -38,7 +39,8 @@ export const keyGuard: Scenario = {
       ctx.note(`key ${formatKey(key)} also fits ${sibling.name} mode: nothing to guard`);
       return;
     }
-    if (sibling.key.check === "enforce") {
+    const namesThisChip = ctx.profile.key !== null && formatKey(key) === formatKey(ctx.profile.key.words);
+    if (sibling.key.check === "enforce" || namesThisChip) {
       const e = await expectFlashError(
         "WRONG_KEY",
         `connecting in ${sibling.name} mode`,
@@ -52,8 +54,8 @@ export const keyGuard: Scenario = {
       ctx.note("override: session continues with a warning");
     } else {
       await withConnection(ctx, (c) => {
-        const warning = c.events.find((e) => e.type === "warning" && e.message.includes(ctx.profile.id));
-        expect(warning, `no warning naming --chip ${ctx.profile.id} in ${sibling.name} mode`);
+        const warning = c.events.find((e) => e.type === "warning" && e.message.includes("key"));
+        expect(warning, `no warning about the key ${formatKey(key)} in ${sibling.name} mode`);
         ctx.note(`${sibling.name} mode warns: ${warning.message}`);
         return Promise.resolve();
       }, { chip: sibling });
