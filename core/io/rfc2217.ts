@@ -423,13 +423,17 @@ export class Rfc2217Link implements ByteLink {
   }
 
   /**
-   * Discard what has arrived, and ask the bridge to discard what its UART received but did not
-   * pass on yet (PURGE-DATA); data that arrives before the bridge confirms, and before the next
-   * write, is from before the purge and is dropped too.
+   * Discard what has arrived. When that was anything (stale bytes are flowing), also ask the
+   * bridge to discard what its UART received but did not pass on yet (PURGE-DATA); data that
+   * arrives before the bridge confirms, and before the next write, is from before the purge and
+   * is dropped too. A clean flush sends nothing: ser2net answers a purge and the next reply in
+   * two small segments, and the second waits for the host's delayed ACK (~40 ms a command).
    */
   async flushInput(): Promise<void> {
     if (this.#closed || this.#ended) throw this.#closedError();
+    const stale = this.#chunks.length > 0;
     this.#chunks = [];
+    if (!stale) return;
     this.#purging = true;
     this.#expect(ackKey(COM_PORT.PURGE_DATA, [PURGE.RECEIVE])).then((ack) => {
       if (ack === null) this.#purging = false;
