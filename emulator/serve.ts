@@ -267,21 +267,26 @@ export interface Channel {
   attach?(control: SessionControl): void;
 }
 
-/** The device's time: real milliseconds since start, or later when `pace: "none"` ran ahead. */
+/**
+ * The device's time: real milliseconds since start, plus however far `pace: "none"` has run
+ * ahead. Time keeps flowing after a jump, so a chip reset while the clock is ahead still leaves
+ * its reset state and opens its boot window (a frozen clock kept it in reset for good).
+ */
 export class ServerClock {
   #origin = performance.now();
-  #floor = 0;
+  #ahead = 0;
 
   real(): number {
     return performance.now() - this.#origin;
   }
 
   now(): number {
-    return Math.max(this.real(), this.#floor);
+    return this.real() + this.#ahead;
   }
 
   advanceTo(t: number): void {
-    if (t > this.#floor) this.#floor = t;
+    const lead = t - this.real();
+    if (lead > this.#ahead) this.#ahead = lead;
   }
 }
 

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { chipById } from "../core/chips/profiles.ts";
 import { main as flashMain } from "../cli/flash.ts";
+import { main as hilMain } from "../cli/hil.ts";
 import type { CliIO } from "../cli/output.ts";
 import { serveControl } from "../emulator/control.ts";
 import { defaultImage } from "../emulator/image.ts";
@@ -202,6 +203,40 @@ Deno.test({
           const err = io.err.join("");
           assert.equal(code, 0, err);
           assert.equal(err.match(/resets through DTR\/RTS are not possible there/g)?.length, 1, err);
+        },
+      );
+
+      await t.step(
+        "hil --target rfc2217://… --power-cycle-cmd (a labgrid place: NetworkSerialPort + power)",
+        async () => {
+          // the power command of this bench: a reset through the emulator's control socket
+          await Deno.writeTextFile(
+            `${dir}/power.ts`,
+            `const c = await Deno.connect({ transport: "unix", path: ${JSON.stringify(ctl.path)} });\n` +
+              `await c.write(new TextEncoder().encode('{"reset":true}\\n'));\n` +
+              "await c.read(new Uint8Array(256));\nc.close();\n",
+          );
+          const powerCmd = `'${Deno.execPath()}' run -A '${dir}/power.ts'`;
+          await control(ctl.path, { reset: true });
+          const io = captureIO();
+          const code = await hilMain([
+            "--target",
+            url,
+            "--chip",
+            "bk7231n",
+            "--only",
+            "detect,power-cycle",
+            "--power-cycle-cmd",
+            powerCmd,
+            "--json",
+          ], { io });
+          const report = JSON.parse(io.out.join(""));
+          assert.equal(code, 0, io.err.join("") + io.out.join(""));
+          assert.deepEqual(
+            report.scenarios.map((r: { id: string; status: string }) => `${r.id}:${r.status}`),
+            ["detect:passed", "power-cycle:passed"],
+            JSON.stringify(report),
+          );
         },
       );
 
