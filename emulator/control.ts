@@ -93,6 +93,15 @@ export async function serveControl(path: string, target: ControlTarget): Promise
   try {
     listener = Deno.listen({ transport: "unix", path });
   } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      // Deno grants Unix sockets through --allow-net, by exact path (unix:<absolute path>)
+      throw new FlashError(
+        "USAGE",
+        `not allowed to listen on the control socket ${path}`,
+        `run with --allow-net or --allow-net=unix:${path} (deno task emulate passes --allow-net)`,
+        { cause: e },
+      );
+    }
     throw new FlashError(
       "USAGE",
       `cannot listen on the control socket ${path}: ${(e as Error).message}`,

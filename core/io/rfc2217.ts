@@ -131,7 +131,7 @@ export class Rfc2217Link implements ByteLink {
   #txFree = 0;
   #ended = false;
   #closed = false;
-  #wake: (() => void) | null = null;
+  #wakers = new Set<() => void>();
   #waiters = new Map<string, Waiter[]>();
   #sending: Promise<void> = Promise.resolve();
   #pump: Promise<void>;
@@ -338,20 +338,23 @@ export class Rfc2217Link implements ByteLink {
   }
 
   #notify(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    wake?.();
+    const wakers = [...this.#wakers];
+    this.#wakers.clear();
+    for (const wake of wakers) wake();
   }
 
+  /** Wait up to `ms` for anything to arrive (or the end); reads and writers may wait at once. */
   async #waitForInput(ms: number): Promise<void> {
     if (ms <= 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake!: () => void;
     await new Promise<void>((resolve) => {
-      this.#wake = resolve;
+      wake = resolve;
+      this.#wakers.add(wake);
       timer = setTimeout(resolve, ms);
     });
     clearTimeout(timer);
-    this.#wake = null;
+    this.#wakers.delete(wake);
   }
 
   /** Bytes onto the socket, one write after another. */
