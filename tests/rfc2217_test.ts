@@ -285,3 +285,27 @@ Deno.test("rfc2217: a link closed locally refuses further use", async () => {
   await assert.rejects(link.read(1, 10), LinkClosedError);
   await server.close();
 });
+
+Deno.test("rfc2217: the server going away mid-write ends the job naming the range that may differ", async () => {
+  const { server } = await emulator("rts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const image = Uint8Array.from({ length: 0x40000 }, (_, i) => (i * 7) & 0xff);
+    await Deno.writeFile(`${dir}/app.bin`, image);
+    const io = captureIO();
+    const job = flashMain(
+      ["--port", server.address, "--no-backup", "write-flash", `${dir}/app.bin`, "--addr", "0x11000"],
+      { io },
+    );
+    await sleep(1500);
+    await server.close();
+    const code = await job;
+    const err = io.err.join("");
+    assert.notEqual(code, 0, err);
+    assert.match(err, /disconnected.*rfc2217:\/\/127\.0\.0\.1/i);
+    assert.match(err, /0x[0-9a-f]+\.\.0x[0-9a-f]+|0x[0-9a-f]+ to 0x[0-9a-f]+|0x[0-9a-f]+-0x[0-9a-f]+/i, err);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
