@@ -105,6 +105,7 @@ Deno.test("rfc2217: an RTS pulse reaches the chip model and reopens the boot win
   const { virtual, server } = await emulator("rts");
   const link = await openRfc2217(server.address);
   try {
+    assert.equal(link.modemState, 0, "the server's NOTIFY-MODEMSTATE (no modem inputs wired) was kept");
     await sleep(600); // the boot window the connection opened has closed: the firmware runs
     assert.equal(await answers(link), false, "no loader after the window");
     assert.equal(virtual.chip.stateAt(server.now()), "app");
