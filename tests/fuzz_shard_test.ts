@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { runCampaign } from "./fuzz/campaign.ts";
+import { replayPath, runCampaign } from "./fuzz/campaign.ts";
+import type { Scenario } from "./fuzz/scenario.ts";
 import { countsOf, inShard, MergeError, mergeReports, parseShard } from "./fuzz/merge.ts";
 
 const SEED = 20261206;
@@ -54,4 +55,18 @@ Deno.test("fuzz merge refuses reports that do not make up one campaign", async (
     (e) => e instanceof MergeError && /not from a sharded run/.test(e.message),
   );
   assert.equal(mergeReports([b, a]).runs, 4);
+});
+
+Deno.test("fuzz shards: a shard's run k is run k of the campaign, replayable by its global index", async () => {
+  const ran = new Map<number, Scenario>();
+  await runCampaign({
+    runs: 9,
+    seed: SEED,
+    shrink: 0,
+    shard: { index: 2, count: 3 },
+    onRun: (i, s) => ran.set(i, s),
+  });
+  assert.deepEqual([...ran.keys()], [1, 4, 7]);
+  const replayed = await replayPath(SEED, "4");
+  assert.deepEqual(replayed.scenario, ran.get(4));
 });

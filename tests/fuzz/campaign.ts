@@ -38,6 +38,8 @@ export interface CampaignOptions {
   shrink?: number;
   /** Called every few seconds with the running totals. */
   onProgress?: (report: CampaignReport) => void;
+  /** Called before each run this campaign (or shard) carries out, with its global index. */
+  onRun?: (index: number, scenario: Scenario) => void;
   /** Called at once for each violating run (its fast-check path is its index). */
   onViolation?: (index: number, scenario: Scenario, violations: string[]) => void;
 }
@@ -168,6 +170,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
         report.truncated = true;
         return true;
       }
+      opts.onRun?.(i, s);
       const r = await safeRun(s);
       report.runs++;
       virtualMs += r.virtualMs;
