@@ -55,6 +55,7 @@ export type { SpiMaster } from "./core/io/spi.ts";
 
 export { openSerial } from "./core/io/serial/mod.ts";
 export { openTcp } from "./core/io/tcp.ts";
+export { openRfc2217, type Rfc2217Options } from "./core/io/rfc2217.ts";
 export { choosePort, listPorts, type PortInfo } from "./core/io/ports.ts";
 export { findCh341a, type UsbDeviceLike } from "./core/io/usb.ts";
 export { Ch341aSpi } from "./core/io/ch341a.ts";

@@ -1,6 +1,7 @@
 /**
- * `deno task emulate`: serve one emulated chip until stopped, on a pseudo-terminal (`--pty`)
- * or a loopback TCP port (`--tcp 127.0.0.1:0`). The first line on stdout is exactly the
+ * `deno task emulate`: serve one emulated chip until stopped, on a pseudo-terminal (`--pty`),
+ * a loopback TCP port (`--tcp 127.0.0.1:0`) or a loopback RFC 2217 port (`--rfc2217 127.0.0.1:0`),
+ * optionally with a control socket (`--control <path>`) for resets and modem lines. The first line on stdout is exactly the
  * address to give a flasher (`/dev/pts/5` or `tcp://127.0.0.1:40123`); everything else goes
  * to stderr.
  *
@@ -18,6 +19,9 @@ import { chipById, CHIPS } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { type EmulatorServer, type Pace, parseListenAddress, servePty, serveTcp } from "../emulator/serve.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
+import { type ControlServer, serveControl } from "../emulator/control.ts";
+import { RESET_LINES, type ResetLine } from "../emulator/reset_wiring.ts";
+import { serveRfc2217 } from "../emulator/rfc2217_server.ts";
 import { readImage } from "./files.ts";
 import { parseNumber } from "./numbers.ts";
 import { type CliIO, exitCodeFor, processIO } from "./output.ts";
@@ -34,6 +38,9 @@ interface Flags {
   chip: string;
   pty?: boolean;
   tcp?: string;
+  rfc2217?: string;
+  control?: string;
+  resetLine: ResetLine;
   pace: Pace;
   state?: string;
   image?: string;
@@ -99,6 +106,19 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
     .option("--chip <name>", `chip to emulate (${CHIPS.map((c) => c.id).join(", ")})`, "bk7231n")
     .option("--pty", "serve on a new pseudo-terminal; prints its path (Linux)")
     .option("--tcp <host:port>", "serve on a loopback TCP port (port 0 picks one); prints tcp://host:port")
+    .option(
+      "--rfc2217 <host:port>",
+      "serve an RFC 2217 port on loopback (port 0 picks one); prints rfc2217://host:port",
+    )
+    .option(
+      "--control <socket>",
+      'also take JSON lines on this Unix socket: {"dtr":false,"rts":true}, {"reset":true}',
+    )
+    .addOption(
+      new Option("--reset-line <line>", "modem line wired to the chip's CEN (reset)")
+        .choices(RESET_LINES)
+        .default("rts" as ResetLine),
+    )
     .addOption(
       new Option("--pace <mode>", "wire: real timing at the line rate; none: replies at once")
         .choices(["wire", "none"] as const)
@@ -127,16 +147,18 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
   }
 
   let server: EmulatorServer | undefined;
+  let control: ControlServer | undefined;
   let save: (() => Promise<void>) | undefined;
   try {
-    if (Boolean(flags.pty) === Boolean(flags.tcp)) {
+    if ([flags.pty, flags.tcp, flags.rfc2217].filter(Boolean).length !== 1) {
       throw new FlashError(
         "USAGE",
-        "choose where to serve: --pty or --tcp",
-        "e.g. --pty, or --tcp 127.0.0.1:0",
+        "choose where to serve: one of --pty, --tcp or --rfc2217",
+        "e.g. --pty, --tcp 127.0.0.1:0 or --rfc2217 127.0.0.1:0",
       );
     }
     const listen = flags.tcp ? parseListenAddress(flags.tcp) : undefined;
+    const listenRfc2217 = flags.rfc2217 ? parseListenAddress(flags.rfc2217) : undefined;
     const profile = chipById(flags.chip);
     if (!profile) {
       throw new FlashError(
@@ -168,17 +190,38 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
         save?.().catch((e) => err(`warning: could not save ${flags.state}: ${(e as Error).message}`));
       },
     };
-    server = listen ? serveTcp(virtual.chip, listen, serveOptions) : servePty(virtual.chip, serveOptions);
+    server = listenRfc2217
+      ? serveRfc2217(virtual.chip, listenRfc2217, { ...serveOptions, resetLine: flags.resetLine })
+      : listen
+      ? serveTcp(virtual.chip, listen, serveOptions)
+      : servePty(virtual.chip, serveOptions);
+    if (flags.control) {
+      const running = server;
+      control = await serveControl(flags.control, {
+        device: virtual.chip,
+        now: () => running.now(),
+        resetLine: flags.resetLine,
+        log: serveOptions.log,
+      });
+    }
     io.stdout(`${server.address}\n`);
     err(
       `emulating ${profile.name} (${profile.id}) on ${server.address}, pace ${flags.pace}; ` +
         "the chip resets when a client opens the port. Stop with Ctrl-C.",
     );
+    if (listenRfc2217 || control) {
+      err(
+        `${flags.resetLine === "none" ? "no modem line" : flags.resetLine.toUpperCase()} drives CEN` +
+          (control ? `; control socket ${control.path}` : ""),
+      );
+    }
     await Promise.race([options.stop ?? stopSignal(), server.done]);
+    await control?.close();
     await server.close();
     await save();
     return 0;
   } catch (e) {
+    await control?.close();
     await server?.close();
     await save?.().catch(() => {});
     return report(io, e);

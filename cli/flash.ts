@@ -180,7 +180,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s), outputError: () => {} })
     .option(
       "-p, --port <spec>",
-      "virtual:<chip>, /dev/ttyUSB0, COM3, tcp://host:port, ch341a[:<n>], ch341a:virtual:<chip>, spidev:<dev>",
+      "virtual:<chip>, /dev/ttyUSB0, COM3, tcp://host:port, rfc2217://host:port, ch341a[:<n>], ch341a:virtual:<chip>, spidev:<dev>",
     )
     .option("-c, --chip <id>", "chip mode (bk7231n, bk7231t, …; beken-spi or spi-generic on SPI ports)")
     .option(

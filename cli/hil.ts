@@ -59,7 +59,7 @@ function program(io: CliIO): Command {
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s), outputError: () => {} })
     .option(
       "-t, --target <spec>",
-      "virtual:<chip>, ch341a:virtual:<chip>, /dev/ttyUSB0, COM3, tcp://host:port, ch341a[:<n>], replay:<trace>",
+      "virtual:<chip>, ch341a:virtual:<chip>, /dev/ttyUSB0, COM3, tcp://host:port, rfc2217://host:port, ch341a[:<n>], replay:<trace>",
     )
     .option("-c, --chip <id>", "chip mode of the board (default for virtual targets: theirs)")
     .option("--only <ids>", `comma-separated scenarios: ${SCENARIOS.map((s) => s.id).join(", ")}`)

@@ -7,6 +7,7 @@
  * | `virtual:<chip>` | the in-process emulator |
  * | `/dev/ttyUSB0`, `COM3` | a serial port (UART boot protocol) |
  * | `tcp://host:port` | a serial bridge or the emulator's TCP server |
+ * | `rfc2217://host:port` | a serial port shared with RFC 2217 (ser2net, labgrid, `emulate --rfc2217`) |
  * | `ch341a`, `ch341a:<n>` | the first / n-th CH341A programmer (SPI) |
  * | `ch341a:virtual:<chip>` | a virtual CH341A wired to a virtual chip (SPI) |
  * | `spidev:/dev/spidevX.Y` | Linux spidev + GPIO (SPI) |
@@ -23,12 +24,13 @@ export type PortSpec =
   | { kind: "virtual"; chip: string }
   | { kind: "serial"; path: string }
   | { kind: "tcp"; host: string; port: number }
+  | { kind: "rfc2217"; host: string; port: number }
   | { kind: "ch341a"; index: number }
   | { kind: "ch341a-virtual"; chip: string }
   | { kind: "spidev"; path: string };
 
 const FORMS =
-  "virtual:<chip>, /dev/ttyUSB0, COM3, tcp://host:port, ch341a[:<n>], ch341a:virtual:<chip>, spidev:/dev/spidevX.Y";
+  "virtual:<chip>, /dev/ttyUSB0, COM3, tcp://host:port, rfc2217://host:port, ch341a[:<n>], ch341a:virtual:<chip>, spidev:/dev/spidevX.Y";
 
 function usage(spec: string, why: string): FlashError {
   return new FlashError("USAGE", `--port "${spec}": ${why}`, `write --port as one of: ${FORMS}`);
@@ -79,6 +81,12 @@ export function parsePortSpec(spec: string | undefined): PortSpec {
     const port = m ? Number(m[2]) : NaN;
     if (!m || port < 1 || port > 65535) throw usage(spec, "expected tcp://host:port");
     return { kind: "tcp", host: m[1].replace(/^\[|\]$/g, ""), port };
+  }
+  if (lower.startsWith("rfc2217://")) {
+    const m = /^rfc2217:\/\/(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/i.exec(spec);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) throw usage(spec, "expected rfc2217://host:port");
+    return { kind: "rfc2217", host: m[1].replace(/^\[|\]$/g, ""), port };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) throw usage(spec, "unknown scheme");
   return { kind: "serial", path: spec };

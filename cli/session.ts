@@ -290,6 +290,13 @@ async function openLink(opts: SessionOptions): Promise<ByteLink> {
       const { openTcp } = await import("../core/io/tcp.ts");
       return await openTcp(opts.portText, { baud: 115200 });
     }
+    case "rfc2217": {
+      const { openRfc2217 } = await import("../core/io/rfc2217.ts");
+      return await openRfc2217(opts.portText, {
+        baud: 115200,
+        onNotice: (line) => opts.onMessage(`warning: ${line}`, "info"),
+      });
+    }
     case "auto": {
       const { listPorts, choosePort, describePort } = await import("../core/io/ports.ts");
       const port = choosePort(await listPorts());

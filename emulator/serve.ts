@@ -207,17 +207,19 @@ export function serveTcp(
 }
 
 /** Wait for `p` to settle, or `ms` at most. */
-async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+export async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([p.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
 }
 
-function formatHost(host: string): string {
+/** A host for an address: IPv6 literals in brackets. */
+export function formatHost(host: string): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }
 
-function describeAddr(addr: Deno.Addr): string {
+/** `host:port` of a peer, for logs. */
+export function describeAddr(addr: Deno.Addr): string {
   return addr.transport === "tcp" ? `${formatHost(addr.hostname)}:${addr.port}` : addr.transport;
 }
 
@@ -247,7 +249,8 @@ async function turnAway(conn: Deno.Conn): Promise<void> {
   }
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+/** Close a connection that may be closed already. */
+export function closeQuietly(conn: Deno.Conn): void {
   try {
     conn.close();
   } catch {
@@ -278,31 +281,44 @@ function tcpChannel(conn: Deno.Conn): Channel {
   };
 }
 
+/** What a channel may do to its session beyond passing bytes. */
+export interface SessionControl {
+  /** Drop the device's replies not yet delivered (a purge of the bridge's receive buffer). */
+  purgeOutput(): void;
+}
+
 /** One client's connection as a session sees it. */
-interface Channel {
+export interface Channel {
   /** The next bytes from the client; `null` once it has gone. */
   receive(): Promise<Uint8Array | null>;
   /** Deliver bytes; `false` when the client has gone. */
   send(data: Uint8Array): Promise<boolean>;
   /** The client's current baud rate, where the transport shows it. */
   clientBaud(): number | undefined;
+  /** Called once when the session starts, with what the channel may do to it. */
+  attach?(control: SessionControl): void;
 }
 
-/** The device's time: real milliseconds since start, or later when `pace: "none"` ran ahead. */
-class ServerClock {
+/**
+ * The device's time: real milliseconds since start, plus however far `pace: "none"` has run
+ * ahead. Time keeps flowing after a jump, so a chip reset while the clock is ahead still leaves
+ * its reset state and opens its boot window (a frozen clock kept it in reset for good).
+ */
+export class ServerClock {
   #origin = performance.now();
-  #floor = 0;
+  #ahead = 0;
 
   real(): number {
     return performance.now() - this.#origin;
   }
 
   now(): number {
-    return Math.max(this.real(), this.#floor);
+    return this.real() + this.#ahead;
   }
 
   advanceTo(t: number): void {
-    if (t > this.#floor) this.#floor = t;
+    const lead = t - this.real();
+    if (lead > this.#ahead) this.#ahead = lead;
   }
 }
 
@@ -336,8 +352,8 @@ interface Queued {
   heardAt: number;
 }
 
-/** Run one client session until the client goes away. */
-async function runSession(
+/** Run one client session until the client goes away (the chip is reset as it starts). */
+export async function runSession(
   device: UartDevice,
   channel: Channel,
   clock: ServerClock,
@@ -350,6 +366,7 @@ async function runSession(
   let ended = false;
   const signal = { wake: (): void => {} };
   let rxFree = 0;
+  channel.attach?.({ purgeOutput: () => void (queue.length = 0) });
 
   const mismatches = new Map<string, string>();
   const garbleFor = (data: Uint8Array, txBaud: number, rxBaud: number | undefined, direction: string) => {

@@ -1,6 +1,6 @@
 /**
  * From `--target` to a bench: the CLI's port specs (`virtual:<chip>`, a tty path,
- * `tcp://host:port`, `ch341a[:<n>]`, `ch341a:virtual:<chip>`) plus `replay:<trace>`, which
+ * `tcp://host:port`, `rfc2217://host:port`, `ch341a[:<n>]`, `ch341a:virtual:<chip>`) plus `replay:<trace>`, which
  * plays a recorded run back. Opening a real port only opens it; whether a chip answers is
  * the runner's first question.
  *
@@ -28,6 +28,8 @@ export interface HilTargetOptions {
   /** Link-check give-up time on real ports (ms). */
   linkTimeoutMs: number;
   powerCycleCmd?: string;
+  /** Notices from the port (an RFC 2217 server without modem control); default: stderr. */
+  onNotice?: (line: string) => void;
   /** Seed of virtual chips. */
   seed?: number;
   /** Scenario ids (recorded into a trace, taken from one on replay). */
@@ -81,7 +83,7 @@ export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
     throw new FlashError(
       "USAGE",
       "no --target given",
-      "pass --target virtual:<chip>, a serial port (/dev/ttyUSB0), tcp://host:port, ch341a or replay:<trace.jsonl>",
+      "pass --target virtual:<chip>, a serial port (/dev/ttyUSB0), tcp://host:port, rfc2217://host:port, ch341a or replay:<trace.jsonl>",
     );
   }
   if (spec.kind === "virtual" || spec.kind === "ch341a-virtual") {
@@ -128,6 +130,16 @@ export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
       port = { link: await openTcp(opts.target, { baud: 115200 }) };
       break;
     }
+    case "rfc2217": {
+      const { openRfc2217 } = await import("../core/io/rfc2217.ts");
+      port = {
+        link: await openRfc2217(opts.target, {
+          baud: 115200,
+          onNotice: opts.onNotice ?? ((line) => console.error(`warning: ${line}`)),
+        }),
+      };
+      break;
+    }
     case "ch341a": {
       const { findCh341a } = await import("../core/io/usb.ts");
       port = { device: await findCh341a(spec.index), name: `ch341a:${spec.index}` };
@@ -137,7 +149,7 @@ export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
       throw new FlashError(
         "UNSUPPORTED",
         `${opts.target}: the HIL runner does not drive ${spec.kind} ports yet`,
-        "use a serial port, tcp://, or a CH341A",
+        "use a serial port, tcp://, rfc2217://, or a CH341A",
       );
   }
   const path = "link" in port ? "uart" : "spi";

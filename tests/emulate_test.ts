@@ -301,7 +301,7 @@ Deno.test("emulate CLI: --tcp prints the address first and serves the chip until
 Deno.test("emulate CLI: usage errors", async () => {
   for (
     const [args, pattern] of [
-      [[], /choose where to serve: --pty or --tcp/],
+      [[], /choose where to serve: one of --pty, --tcp or --rfc2217/],
       [["--pty", "--tcp", "127.0.0.1:0"], /choose where to serve/],
       [["--tcp", "0.0.0.0:7231"], /refusing to listen on 0\.0\.0\.0/],
       [["--tcp", "127.0.0.1:0", "--chip", "esp32"], /unknown chip "esp32"/],

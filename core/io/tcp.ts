@@ -57,11 +57,30 @@ export function parseTcpUrl(url: string): { hostname: string; port: number } {
  */
 export async function openTcp(url: string, options: TcpOptions = {}): Promise<TcpLink> {
   const { hostname, port } = parseTcpUrl(url);
-  const timeoutMs = options.connectTimeoutMs ?? 5000;
+  const conn = await dialTcp(url, hostname, port, {
+    timeoutMs: options.connectTimeoutMs,
+    what: "the serial bridge",
+    remedy: "check the bridge is powered and reachable and the host and port are right; " +
+      "for the emulator run `deno task emulate --tcp 127.0.0.1:0` and pass the tcp:// address it prints",
+  });
+  return new TcpLink(url, conn, options.baud ?? 115200);
+}
+
+/**
+ * Open a TCP connection for a `tcp://` or `rfc2217://` port, with Nagle off.
+ *
+ * @throws {FlashError} code "PORT" naming `what` when nothing answers (refused, timed out,
+ * unknown host) or when the process may not use the network.
+ */
+export async function dialTcp(
+  url: string,
+  hostname: string,
+  port: number,
+  opts: { timeoutMs?: number; what: string; remedy: string },
+): Promise<Deno.TcpConn> {
+  const timeoutMs = opts.timeoutMs ?? 5000;
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
-  const remedy = "check the bridge is powered and reachable and the host and port are right; " +
-    "for the emulator run `deno task emulate --tcp 127.0.0.1:0` and pass the tcp:// address it prints";
   try {
     const conn = await Deno.connect({ hostname, port, signal: abort.signal });
     try {
@@ -69,7 +88,7 @@ export async function openTcp(url: string, options: TcpOptions = {}): Promise<Tc
     } catch {
       // not every platform lets us change it; the link works either way
     }
-    return new TcpLink(url, conn, options.baud ?? 115200);
+    return conn;
   } catch (e) {
     if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
       throw new FlashError(
@@ -86,7 +105,7 @@ export async function openTcp(url: string, options: TcpOptions = {}): Promise<Tc
       : e instanceof Deno.errors.ConnectionRefused
       ? "connection refused"
       : (e as Error).message;
-    throw new FlashError("PORT", `cannot reach the serial bridge at ${url} (${why})`, remedy, { cause: e });
+    throw new FlashError("PORT", `cannot reach ${opts.what} at ${url} (${why})`, opts.remedy, { cause: e });
   } finally {
     clearTimeout(timer);
   }

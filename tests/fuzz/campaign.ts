@@ -2,7 +2,8 @@
  * `deno task fuzz`: a long fault-injection campaign over every chip profile and both paths.
  *
  * ```
- * deno task fuzz --runs 2000 --seed 1 [--json] [--path uart|spi|any] [--max-seconds N]
+ * deno task fuzz --runs 2000 --seed 1 [--json] [--path uart|spi|any] [--max-seconds N] [--shard i/n]
+ * deno task fuzz merge shard-1.json shard-2.json … [--json]
  * deno task fuzz --replay fuzz-failures/seed-1-path-17.json
  * deno task fuzz --seed 1 --replay 17:3:0
  * ```
@@ -11,6 +12,10 @@
  * be 0) and scenarios per second; `--json` prints one object instead. Every violating run is
  * shrunk by fast-check and saved with its seed and path so `--replay` reproduces it.
  *
+ * `--shard i/n` runs the runs whose global index is i-1 modulo n of the same seeded campaign
+ * (the generator still draws every run, so run k is the same scenario in every shard and
+ * `--replay k` reproduces it); `merge` adds shard reports up (see `merge.ts`).
+ *
  * @module
  */
 
@@ -18,18 +23,23 @@ import fc from "fast-check";
 import type { FaultKind } from "../../emulator/faults.ts";
 import { scenarioArb } from "./arbitraries.ts";
 import { runScenario, type Scenario, type ScenarioResult } from "./scenario.ts";
+import { type CampaignShard, inShard, mergeReports, parseShard, sortCounts } from "./merge.ts";
 
 /** Options of {@link runCampaign}. */
 export interface CampaignOptions {
   runs: number;
   seed: number;
   path?: "uart" | "spi" | "any";
+  /** Run only this slice of the campaign (runs stay numbered by their global index). */
+  shard?: CampaignShard;
   /** Stop after this many wall-clock seconds (the report says how many runs were done). */
   maxSeconds?: number;
   /** Shrink at most this many violating runs (default 3). */
   shrink?: number;
   /** Called every few seconds with the running totals. */
   onProgress?: (report: CampaignReport) => void;
+  /** Called before each run this campaign (or shard) carries out, with its global index. */
+  onRun?: (index: number, scenario: Scenario) => void;
   /** Called at once for each violating run (its fast-check path is its index). */
   onViolation?: (index: number, scenario: Scenario, violations: string[]) => void;
 }
@@ -47,8 +57,15 @@ export interface CampaignFailure {
 
 /** The outcome of a campaign. */
 export interface CampaignReport {
+  /** Runs carried out (in this shard, for a shard's report). */
   runs: number;
   seed: number;
+  /** The whole campaign's run count (`--runs`), of which a shard does a slice. */
+  campaignRuns: number;
+  /** Which arbitrary the runs were drawn from. */
+  path: "uart" | "spi" | "any";
+  /** The slices this report covers: one for a shard, all n after a merge; null when unsharded. */
+  shards: { count: number; indices: number[] } | null;
   /** Runs whose invariants were breached. */
   violations: number;
   /**
@@ -118,6 +135,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
   const report: CampaignReport = {
     runs: 0,
     seed: opts.seed,
+    campaignRuns: opts.runs,
+    path: opts.path ?? "any",
+    shards: opts.shard ? { count: opts.shard.count, indices: [opts.shard.index] } : null,
     violations: 0,
     unverifiedSpiReads: 0,
     undetectable: 0,
@@ -140,14 +160,17 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     report.seconds = (performance.now() - t0) / 1000;
     report.scenariosPerSecond = report.seconds > 0 ? report.runs / report.seconds : 0;
     report.virtualHours = virtualMs / 3600_000;
+    sortCounts(report);
   };
   await fc.check(
     fc.asyncProperty(arb, async (s) => {
       const i = index++;
+      if (opts.shard && !inShard(i, opts.shard)) return true;
       if (performance.now() > deadline) {
         report.truncated = true;
         return true;
       }
+      opts.onRun?.(i, s);
       const r = await safeRun(s);
       report.runs++;
       virtualMs += r.virtualMs;
@@ -233,7 +256,11 @@ function parseArgs(args: string[]): Record<string, string | boolean> {
 
 function printReport(r: CampaignReport): void {
   const lines = [
-    `scenarios run: ${r.runs}${r.truncated ? " (stopped at --max-seconds)" : ""}  seed: ${r.seed}`,
+    `scenarios run: ${r.runs}${r.truncated ? " (stopped at --max-seconds)" : ""}  seed: ${r.seed}${
+      r.shards
+        ? `  shards ${r.shards.indices.join(",")} of ${r.shards.count} (campaign of ${r.campaignRuns})`
+        : ""
+    }`,
     `throughput: ${r.scenariosPerSecond.toFixed(1)} scenarios/s over ${r.seconds.toFixed(1)} s (${
       r.virtualHours.toFixed(1)
     } h of chip time simulated)`,
@@ -258,13 +285,58 @@ async function saveFailure(f: CampaignFailure): Promise<string> {
   return file;
 }
 
-async function main(args: string[]): Promise<number> {
-  let o;
+/** `fuzz merge <report.json>… [--json]`: print the campaign the shard reports make up. */
+async function mergeMain(args: string[]): Promise<number> {
+  const json = args.includes("--json");
+  const files = args.filter((a) => a !== "--json");
+  if (files.length === 0 || files.some((f) => f.startsWith("--"))) {
+    console.error("error: merge takes the shards' --json reports (and --json)");
+    console.error("usage: deno task fuzz merge shard-1.json shard-2.json … [--json]");
+    return 2;
+  }
+  const reports: CampaignReport[] = [];
+  for (const f of files) {
+    try {
+      reports.push(JSON.parse(await Deno.readTextFile(f)) as CampaignReport);
+    } catch (e) {
+      console.error(`error: cannot read the report ${f}: ${(e as Error).message}`);
+      console.error("pass files written by `deno task fuzz --shard i/n --json > shard-i.json`");
+      return 2;
+    }
+  }
+  let merged: CampaignReport;
   try {
-    o = parseArgs(args);
+    merged = mergeReports(reports);
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    console.error("usage: deno task fuzz --runs N --seed S [--json] [--path uart|spi|any] [--max-seconds T]");
+    console.error("merge the reports of one campaign: same --seed, --runs and --path, shards 1..n once each");
+    return 2;
+  }
+  if (json) console.log(JSON.stringify(merged));
+  else {
+    console.log(`merged ${reports.length} shards of ${merged.shards!.count}`);
+    printReport(merged);
+    for (const f of merged.failures) {
+      console.log(`\nviolation (seed ${f.seed}, run ${f.runPath}): ${f.violations.join("; ")}`);
+      console.log(`  replay: deno task fuzz --seed ${f.seed} --replay ${f.path}`);
+    }
+  }
+  return merged.violations > 0 ? 1 : 0;
+}
+
+async function main(args: string[]): Promise<number> {
+  if (args[0] === "merge") return await mergeMain(args.slice(1));
+  let o;
+  let shard: CampaignShard | undefined;
+  try {
+    o = parseArgs(args);
+    if (typeof o.shard === "string") shard = parseShard(o.shard);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    console.error(
+      "usage: deno task fuzz --runs N --seed S [--json] [--path uart|spi|any] [--max-seconds T] [--shard i/n]",
+    );
+    console.error("       deno task fuzz merge <report.json>… [--json]");
     console.error("       deno task fuzz --replay <file.json> | --seed S --replay <fast-check path>");
     return 2;
   }
@@ -300,6 +372,7 @@ async function main(args: string[]): Promise<number> {
     seed,
     path,
     maxSeconds,
+    shard,
     onViolation: (i, sc, v) =>
       console.error(
         `violation in run ${i} (replay: --seed ${seed} --replay ${i}): ${v.join("; ")}\n  ${
