@@ -73,7 +73,7 @@ export class FlashError extends Error {
   }
 }
 
-/** Raised when a long reply carries a non-zero status byte (uart.md §2.5). */
+/** Raised when a long reply carries a non-zero status byte (docs/uart.md §2.5). */
 export class ChipStatusError extends FlashError {
   readonly status: number;
   readonly command: string;

@@ -1,7 +1,7 @@
 /**
  * A virtual CH341A (1a86:5512) implementing the same WebUSB-shaped device interface as
  * npm:usb, so the real driver in core/io/ch341a.ts runs unchanged against it. It parses each
- * 32-byte OUT packet on its own (spi-ch341.md A.9): `A8` clocks bytes through the attached chip
+ * 32-byte OUT packet on its own (docs/spi-ch341.md A.9): `A8` clocks bytes through the attached chip
  * with bit reversal both ways, `AB` runs UIO sub-commands on a D5..D0 latch + direction,
  * `A1`/`A0` set and read pins, `AA` is accepted. D0 is wired to the chip's CSN, D2 to CEN,
  * D3/D5/D7 to SCK/SI/SO. Time runs on a {@link VirtualClock} and follows the CH341A half of the

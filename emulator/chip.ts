@@ -13,7 +13,7 @@ import { DEFAULT_TIMING, type TimingModel, wireMs } from "../core/timing.ts";
 import type { TxChunk, UartDevice } from "./uart_device.ts";
 import { handleRequest, type LoaderFlash, type LoaderHost } from "./loader.ts";
 
-/** Registers of the efuse controller (uart.md §4.16). */
+/** Registers of the efuse controller (docs/uart.md §4.16). */
 export const EFUSE_CTRL = 0x00800074;
 /** Efuse read-out register: bit 8 = valid, bits 0..7 = byte. */
 export const EFUSE_OPTR = 0x00800078;

@@ -1,6 +1,6 @@
 /**
  * The boot loader's command dispatcher, driven by the shared command table. One function per
- * command; the personality decides which are answered and how (uart.md §4, §5, §8.1).
+ * command; the personality decides which are answered and how (docs/uart.md §4, §5, §8.1).
  *
  * @module
  */
@@ -51,7 +51,7 @@ export interface LoaderHost {
   reboot(at: number): void;
   /** Switch the chip's UART to `baud` at time `at`. */
   switchBaud(baud: number, at: number): void;
-  /** T-type "CRC protect lock" state (uart.md §5.4). */
+  /** T-type "CRC protect lock" state (docs/uart.md §5.4). */
   lock: { protectFlag: boolean };
 }
 
@@ -133,7 +133,7 @@ function inLoaderWindow(host: LoaderHost, raw: number): boolean {
   return raw >>> 0 < host.loaderProtectedEnd;
 }
 
-/** Before an erase, a basic loader unprotects only if its flag says so (uart.md §5.4). */
+/** Before an erase, a basic loader unprotects only if its flag says so (docs/uart.md §5.4). */
 function lockBeforeErase(host: LoaderHost, now: number): number {
   if (!host.crcProtectLock) return now;
   if (host.lock.protectFlag) {

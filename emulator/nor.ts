@@ -1,5 +1,5 @@
 /**
- * A faithful SPI NOR flash model (spi-ch341.md C.3 and the C.6 checklist): erased bytes read
+ * A faithful SPI NOR flash model (docs/spi-ch341.md C.3 and the C.6 checklist): erased bytes read
  * 0xFF, programming ANDs, a page program wraps inside its 256-byte page, erases align down,
  * addresses wrap at the end of the array, status registers have read-only, sticky and
  * lock-protected bits, and block protection silently drops program/erase like real parts.

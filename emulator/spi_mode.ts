@@ -1,11 +1,11 @@
 /**
- * The Beken chip's SPI-mode entry, as a model (spi-ch341.md B.2, B.4). After CEN is released
+ * The Beken chip's SPI-mode entry, as a model (docs/spi-ch341.md B.2, B.4). After CEN is released
  * the ROM samples the SPI pins for a window; if enough 0xD2 bytes arrive while CS is low, and
  * this attempt is a lucky one, it answers the first byte of the window with 0xD2 and the rest
  * with zeros, settles for a while (zeros: the flash "does not answer yet"), then passes every
  * CS frame through to the NOR flash. Without entry the chip boots its firmware and the pins
  * read 0xFF. Every number here is a model parameter: the real ROM rule is an open question
- * (spi-ch341.md E.1, E.2).
+ * (docs/spi-ch341.md E.1, E.2).
  *
  * @example
  * ```ts

@@ -22,7 +22,7 @@ const cat = (...parts: Uint8Array[]) => {
   return out;
 };
 
-Deno.test("ch341a: bit reversal matches spi-ch341.md A.7's table", () => {
+Deno.test("ch341a: bit reversal matches docs/spi-ch341.md A.7's table", () => {
   const table: [number, number][] = [
     [0xd2, 0x4b],
     [0x9f, 0xf9],
@@ -68,7 +68,7 @@ Deno.test("ch341a: a 4 KiB read is flashrom's 4265-byte OUT, or one OUT when pad
   assert.equal(tolerant.frames[0].clocked, 133 * 31);
 });
 
-Deno.test("ch341a: CEN pulse and entry patterns B3 / B7 B6 / A8 4B… (spi-ch341.md B.5)", () => {
+Deno.test("ch341a: CEN pulse and entry patterns B3 / B7 B6 / A8 4B… (docs/spi-ch341.md B.5)", () => {
   assert.equal(hex(planCh341([{ cen: "low" }], PINS_IDLE).transfers[0]), "ab b3 20");
   const d2 = new Uint8Array(279).fill(0xd2);
   const plan = planCh341([{ cen: "high" }, { frame: { out: d2 } }], PINS_IDLE & ~0x04);

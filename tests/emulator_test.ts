@@ -30,7 +30,7 @@ async function linked(chip: string, opts = {}) {
   return { v, wire };
 }
 
-Deno.test("every reply has the exact length fixed-length readers wait for (uart.md §2.7)", async () => {
+Deno.test("every reply has the exact length fixed-length readers wait for (docs/uart.md §2.7)", async () => {
   const { wire } = await linked("bk7231n");
   const lengths: [CommandName, Values, number][] = [
     ["ReadReg", { addr: 0x800000 }, 15],

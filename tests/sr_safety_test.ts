@@ -17,7 +17,7 @@ import { createFaultyChip } from "../emulator/faults.ts";
 import type { NorFlash } from "../emulator/nor.ts";
 
 /**
- * Status-register safety (anchors §1.8 item 6, §4.3 item 5): from any start word, with WP#
+ * Status-register safety (docs/testing.md §1 item 6, §2 item 5): from any start word, with WP#
  * either way, unprotect leaves the flash writable or fails with a diagnosis; it never writes
  * the status register when nothing needs clearing, and never sets SRP1 or a one-time lock bit.
  */

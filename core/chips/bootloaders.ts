@@ -1,5 +1,5 @@
 /**
- * Known bootloaders by the standard CRC-32 of flash 0..256 (uart.md §5.6): 257 bytes on
+ * Known bootloaders by the standard CRC-32 of flash 0..256 (docs/uart.md §5.6): 257 bytes on
  * BootROM ("FULL") chips, whose CheckCRC end is inclusive, 256 bytes on the others.
  *
  * @module
@@ -17,7 +17,7 @@ export interface KnownBootloader {
   personality: Personality;
 }
 
-/** The table from bk7231tools' enums (uart.md §5.6). */
+/** The table from bk7231tools' enums (docs/uart.md §5.6). */
 export const KNOWN_BOOTLOADERS: readonly KnownBootloader[] = [
   { crc: 0xe14191ba, name: "bl_bk7231n_1.0.1", chip: "bk7231n", personality: "FULL" },
   { crc: 0xf42f8c32, name: "bl_t1_2.0.0", chip: "bk7238", personality: "FULL" },

@@ -1,5 +1,5 @@
 /**
- * CH341A as SPI master over raw USB (spi-ch341.md part A), no vendor DLL.
+ * CH341A as SPI master over raw USB (docs/spi-ch341.md part A), no vendor DLL.
  *
  * The device parses every 32-byte bulk packet on its own: `A8` + up to 31 bytes is an SPI
  * stream (LSB first on the wire, so every byte is bit-reversed both ways), `AB` + sub-commands
@@ -44,7 +44,7 @@ export const UIO_DELAY = 0xc0;
 /** UIO sub-command: end of the packet's stream. */
 export const UIO_END = 0x20;
 
-/** UIO pin bits (spi-ch341.md A.5). */
+/** UIO pin bits (docs/spi-ch341.md A.5). */
 export const PIN = Object.freeze({ CS0: 0x01, CS1: 0x02, CEN: 0x04, SCK: 0x08, D4: 0x10, MOSI: 0x20 });
 /** Idle: CS0 high, CEN high, SCK low, D1/D4/MOSI high. */
 export const PINS_IDLE = 0x37;

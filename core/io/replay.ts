@@ -419,7 +419,7 @@ export class ReplayLink implements ByteLink {
   }
 }
 
-/** Names of CH341A command bytes (spi-ch341.md A.4), for diffs. */
+/** Names of CH341A command bytes (docs/spi-ch341.md A.4), for diffs. */
 const CH341_COMMANDS: Record<number, string> = {
   0xa8: "SPI stream",
   0xab: "UIO stream",

@@ -1,6 +1,6 @@
 /**
  * The narrow WebUSB-shaped device interface the CH341A driver needs. npm:usb@3's `UsbDevice`
- * satisfies it (deno-runtime.md "USB"), so does a browser's `USBDevice` minus
+ * satisfies it (docs/deno-runtime.md "USB"), so does a browser's `USBDevice` minus
  * `detachKernelDriver`, and so does the emulator's virtual CH341A.
  *
  * @module

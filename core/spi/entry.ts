@@ -1,5 +1,5 @@
 /**
- * Beken SPI-mode entry (spi-ch341.md B.2–B.5): hold CEN low, release it and stream 0xD2 in
+ * Beken SPI-mode entry (docs/spi-ch341.md B.2–B.5): hold CEN low, release it and stream 0xD2 in
  * the same bus transaction, look for the success signature (0xD2, then zeros), then poll the
  * JEDEC ID until it is neither all 0x00 nor all 0xFF. The whole sequence is retried a bounded
  * number of times with growing pauses, reports "attempt N/M" and honours an AbortSignal.

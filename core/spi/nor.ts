@@ -1,7 +1,7 @@
 /**
  * Host-side SPI NOR operations over an {@link SpiMaster}: JEDEC identify, read, page program
  * split at 256-byte pages, 4K/32K/64K/chip erase, status read/write, and the unprotect of
- * spi-ch341.md C.7 (write only when needed, verify the whole protect field, report SRP or
+ * docs/spi-ch341.md C.7 (write only when needed, verify the whole protect field, report SRP or
  * hardware locks as FLASH_LOCKED instead of looping).
  *
  * Every write-type command goes out in one transaction `WREN, RDSR, <command>, RDSR`: the first

@@ -1,6 +1,6 @@
 /**
  * Pure status-register logic: field decode per part layout, the protected range (flashrom's
- * `decode_range_spi25` rule, spi-ch341.md C.4), the unprotected value, and lock diagnosis.
+ * `decode_range_spi25` rule, docs/spi-ch341.md C.4), the unprotected value, and lock diagnosis.
  * Status registers are handled as one word `SR1 | SR2 << 8 | SR3 << 16`.
  *
  * @example

@@ -56,7 +56,7 @@ export interface CommandOptions {
   flushFirst?: boolean;
 }
 
-/** The chip's CheckCRC rate BT budgets for (uart.md §4.6). */
+/** The chip's CheckCRC rate BT budgets for (docs/uart.md §4.6). */
 const CRC_BYTES_PER_SECOND = 400_000;
 
 /**
@@ -121,7 +121,7 @@ function replyBytes(spec: CommandSpec, values: Values): number {
 
 /**
  * Whether a one-byte `07` payload cannot be a real answer to `spec`: its layout needs more
- * bytes, or it is a free-form string (ReadBootVersion on a BootROM, uart.md §4.7).
+ * bytes, or it is a free-form string (ReadBootVersion on a BootROM, docs/uart.md §4.7).
  */
 function unknownCommandShape(spec: CommandSpec): boolean {
   if (!spec.reply) return false;

@@ -1,5 +1,5 @@
 /**
- * The Beken boot-UART command table (uart.md §4). One declarative row per command: frame
+ * The Beken boot-UART command table (docs/uart.md §4). One declarative row per command: frame
  * kind, opcode, request and response layouts, the fields the chip echoes, and which loader
  * personalities implement it. The host encoder, the reply decoder and the emulator's
  * dispatcher all read this table and nothing else.
@@ -7,7 +7,7 @@
  * @module
  */
 
-/** Loader personalities (uart.md §4 legend). */
+/** Loader personalities (docs/uart.md §4 legend). */
 export type Personality = "FULL" | "BASIC_TUYA" | "BASIC_BEKEN";
 
 /** Every personality, in table order. */
@@ -76,7 +76,7 @@ export type CommandName =
   | "FlashErase";
 
 /**
- * The table. Sources per row are in uart.md §4.1–§4.16.
+ * The table. Sources per row are in docs/uart.md §4.1–§4.16.
  *
  * @example
  * ```ts
@@ -259,10 +259,10 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
   },
 };
 
-/** Status byte of a long reply meaning "unknown command" (uart.md §2.5). */
+/** Status byte of a long reply meaning "unknown command" (docs/uart.md §2.5). */
 export const STATUS_UNKNOWN_COMMAND = 0x07;
 
-/** FlashErase size codes: the SPI NOR erase opcodes (uart.md §4.11). */
+/** FlashErase size codes: the SPI NOR erase opcodes (docs/uart.md §4.11). */
 export const ERASE_4K = 0x20;
 /** 64 KiB block erase opcode. */
 export const ERASE_64K = 0xd8;

@@ -107,7 +107,7 @@ export class UartTarget implements FlashTarget {
 
   /**
    * Read the sector at `addr`. Loaders that refuse raw addresses below their protected end
-   * (T/U/BK7252) are read there through the wrap, at `addr + flashSize` (uart.md §5.2).
+   * (T/U/BK7252) are read there through the wrap, at `addr + flashSize` (docs/uart.md §5.2).
    */
   async readSector(addr: number): Promise<Uint8Array> {
     this.#checkRange(addr, SECTOR, SECTOR);
@@ -174,7 +174,7 @@ export class UartTarget implements FlashTarget {
   /**
    * Standard CRC-32 of `len` bytes at `addr`, computed by the chip: the end sent is
    * `addr + len - 1` on end-inclusive loaders and `addr + len` otherwise, and the chip's raw
-   * register is converted. On loaders with the CRC protect lock (uart.md §5.4) the next erase
+   * register is converted. On loaders with the CRC protect lock (docs/uart.md §5.4) the next erase
    * or write is preceded by the LinkCheck that lets the loader unprotect again; reads and
    * further CRCs need none.
    */
@@ -247,7 +247,7 @@ export class UartTarget implements FlashTarget {
     }
   }
 
-  /** Send Reboot three times, 10 ms apart (uart.md §4.4). */
+  /** Send Reboot three times, 10 ms apart (docs/uart.md §4.4). */
   async reboot(): Promise<void> {
     for (let i = 0; i < 3; i++) {
       if (i > 0) await this.client.link.clock.sleep(10);
