@@ -41,7 +41,7 @@ export { bootloaderByCrc, KNOWN_BOOTLOADERS } from "./core/chips/bootloaders.ts"
 export { COMMANDS, type CommandSpec, type Personality } from "./core/uart/table.ts";
 export { checkReply, encodeReply, encodeRequest } from "./core/uart/codec.ts";
 export { ReplyParser, RequestParser } from "./core/uart/parser.ts";
-export { chipCrc, crc32 } from "./core/uart/crc.ts";
+export { chipCrc, crc32 } from "./core/crc.ts";
 export { UartClient } from "./core/uart/client.ts";
 export { connect, detect, readKey, switchBaud } from "./core/uart/session.ts";
 export { openUartTarget, UartTarget } from "./core/uart/target.ts";

@@ -18,7 +18,7 @@ import { chipById, CHIPS } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { type EmulatorServer, type Pace, parseListenAddress, servePty, serveTcp } from "../emulator/serve.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
-import { readImage } from "./files.ts";
+import { readImage } from "../core/flasher/files.ts";
 import { parseNumber } from "./numbers.ts";
 import { type CliIO, exitCodeFor, processIO } from "./output.ts";
 

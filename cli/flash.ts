@@ -26,11 +26,11 @@ import {
   verifyFlashCommand,
   writeFlashCommand,
 } from "./commands.ts";
-import { checkWritable, openImage } from "./files.ts";
+import { checkWritable, openImage } from "../core/flasher/files.ts";
 import { listPortsCommand } from "./list_ports.ts";
 import { parseDuration, parseNumber } from "./numbers.ts";
 import { type CliIO, Output, processIO } from "./output.ts";
-import { parsePortSpec } from "./ports.ts";
+import { parsePortSpec } from "../core/io/port_spec.ts";
 import { progressView } from "./progress.ts";
 import { parseFaultPlan } from "./faults.ts";
 import { startCliRecording } from "./record.ts";

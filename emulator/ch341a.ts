@@ -19,7 +19,24 @@
  */
 
 import { VirtualClock } from "../core/clock.ts";
-import type { UsbDeviceLike, UsbInResult, UsbOutResult } from "../core/io/usb.ts";
+import {
+  CMD_GET_INPUT,
+  CMD_SET_OUTPUT,
+  CMD_SPI_STREAM,
+  CMD_UIO_STREAM,
+  PIN,
+  UIO_DELAY,
+  UIO_DIR,
+  UIO_END,
+  UIO_OUT,
+} from "../core/io/ch341a_protocol.ts";
+import {
+  CH341_SPI_PRODUCT_ID,
+  CH341_VENDOR_ID,
+  type UsbDeviceLike,
+  type UsbInResult,
+  type UsbOutResult,
+} from "../core/io/usb.ts";
 import { CH341A_TIMING, type Ch341aTimingModel } from "../core/timing.ts";
 import { NorFlash } from "./nor.ts";
 import { type SpiEntryModel, SpiModeChip } from "./spi_mode.ts";
@@ -48,8 +65,8 @@ export interface VirtualUsbStats {
   packets: number;
 }
 
-const CS = 0x01;
-const CEN = 0x04;
+const CS = PIN.CS0;
+const CEN = PIN.CEN;
 const REV = Uint8Array.from({ length: 256 }, (_, b) => {
   let r = 0;
   for (let i = 0; i < 8; i++) if (b & (1 << i)) r |= 0x80 >> i;
@@ -58,8 +75,8 @@ const REV = Uint8Array.from({ length: 256 }, (_, b) => {
 
 /** The virtual programmer. */
 export class VirtualCh341a implements UsbDeviceLike {
-  readonly vendorId = 0x1a86;
-  readonly productId = 0x5512;
+  readonly vendorId = CH341_VENDOR_ID;
+  readonly productId = CH341_SPI_PRODUCT_ID;
   readonly productName = "USB-EPP/I2C... CH341A (virtual)";
   readonly serialNumber = null;
   readonly clock: VirtualClock;
@@ -188,17 +205,17 @@ export class VirtualCh341a implements UsbDeviceLike {
   #packet(p: Uint8Array): void {
     this.stats.packets++;
     switch (p[0]) {
-      case 0xa8:
+      case CMD_SPI_STREAM:
         return this.#spi(p.subarray(1));
-      case 0xab:
+      case CMD_UIO_STREAM:
         return this.#uio(p.subarray(1));
-      case 0xa1:
+      case CMD_SET_OUTPUT:
         return this.#setOutput(p);
-      case 0xa0:
+      case CMD_GET_INPUT:
         this.#replies.push(Uint8Array.of(this.pinLevels | 0xc0, 0, 0, 0, 0, 0));
         return;
       default:
-        return; // 0xAA stream configuration and anything else: no reply
+        return; // CMD_I2C_STREAM (stream configuration) and anything else: no reply
     }
   }
 
@@ -215,12 +232,12 @@ export class VirtualCh341a implements UsbDeviceLike {
   #uio(subs: Uint8Array): void {
     const sampled: number[] = [];
     for (const s of subs) {
-      if (s === 0x20) break;
+      if (s === UIO_END) break;
       this.#advance(this.timing.uioCommandMs);
       const kind = s & 0xc0;
-      if (kind === 0x80) this.#drive(s & 0x3f, this.#dir);
-      else if (kind === 0x40) this.#drive(this.#latch, s & 0x3f);
-      else if (kind === 0xc0) this.#advance((s & 0x3f) / 1000);
+      if (kind === UIO_OUT) this.#drive(s & 0x3f, this.#dir);
+      else if (kind === UIO_DIR) this.#drive(this.#latch, s & 0x3f);
+      else if (kind === UIO_DELAY) this.#advance((s & 0x3f) / 1000);
       else if (s === 0x00) sampled.push(this.pinLevels | 0xc0);
     }
     if (sampled.length > 0) this.#replies.push(Uint8Array.from(sampled));

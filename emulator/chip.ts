@@ -8,7 +8,7 @@
 
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { RequestParser } from "../core/uart/parser.ts";
-import type { Personality } from "../core/uart/table.ts";
+import type { Personality } from "../core/chips/personality.ts";
 import { DEFAULT_TIMING, type TimingModel, wireMs } from "../core/timing.ts";
 import type { TxChunk, UartDevice } from "./uart_device.ts";
 import { handleRequest, type LoaderFlash, type LoaderHost } from "./loader.ts";

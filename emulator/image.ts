@@ -6,7 +6,7 @@
  * @module
  */
 
-import { crc32 } from "../core/uart/crc.ts";
+import { crc32 } from "../core/crc.ts";
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { KNOWN_BOOTLOADERS } from "../core/chips/bootloaders.ts";
 import { Rng } from "./rng.ts";

@@ -12,7 +12,7 @@ import {
   STATUS_UNKNOWN_COMMAND,
 } from "../core/uart/table.ts";
 import { decodeFields, encodeReply, frameReply, type RequestFrame, type Values } from "../core/uart/codec.ts";
-import { chipToStandard, crc32 } from "../core/uart/crc.ts";
+import { chipToStandard, crc32 } from "../core/crc.ts";
 
 /** Bytes the CheckCRC handler reads from the flash model at a time. */
 const CRC_PIECE = 0x10000;

@@ -14,7 +14,7 @@ import type { Clock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
 import type { ChipIdentity as BackupIdentity } from "../core/flasher/backup.ts";
 import { createContext, type FlasherContext, type FlasherEvent } from "../core/flasher/context.ts";
-import type { FlashTarget } from "../core/flasher/target.ts";
+import type { FlashTarget } from "../core/target.ts";
 import { Ch341aSpi } from "../core/io/ch341a.ts";
 import type { ByteLink } from "../core/io/link.ts";
 import type { SpiMaster } from "../core/io/spi.ts";

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { FlashError } from "../core/errors.ts";
-import { Ch341aSpi, PINS_IDLE, planCh341, reverseBits } from "../core/io/ch341a.ts";
+import { Ch341aSpi, planCh341, reverseBits } from "../core/io/ch341a.ts";
+import { PINS_IDLE } from "../core/io/ch341a_protocol.ts";
 import type { SpiStep } from "../core/io/spi.ts";
 import { findCh341a, type UsbDeviceLike } from "../core/io/usb.ts";
 import { createVirtualCh341a } from "../emulator/ch341a.ts";

@@ -5,7 +5,7 @@ import { chipById, type ChipProfile, CHIPS } from "../core/chips/profiles.ts";
 import { ChipStatusError, FlashError } from "../core/errors.ts";
 import { protectedRange } from "../core/spi/status.ts";
 import type { UartClient } from "../core/uart/client.ts";
-import { chipToStandard, crc32 } from "../core/uart/crc.ts";
+import { chipToStandard, crc32 } from "../core/crc.ts";
 import { connect } from "../core/uart/session.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "../core/uart/table.ts";
 import { createFaultyChip, type FaultyChip } from "../emulator/faults.ts";

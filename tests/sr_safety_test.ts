@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CHIPS } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
-import type { UnprotectReport } from "../core/flasher/target.ts";
+import type { UnprotectReport } from "../core/target.ts";
 import { Ch341aSpi } from "../core/io/ch341a.ts";
 import type { SpiMaster, SpiStep } from "../core/io/spi.ts";
 import { FLASH_PARTS, type FlashPart } from "../core/spi/jedec.ts";

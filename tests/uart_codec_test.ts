@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { checkReply, decodeFields, encodeReply, encodeRequest, type Values } from "../core/uart/codec.ts";
-import { chipCrc, chipToStandard, Crc32, crc32 } from "../core/uart/crc.ts";
+import { chipCrc, chipToStandard, Crc32, crc32 } from "../core/crc.ts";
 import { ReplyParser, RequestParser } from "../core/uart/parser.ts";
 import { COMMANDS, type CommandSpec, type Field } from "../core/uart/table.ts";
 

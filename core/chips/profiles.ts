@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Personality } from "../uart/table.ts";
+import type { Personality } from "./personality.ts";
 
 /** A flash partition. */
 export interface Region {

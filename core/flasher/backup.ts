@@ -13,14 +13,14 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { crc32 } from "../uart/crc.ts";
+import { crc32 } from "../crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import type { FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
 import { readFlashTo } from "./read.ts";
 import { reasonOf, withRetries } from "./retry.ts";
 import { type ByteSource, type FlashContent, scanSource, STREAM_CHUNK } from "./source.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** An entry of a {@link BackupStore}. */
 export interface StoreEntry {

@@ -8,14 +8,14 @@
  * @module
  */
 
-import { crc32 } from "../uart/crc.ts";
+import { crc32 } from "../crc.ts";
 import type { FlasherContext } from "./context.ts";
 import type { ProgressMeter } from "./progress.ts";
 import { readSectorRun } from "./read_ahead.ts";
 import { alignDown } from "./range.ts";
 import { withRetries } from "./retry.ts";
 import { type ByteSource, FlashContent, toSource } from "./source.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** A contiguous stretch of flash. */
 export interface Span {

@@ -9,7 +9,7 @@
 import type { Clock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
 import type { ProgressListener } from "./progress.ts";
-import type { FlashTarget, UnprotectReport } from "./target.ts";
+import type { FlashTarget, UnprotectReport } from "../target.ts";
 
 /** Something worth telling the user while an operation runs (the CLI prints these on stderr). */
 export type FlasherEvent =

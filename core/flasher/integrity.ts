@@ -11,14 +11,14 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { crc32 } from "../uart/crc.ts";
+import { crc32 } from "../crc.ts";
 import { type BackupStore, storedSource } from "./backup.ts";
 import { differingSpans, sectorSpans, type Span } from "./compare.ts";
 import type { FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
 import { FlashContent } from "./source.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** Where the backup is and which range the job owns. */
 export interface OutsideCheck {

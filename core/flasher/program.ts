@@ -28,7 +28,7 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { crc32 } from "../uart/crc.ts";
+import { crc32 } from "../crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import {
   backupBaseName,
@@ -49,7 +49,7 @@ import { alignDown, hex } from "./range.ts";
 import { readSectorRun } from "./read_ahead.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
 import type { FlashContent } from "./source.ts";
-import { BLOCK, SECTOR, type UnprotectReport } from "./target.ts";
+import { BLOCK, SECTOR, type UnprotectReport } from "../target.ts";
 import { checkOutside, outsideSnapshot, restoreOutside } from "./integrity.ts";
 import { verifyFlash, VerifyMismatchError } from "./verify.ts";
 

@@ -7,7 +7,7 @@
 
 import { BOOTLOADER_END } from "../chips/profiles.ts";
 import { FlashError } from "../errors.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** `0x`-prefixed lowercase hex. */
 export function hex(n: number): string {

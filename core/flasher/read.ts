@@ -11,7 +11,7 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { Crc32, crc32 } from "../uart/crc.ts";
+import { Crc32, crc32 } from "../crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import { differingSpans, sectorSpans } from "./compare.ts";
 import type { FlasherContext } from "./context.ts";
@@ -19,7 +19,7 @@ import { ProgressMeter } from "./progress.ts";
 import { alignDown, alignUp, checkInFlash, hex } from "./range.ts";
 import { readSectorRun, stopReadAhead } from "./read_ahead.ts";
 import { withRetries } from "./retry.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** What to read and how carefully. */
 export interface ReadOptions {

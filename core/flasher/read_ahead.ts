@@ -12,7 +12,7 @@ import { FlashError } from "../errors.ts";
 import { checkCancelled, type FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** Whether the next run may use the target's read-ahead. */
 export function readAheadAllowed(ctx: FlasherContext): boolean {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { Crc32 } from "../uart/crc.ts";
-import { SECTOR } from "./target.ts";
+import { Crc32 } from "../crc.ts";
+import { SECTOR } from "../target.ts";
 
 /** Random-access bytes: an image in memory, a file, a backup in a store. */
 export interface ByteSource {

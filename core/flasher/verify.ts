@@ -14,7 +14,7 @@ import type { FlasherContext } from "./context.ts";
 import { ProgressMeter } from "./progress.ts";
 import { checkInFlash, hex } from "./range.ts";
 import { type ByteSource, FlashContent, toSource } from "./source.ts";
-import { BLOCK } from "./target.ts";
+import { BLOCK } from "../target.ts";
 
 /** The flash does not hold the image; carries the first differing address. */
 export class VerifyMismatchError extends FlashError {

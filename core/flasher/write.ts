@@ -10,7 +10,7 @@ import type { FlasherContext } from "./context.ts";
 import { type ProgramOptions, programRange, type ProgramReport } from "./program.ts";
 import { alignUp, checkInFlash, checkSectorAligned, guardBootloader, humanSize } from "./range.ts";
 import { type ByteSource, FlashContent, toSource } from "./source.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** Where to write and which guards apply. */
 export interface WriteOptions extends ProgramOptions {

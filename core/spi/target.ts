@@ -13,10 +13,10 @@
  * @module
  */
 
-import type { FlashInfo, FlashTarget, UnprotectReport, WireStats } from "../flasher/target.ts";
-import { BLOCK, SECTOR } from "../flasher/target.ts";
+import type { FlashInfo, FlashTarget, UnprotectReport, WireStats } from "../target.ts";
+import { BLOCK, SECTOR } from "../target.ts";
 import type { SpiMaster } from "../io/spi.ts";
-import { Crc32 } from "../uart/crc.ts";
+import { Crc32 } from "../crc.ts";
 import { enterSpiMode, type EntryHooks, type EntryParams, type EntryResult, pulseCen } from "./entry.ts";
 import type { FlashPart } from "./jedec.ts";
 import { type NorTimeouts, SpiNor } from "./nor.ts";

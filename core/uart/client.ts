@@ -8,7 +8,7 @@
  */
 
 import { ChipStatusError, FlashError } from "../errors.ts";
-import type { WireStats } from "../flasher/target.ts";
+import type { WireStats } from "../target.ts";
 import { type ByteLink, LinkClosedError } from "../io/link.ts";
 import { checkReply, encodeRequest, type Values } from "./codec.ts";
 import { ChangeLedger } from "./ledger.ts";

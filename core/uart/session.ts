@@ -12,7 +12,7 @@ import { FlashError } from "../errors.ts";
 import type { ByteLink } from "../io/link.ts";
 import { formatJedecId, lookupFlash, sizeFromId } from "../spi/jedec.ts";
 import { UartClient, type WireEvent } from "./client.ts";
-import { chipToStandard, crc32 } from "./crc.ts";
+import { chipToStandard, crc32 } from "../crc.ts";
 import { COMMANDS, type Personality } from "./table.ts";
 
 /** The rate every Beken loader starts at (docs/uart.md §1). */

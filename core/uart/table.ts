@@ -7,11 +7,9 @@
  * @module
  */
 
-/** Loader personalities (docs/uart.md §4 legend). */
-export type Personality = "FULL" | "BASIC_TUYA" | "BASIC_BEKEN";
+import { PERSONALITIES, type Personality } from "../chips/personality.ts";
 
-/** Every personality, in table order. */
-export const PERSONALITIES: readonly Personality[] = ["FULL", "BASIC_TUYA", "BASIC_BEKEN"];
+export type { Personality };
 
 /** A field of a request or reply payload. Integers are little-endian. */
 export type Field =

@@ -16,7 +16,7 @@ import {
   SECTOR,
   type UnprotectReport,
   type WireStats,
-} from "../flasher/target.ts";
+} from "../target.ts";
 import type { ByteLink } from "../io/link.ts";
 import { type FlashPart, flashPartFor, formatJedecId } from "../spi/jedec.ts";
 import {
@@ -28,7 +28,7 @@ import {
   unprotectedValue,
 } from "../spi/status.ts";
 import type { UartClient, WireEvent } from "./client.ts";
-import { chipToStandard, crc32 } from "./crc.ts";
+import { chipToStandard, crc32 } from "../crc.ts";
 import {
   type ChipIdentity,
   connect,

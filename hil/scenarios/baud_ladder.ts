@@ -6,7 +6,7 @@
  * @module
  */
 
-import { crc32 } from "../../core/uart/crc.ts";
+import { crc32 } from "../../core/crc.ts";
 import { BOOT_BAUD } from "../../core/uart/session.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";
 import { appStart, withConnection } from "./common.ts";

@@ -1,14 +1,14 @@
 /**
- * File access for the CLI: the backup store on a directory, firmware images and output
+ * File access with Deno's file APIs (no FFI): the backup store on a directory, firmware images and output
  * files, with every failure turned into a one-line cause and remedy.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { FlashError } from "../core/errors.ts";
-import type { BackupStore, StoreEntry, StoreWriter } from "../core/flasher/backup.ts";
-import type { ByteSource } from "../core/flasher/source.ts";
+import { FlashError } from "../errors.ts";
+import type { BackupStore, StoreEntry, StoreWriter } from "./backup.ts";
+import type { ByteSource } from "./source.ts";
 
 /**
  * Backups, sidecars and journals as files in one directory (created on first use). Files
