@@ -90,15 +90,31 @@ export class ChipStatusError extends FlashError {
   }
 }
 
+/**
+ * Status bytes of the loader's long replies (docs/uart.md §2.5), named after Beken's loader
+ * source. The one place they are spelled out: the client, the emulated loader and the messages
+ * below use these.
+ */
+export const LOADER_STATUS = Object.freeze({
+  OK: 0,
+  FLASH_BUSY: 1,
+  SPI_TIMEOUT: 2,
+  FLASH_TIMEOUT: 3,
+  PACKET_LENGTH_ERROR: 4,
+  PAYLOAD_TOO_SHORT: 5,
+  PARAMETER_ERROR: 6,
+  UNKNOWN_COMMAND: 7,
+});
+
 const STATUS_NAMES: Record<number, string> = {
-  0: "ok",
-  1: "flash busy",
-  2: "SPI timeout",
-  3: "flash operation timeout",
-  4: "payload length error",
-  5: "packet length error",
-  6: "flash operation parameter error",
-  7: "unknown command",
+  [LOADER_STATUS.OK]: "ok",
+  [LOADER_STATUS.FLASH_BUSY]: "flash busy",
+  [LOADER_STATUS.SPI_TIMEOUT]: "SPI timeout",
+  [LOADER_STATUS.FLASH_TIMEOUT]: "flash operation timeout",
+  [LOADER_STATUS.PACKET_LENGTH_ERROR]: "payload length error",
+  [LOADER_STATUS.PAYLOAD_TOO_SHORT]: "packet length error",
+  [LOADER_STATUS.PARAMETER_ERROR]: "flash operation parameter error",
+  [LOADER_STATUS.UNKNOWN_COMMAND]: "unknown command",
 };
 
 /** Name of a long-reply status code. */

@@ -13,6 +13,8 @@ import {
 } from "../core/uart/table.ts";
 import { decodeFields, encodeReply, frameReply, type RequestFrame, type Values } from "../core/uart/codec.ts";
 import { chipToStandard, crc32 } from "../core/crc.ts";
+import { LOADER_STATUS } from "../core/errors.ts";
+import { SPI_OP } from "../core/spi/opcodes.ts";
 
 /** Bytes the CheckCRC handler reads from the flash model at a time. */
 const CRC_PIECE = 0x10000;
@@ -102,7 +104,7 @@ export function handleRequest(
   if (!v) {
     if (spec.frame === "long") {
       return {
-        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
         at: now + replyMs,
         name: spec.name,
       };
@@ -125,7 +127,11 @@ function refused(spec: CommandSpec, addr: number, at: number, extra = new Uint8A
   const payload = new Uint8Array(4 + extra.length);
   new DataView(payload.buffer).setUint32(0, addr >>> 0, true);
   payload.set(extra, 4);
-  return { bytes: frameReply("long", spec.code, payload, 6), at, name: `${spec.name} (refused)` };
+  return {
+    bytes: frameReply("long", spec.code, payload, LOADER_STATUS.PARAMETER_ERROR),
+    at,
+    name: `${spec.name} (refused)`,
+  };
 }
 
 /** The raw address is inside the window a basic bootloader refuses. */
@@ -138,7 +144,7 @@ function lockBeforeErase(host: LoaderHost, now: number): number {
   if (!host.crcProtectLock) return now;
   if (host.lock.protectFlag) {
     host.lock.protectFlag = false;
-    return host.flash.writeSr(0x01, Uint8Array.of(0), now).doneAt;
+    return host.flash.writeSr(SPI_OP.WRITE_SR, Uint8Array.of(0), now).doneAt;
   }
   return now;
 }
@@ -175,7 +181,9 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
       crc = crc32(host.flash.read((start + o) % host.flash.size, Math.min(CRC_PIECE, len - o)), crc);
     }
     const busy = (len / host.crcBytesPerSec) * 1000;
-    if (host.crcProtectLock) host.flash.writeSr(0x01, Uint8Array.of(protectAllSr(host.flash)), now);
+    if (host.crcProtectLock) {
+      host.flash.writeSr(SPI_OP.WRITE_SR, Uint8Array.of(protectAllSr(host.flash)), now);
+    }
     return ok(spec, { crc: chipToStandard(crc) }, now + busy + replyMs);
   },
   ReadBootVersion(host, spec, _v, now, replyMs) {
@@ -193,7 +201,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const data = bin(v, "data");
     if (data.length < 1 || data.length > 256) {
       return {
-        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
         at: now + replyMs,
         name: spec.name,
       };
@@ -239,7 +247,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const value = bin(v, "value");
     if (value.length < 1 || value.length > 2) {
       return {
-        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
         at: now + replyMs,
         name: spec.name,
       };
@@ -253,10 +261,16 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
   FlashErase(host, spec, v, now, replyMs) {
     const sizeCmd = num(v, "sizeCmd");
     const addr = num(v, "addr");
-    const kind = sizeCmd === 0x20 ? "4k" : sizeCmd === 0x52 ? "32k" : sizeCmd === 0xd8 ? "64k" : null;
+    const kind = sizeCmd === SPI_OP.ERASE_4K
+      ? "4k"
+      : sizeCmd === SPI_OP.ERASE_32K
+      ? "32k"
+      : sizeCmd === SPI_OP.ERASE_64K
+      ? "64k"
+      : null;
     if (!kind) {
       return {
-        bytes: frameReply("long", spec.code, new Uint8Array(0), 6),
+        bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PARAMETER_ERROR),
         at: now + replyMs,
         name: spec.name,
       };
@@ -270,7 +284,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
         addr >>> 24,
       );
       return {
-        bytes: frameReply("long", spec.code, payload, 6),
+        bytes: frameReply("long", spec.code, payload, LOADER_STATUS.PARAMETER_ERROR),
         at: now + replyMs,
         name: `${spec.name} (refused)`,
       };

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { hex } from "../hex.ts";
 import type { FlashPart, SrLayout } from "./jedec.ts";
 
 /** Decoded fields. Absent fields read as 0/false. */
@@ -159,19 +160,20 @@ export function diagnoseLock(
   wp: "high" | "low" | "unknown" = "unknown",
 ): LockDiagnosis {
   const f = decodeStatus(part, sr);
-  const hex = `0x${sr.toString(16).padStart(2 * Math.max(1, part.srCount), "0")}`;
+  const srHex = hex(sr, 2 * Math.max(1, part.srCount));
   if (f.srp1 && f.srp0) {
     return {
       mode: "permanent",
       locked: true,
-      reason: `status registers permanently locked (SRP1=1, SRP0=1, SR ${hex}): protection cannot be cleared`,
+      reason:
+        `status registers permanently locked (SRP1=1, SRP0=1, SR ${srHex}): protection cannot be cleared`,
     };
   }
   if (f.srp1) {
     return {
       mode: "power-cycle",
       locked: true,
-      reason: `status registers locked until power-off (SRP1=1, SR ${hex})`,
+      reason: `status registers locked until power-off (SRP1=1, SR ${srHex})`,
     };
   }
   if (f.srp0) {
@@ -180,8 +182,8 @@ export function diagnoseLock(
       mode: "hardware",
       locked: low,
       reason: low
-        ? `status registers locked by the WP# pin (SRP0=1 and WP# low, SR ${hex})`
-        : `SRP0=1 (SR ${hex}): status writes work only while WP# is high`,
+        ? `status registers locked by the WP# pin (SRP0=1 and WP# low, SR ${srHex})`
+        : `SRP0=1 (SR ${srHex}): status writes work only while WP# is high`,
     };
   }
   return { mode: "none", locked: false, reason: "" };
@@ -208,7 +210,6 @@ export function describeStatus(part: FlashPart, sr: number, flashSize = part.siz
   if (part.layout.srp1Bit !== null) flags.push(`SRP1=${+f.srp1}`);
   if (part.layout.qeBit !== null) flags.push(`QE=${+f.qe}`);
   const r = protectedRange(part, sr, flashSize);
-  const hx = (n: number) => `0x${n.toString(16).padStart(6, "0")}`;
-  const what = r.end > r.start ? `${hx(r.start)}..${hx(r.end - 1)} protected` : "nothing protected";
+  const what = r.end > r.start ? `${hex(r.start, 6)}..${hex(r.end - 1, 6)} protected` : "nothing protected";
   return `${flags.join(" ")} → ${what}`;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { hexByte } from "../hex.ts";
 import type { CommandSpec, Field, FrameKind } from "./table.ts";
 
 /** Values of a payload's fields: integers as numbers, byte strings as Uint8Array. */
@@ -148,7 +149,7 @@ export function checkReply(spec: CommandSpec, request: Values, frame: ReplyFrame
   const rs = spec.reply;
   if (!rs) return { ok: false, reason: "other", detail: `${spec.name} expects no reply` };
   if (frame.kind !== spec.frame || frame.code !== rs.code) {
-    return { ok: false, reason: "other", detail: `got ${frame.kind} reply 0x${hex2(frame.code)}` };
+    return { ok: false, reason: "other", detail: `got ${frame.kind} reply 0x${hexByte(frame.code)}` };
   }
   if (frame.kind === "long" && frame.status !== 0) {
     return {
@@ -178,10 +179,6 @@ function sameValue(a: number | Uint8Array | undefined, b: number | Uint8Array | 
   if (typeof a === "number" || typeof b === "number") return a === b;
   if (!a || !b || a.length !== b.length) return false;
   return a.every((x, i) => x === b[i]);
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, "0");
 }
 
 /** Concatenate byte arrays. */

@@ -9,6 +9,7 @@
 import { bootloaderByCrc, type KnownBootloader } from "../chips/bootloaders.ts";
 import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../chips/profiles.ts";
 import { FlashError } from "../errors.ts";
+import { hex } from "../hex.ts";
 import type { ByteLink } from "../io/link.ts";
 import { formatJedecId, lookupFlash, sizeFromId } from "../spi/jedec.ts";
 import { UartClient, type WireEvent } from "./client.ts";
@@ -368,8 +369,6 @@ export const TUYA_KEY: readonly [number, number, number, number] = [
   0x5993a17e,
   0xc7adeb03,
 ];
-
-const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 
 /**
  * Identify the chip on a linked client and set the client's personality. Order as BT/GUI

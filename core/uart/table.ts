@@ -8,6 +8,8 @@
  */
 
 import { PERSONALITIES, type Personality } from "../chips/personality.ts";
+import { LOADER_STATUS } from "../errors.ts";
+import { SPI_OP } from "../spi/opcodes.ts";
 
 export type { Personality };
 
@@ -258,12 +260,12 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
 };
 
 /** Status byte of a long reply meaning "unknown command" (docs/uart.md §2.5). */
-export const STATUS_UNKNOWN_COMMAND = 0x07;
+export const STATUS_UNKNOWN_COMMAND = LOADER_STATUS.UNKNOWN_COMMAND;
 
 /** FlashErase size codes: the SPI NOR erase opcodes (docs/uart.md §4.11). */
-export const ERASE_4K = 0x20;
+export const ERASE_4K = SPI_OP.ERASE_4K;
 /** 64 KiB block erase opcode. */
-export const ERASE_64K = 0xd8;
+export const ERASE_64K = SPI_OP.ERASE_64K;
 
 /** Look a command up by its dispatch key (frame kind, opcode), as the chip does. */
 export function commandByKey(frame: FrameKind, code: number): CommandSpec | undefined {

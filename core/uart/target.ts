@@ -9,6 +9,7 @@
 
 import type { ChipProfile } from "../chips/profiles.ts";
 import { FlashError } from "../errors.ts";
+import { hex } from "../hex.ts";
 import {
   BLOCK,
   type FlashInfo,
@@ -19,6 +20,7 @@ import {
 } from "../target.ts";
 import type { ByteLink } from "../io/link.ts";
 import { type FlashPart, flashPartFor, formatJedecId } from "../spi/jedec.ts";
+import { SPI_OP } from "../spi/opcodes.ts";
 import {
   decodeStatus,
   diagnoseLock,
@@ -40,13 +42,11 @@ import {
 import { COMMANDS, ERASE_4K, ERASE_64K } from "./table.ts";
 
 /** SPI opcode writing the status registers (WRSR). */
-const WRSR = 0x01;
+const WRSR = SPI_OP.WRITE_SR;
 /** SPI opcode writing SR2 alone, on parts that have it. */
-const WRSR2 = 0x31;
+const WRSR2 = SPI_OP.WRITE_SR2;
 /** Status-register write attempts before an unprotect is declared impossible. */
 const UNPROTECT_TRIES = 3;
-
-const hex = (n: number, width = 6) => `0x${(n >>> 0).toString(16).padStart(width, "0")}`;
 
 /**
  * A chip reached over its boot UART, after {@link detect}.
@@ -265,15 +265,15 @@ export class UartTarget implements FlashTarget {
     if (!Number.isInteger(addr) || !Number.isInteger(len) || addr < 0 || len < 0 || addr % align !== 0) {
       throw new FlashError(
         "BAD_RANGE",
-        `address ${hex(addr)} (+${len}) is not ${align}-byte aligned`,
+        `address ${hex(addr, 6)} (+${len}) is not ${align}-byte aligned`,
         `use addresses that are multiples of 0x${align.toString(16)}`,
       );
     }
     if (addr + len > this.#size) {
       throw new FlashError(
         "BAD_RANGE",
-        `${hex(addr)}..${hex(addr + len)} lies beyond the ${this.#size / 0x100000} MiB flash`,
-        `keep --addr + --size within ${hex(this.#size)}`,
+        `${hex(addr, 6)}..${hex(addr + len, 6)} lies beyond the ${this.#size / 0x100000} MiB flash`,
+        `keep --addr + --size within ${hex(this.#size, 6)}`,
       );
     }
   }
@@ -283,8 +283,10 @@ export class UartTarget implements FlashTarget {
     if (addr < end) {
       throw new FlashError(
         "BOOTLOADER_GUARD",
-        `the ${this.#profile.name} bootloader refuses to ${what} below ${hex(end)} (asked for ${hex(addr)})`,
-        `${what} at ${hex(end)} or above; the bootloader itself can only be replaced over SPI`,
+        `the ${this.#profile.name} bootloader refuses to ${what} below ${hex(end, 6)} (asked for ${
+          hex(addr, 6)
+        })`,
+        `${what} at ${hex(end, 6)} or above; the bootloader itself can only be replaced over SPI`,
       );
     }
   }
