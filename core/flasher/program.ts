@@ -45,6 +45,7 @@ import { differingSpans, sectorSpans, type Span } from "./compare.ts";
 import { checkCancelled, type FlasherContext } from "./context.ts";
 import { JOURNAL_VERSION, JournalWriter, type WriteJournal } from "./journal.ts";
 import { ProgressMeter } from "./progress.ts";
+import { type BlockPolicy, planBlocks } from "./erase_plan.ts";
 import { alignDown, hex } from "./range.ts";
 import { readSectorRun } from "./read_ahead.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
@@ -79,12 +80,7 @@ export interface ProgramOptions {
   saveResult?: boolean;
 }
 
-/** When a 64 KiB erase replaces 4 KiB erases in a block lying wholly inside the range. */
-export type BlockPolicy =
-  /** Every sector of the block differs (writes: nothing that matches is erased). */
-  | "all-differ"
-  /** At least one sector differs (erases: the whole block must end up blank anyway). */
-  | "covered";
+export type { BlockPolicy };
 
 /** What to program. */
 export interface ProgramPlan {
@@ -126,13 +122,6 @@ export interface ProgramReport {
 
 /** Default attempts per sector. */
 export const PROGRAM_ATTEMPTS = 3;
-
-interface BlockWork {
-  /** 64 KiB-aligned block address. */
-  block: number;
-  sectors: number[];
-  useBlockErase: boolean;
-}
 
 /** Run a plan; see the module documentation for the steps. */
 export async function programRange(
@@ -435,26 +424,6 @@ function blockSpans(addr: number, size: number): Span[] {
     a = next;
   }
   return spans;
-}
-
-function planBlocks(
-  changed: readonly number[],
-  start: number,
-  end: number,
-  policy: BlockPolicy,
-): BlockWork[] {
-  const byBlock = new Map<number, number[]>();
-  for (const s of changed) {
-    const b = alignDown(s, BLOCK);
-    const list = byBlock.get(b) ?? [];
-    list.push(s);
-    byBlock.set(b, list);
-  }
-  return [...byBlock.entries()].map(([block, sectors]) => {
-    const inside = block >= start && block + BLOCK <= end;
-    const useBlockErase = inside && (policy === "covered" || sectors.length === BLOCK / SECTOR);
-    return { block, sectors, useBlockErase };
-  });
 }
 
 /**
