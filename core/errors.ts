@@ -43,9 +43,13 @@ export interface DamageReport {
 
 /** A typed, user-facing failure: cause plus remedy. */
 export class FlashError extends Error {
+  /** What went wrong, as a stable code. */
   readonly code: ErrorCode;
+  /** One line telling the user what to do about it. */
   readonly remedy: string;
+  /** Which range of the flash may differ from what it was, when a write or erase failed midway. */
   damage?: DamageReport;
+  /** A failure with its cause (`message`) and its remedy. */
   constructor(
     code: ErrorCode,
     cause: string,
@@ -75,8 +79,11 @@ export class FlashError extends Error {
 
 /** Raised when a long reply carries a non-zero status byte (docs/uart.md §2.5). */
 export class ChipStatusError extends FlashError {
+  /** The non-zero status byte of the reply. */
   readonly status: number;
+  /** Name of the command the reply answered. */
   readonly command: string;
+  /** The reply to `command` carried `status`. */
   constructor(command: string, status: number) {
     super(
       "CHIP_STATUS",
@@ -95,7 +102,7 @@ export class ChipStatusError extends FlashError {
  * source. The one place they are spelled out: the client, the emulated loader and the messages
  * below use these.
  */
-export const LOADER_STATUS = Object.freeze({
+export const LOADER_STATUS = {
   OK: 0,
   FLASH_BUSY: 1,
   SPI_TIMEOUT: 2,
@@ -104,7 +111,7 @@ export const LOADER_STATUS = Object.freeze({
   PAYLOAD_TOO_SHORT: 5,
   PARAMETER_ERROR: 6,
   UNKNOWN_COMMAND: 7,
-});
+} as const;
 
 const STATUS_NAMES: Record<number, string> = {
   [LOADER_STATUS.OK]: "ok",

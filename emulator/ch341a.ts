@@ -43,8 +43,11 @@ import { type SpiEntryModel, SpiModeChip } from "./spi_mode.ts";
 
 /** What hangs off the CH341A's SPI pins. */
 export interface SpiPinsDevice {
+  /** Chip select went low. */
   select(now: number): void;
+  /** Clock one byte both ways; returns MISO. */
   exchange(mosi: number, now: number): number;
+  /** Chip select went high. */
   deselect(now: number): void;
   /** CEN on D2; absent for a bare flash chip. */
   setCen?(low: boolean, now: number): void;
@@ -58,10 +61,15 @@ export const DEFAULT_VIRTUAL_CH341A_TIMING: Readonly<VirtualCh341aTiming> = CH34
 
 /** USB traffic counters (what the bench reports). */
 export interface VirtualUsbStats {
+  /** Bulk OUT transfers received. */
   outTransfers: number;
+  /** Bulk IN transfers answered. */
   inTransfers: number;
+  /** Bytes received on bulk OUT. */
   outBytes: number;
+  /** Bytes sent on bulk IN. */
   inBytes: number;
+  /** 32-byte command packets executed. */
   packets: number;
 }
 
@@ -75,12 +83,19 @@ const REV = Uint8Array.from({ length: 256 }, (_, b) => {
 
 /** The virtual programmer. */
 export class VirtualCh341a implements UsbDeviceLike {
-  readonly vendorId = CH341_VENDOR_ID;
-  readonly productId = CH341_SPI_PRODUCT_ID;
+  /** USB vendor ID (WCH). */
+  readonly vendorId: number = CH341_VENDOR_ID;
+  /** USB product ID of the SPI/I2C/GPIO mode. */
+  readonly productId: number = CH341_SPI_PRODUCT_ID;
+  /** Product string. */
   readonly productName = "USB-EPP/I2C... CH341A (virtual)";
+  /** No serial number, like most CH341A boards. */
   readonly serialNumber = null;
+  /** The clock the programmer and the chip behind it run on. */
   readonly clock: VirtualClock;
+  /** What USB packets, SPI bytes and UIO commands cost. */
   readonly timing: VirtualCh341aTiming;
+  /** Transfer and packet counts so far. */
   readonly stats: VirtualUsbStats = { outTransfers: 0, inTransfers: 0, outBytes: 0, inBytes: 0, packets: 0 };
   /** The device on the pins. */
   readonly target: SpiPinsDevice;
@@ -94,12 +109,18 @@ export class VirtualCh341a implements UsbDeviceLike {
   #replies: Uint8Array[] = [];
   #waiters: { resolve: (r: UsbInResult) => void; reject: (e: Error) => void; len: number }[] = [];
 
-  constructor(target: SpiPinsDevice, clock = new VirtualClock(), timing: Partial<VirtualCh341aTiming> = {}) {
+  /** A programmer with `target` on its SPI pins. */
+  constructor(
+    target: SpiPinsDevice,
+    clock: VirtualClock = new VirtualClock(),
+    timing: Partial<VirtualCh341aTiming> = {},
+  ) {
     this.target = target;
     this.clock = clock;
     this.timing = { ...DEFAULT_VIRTUAL_CH341A_TIMING, ...timing };
   }
 
+  /** Whether the device is open. */
   get opened(): boolean {
     return this.#opened;
   }
@@ -109,12 +130,14 @@ export class VirtualCh341a implements UsbDeviceLike {
     return ((this.#latch & this.#dir) | (~this.#dir & 0x3f)) & 0x3f;
   }
 
+  /** Open the device. */
   open(): Promise<void> {
     if (this.unplugged) return Promise.reject(new Error("device disconnected"));
     this.#opened = true;
     return Promise.resolve();
   }
 
+  /** Close the device. */
   close(): Promise<void> {
     this.#opened = false;
     this.#claimed = false;
@@ -122,11 +145,13 @@ export class VirtualCh341a implements UsbDeviceLike {
     return Promise.resolve();
   }
 
+  /** Select configuration 1 (the only one). */
   selectConfiguration(value: number): Promise<void> {
     this.#check(false);
     return value === 1 ? Promise.resolve() : Promise.reject(new Error(`no configuration ${value}`));
   }
 
+  /** Claim interface 0 (the only one). */
   claimInterface(n: number): Promise<void> {
     this.#check(false);
     if (n !== 0) return Promise.reject(new Error(`no interface ${n}`));
@@ -134,6 +159,7 @@ export class VirtualCh341a implements UsbDeviceLike {
     return Promise.resolve();
   }
 
+  /** Release the interface. */
   releaseInterface(_n: number): Promise<void> {
     this.#claimed = false;
     return Promise.resolve();
@@ -143,6 +169,7 @@ export class VirtualCh341a implements UsbDeviceLike {
     return Promise.reject(new Error("no kernel driver attached"));
   }
 
+  /** Execute the 32-byte packets of a bulk OUT transfer. */
   transferOut(ep: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
     try {
       this.#check(true);
@@ -165,6 +192,7 @@ export class VirtualCh341a implements UsbDeviceLike {
     return Promise.resolve({ bytesWritten: data.length, status: "ok" });
   }
 
+  /** Answer a bulk IN transfer with the next queued reply packet. */
   transferIn(ep: number, length: number): Promise<UsbInResult> {
     try {
       this.#check(true);
@@ -281,8 +309,11 @@ export interface VirtualCh341aSetup {
 
 /** A wired-up virtual rig. */
 export interface VirtualCh341aRig {
+  /** The virtual programmer, to hand to the driver. */
   device: VirtualCh341a;
+  /** The clock everything runs on. */
   clock: VirtualClock;
+  /** The flash behind the chip, for inspection. */
   nor: NorFlash;
   /** The Beken entry model, or null for a bare flash. */
   chip: SpiModeChip | null;

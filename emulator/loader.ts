@@ -21,16 +21,23 @@ const CRC_PIECE = 0x10000;
 
 /** What the loader needs from the flash model (the loader is the SPI master). */
 export interface LoaderFlash {
+  /** Flash size in bytes. */
   readonly size: number;
+  /** JEDEC ID, wire order. */
   readonly jedecId: ArrayLike<number>;
+  /** Read bytes (wrapping at the flash size). */
   read(addr: number, len: number): Uint8Array;
+  /** Erase an aligned range; reports whether anything changed and when the flash is done. */
   eraseRange(
     addr: number,
     kind: "4k" | "32k" | "64k" | "chip",
     now: number,
   ): { changed: boolean; doneAt: number };
+  /** Program bytes; reports when the flash is done. */
   program(addr: number, data: Uint8Array, now: number): { doneAt: number };
+  /** Read a status register by opcode. */
   readSr(opcode: number): number;
+  /** Write status registers by opcode; reports when done and whether the part took it. */
   writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean };
   /** The range block protection currently covers (empty when `start === end`). */
   protectedRange(): { start: number; end: number };
@@ -40,14 +47,23 @@ export interface LoaderFlash {
 
 /** Chip services the loader calls into (registers, reset, baud). */
 export interface LoaderHost {
+  /** The loader's protocol. */
   readonly personality: Personality;
+  /** Whether CheckCRC's end address is inclusive. */
   readonly crcEndInclusive: boolean;
+  /** End of the window the loader refuses to touch (0: none). */
   readonly loaderProtectedEnd: number;
+  /** Whether CheckCRC re-protects the flash (BASIC loaders). */
   readonly crcProtectLock: boolean;
+  /** What ReadBootVersion answers, or null where unsupported. */
   readonly bootVersion: string | null;
+  /** The flash the loader drives. */
   readonly flash: LoaderFlash;
+  /** Chip-side CRC speed (bytes/s). */
   readonly crcBytesPerSec: number;
+  /** A register as ReadReg reads it. */
   readReg(addr: number): number;
+  /** A register write as WriteReg does it. */
   writeReg(addr: number, value: number): void;
   /** Reboot the chip at `at` (the loader's Reboot / RESET commands). */
   reboot(at: number): void;

@@ -87,9 +87,11 @@ export interface NorFlashOptions {
 
 /** The whole persistent state, as a plain object. */
 export interface NorSnapshot {
+  /** JEDEC ID, wire order. */
   jedecId: number[];
   /** Status word without WIP/WEL. */
   sr: number;
+  /** The whole array. */
   data: Uint8Array;
 }
 
@@ -124,6 +126,7 @@ export class NorFlash {
   #frame: number[] | null = null;
   #frameIgnored = false;
 
+  /** A flash as `opts` describe it (default: an erased EN25QH16B). */
   constructor(opts: NorFlashOptions = {}) {
     this.part = opts.part ?? flashPartFor(opts.id ?? [0x1c, 0x70, 0x15]);
     this.timing = { ...W25Q32JV_TYPICAL, ...opts.timing };

@@ -73,6 +73,7 @@ export class SpiModeChip {
   #csLow = false;
   #frameIndex = 0;
 
+  /** A chip whose SPI-mode entry follows `model`, with `nor` behind it. */
   constructor(nor: NorFlash, model: Partial<SpiEntryModel> = {}) {
     this.nor = nor;
     this.model = { ...DEFAULT_SPI_ENTRY_MODEL, ...model };

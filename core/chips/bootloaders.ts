@@ -11,9 +11,11 @@ import type { Personality } from "./personality.ts";
 export interface KnownBootloader {
   /** Standard CRC-32 of the first 257 (FULL) or 256 (BASIC) bytes. */
   crc: number;
+  /** Bootloader name as bk7231tools lists it. */
   name: string;
   /** Profile id of the chip it ships on. */
   chip: string;
+  /** The loader protocol it speaks. */
   personality: Personality;
 }
 

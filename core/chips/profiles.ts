@@ -9,6 +9,7 @@ import type { Personality } from "./personality.ts";
 
 /** A flash partition. */
 export interface Region {
+  /** First byte of the partition. */
   start: number;
   /** Exclusive end. */
   end: number;

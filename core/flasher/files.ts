@@ -16,7 +16,9 @@ import type { ByteSource } from "./source.ts";
  * backup under the real name.
  */
 export class DirectoryStore implements BackupStore {
+  /** The directory holding the entries. */
   readonly dir: string;
+  /** A store in `dir` (created on first write). */
   constructor(dir: string) {
     this.dir = dir;
   }
@@ -108,7 +110,9 @@ async function fileWriter(path: string): Promise<StoreWriter> {
 
 /** A firmware image opened for reading piece by piece; close it when done. */
 export interface ImageFile extends ByteSource {
+  /** Path of the image file. */
   readonly path: string;
+  /** Close the file. */
   close(): void;
 }
 

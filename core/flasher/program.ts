@@ -94,7 +94,9 @@ export interface ProgramPlan {
 
 /** What a write or erase did. */
 export interface ProgramReport {
+  /** The job that ran. */
   op: "write" | "erase";
+  /** Start of the range. */
   addr: number;
   /** Bytes of the range (whole sectors). */
   size: number;
@@ -104,8 +106,11 @@ export interface ProgramReport {
   changed: number;
   /** Sectors that already matched. */
   unchanged: number;
+  /** 64 KiB block erases issued. */
   blockErases: number;
+  /** 4 KiB sector erases issued. */
   sectorErases: number;
+  /** Sectors programmed. */
   sectorWrites: number;
   /** Sector re-erase + re-program rounds after a failed check. */
   retries: number;
@@ -113,10 +118,13 @@ export interface ProgramReport {
   backup: string | null;
   /** Details of the backup this run took or reused. */
   backupRecord: BackupInfo | null;
+  /** Location of the job's journal, or null without a store. */
   journal: string | null;
   /** Where the flash content after the job was saved (`saveResult`), or null. */
   afterImage: string | null;
+  /** What clearing the flash protection did, or null when nothing was protected. */
   unprotect: UnprotectReport | null;
+  /** What the job cost on the wire. */
   accounting: Accounting;
 }
 

@@ -12,8 +12,11 @@ export type ProgressOp = "read" | "backup" | "compare" | "erase" | "write" | "ve
 
 /** One progress report: `done` of `total` bytes. */
 export interface ProgressEvent {
+  /** The operation in progress. */
   op: ProgressOp;
+  /** Bytes done so far. */
   done: number;
+  /** Bytes in all. */
   total: number;
   /** Average rate since the operation started, once some time has passed. */
   bytesPerSec?: number;

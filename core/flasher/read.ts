@@ -23,7 +23,9 @@ import { SECTOR } from "../target.ts";
 
 /** What to read and how carefully. */
 export interface ReadOptions {
+  /** First flash address to read. */
   addr: number;
+  /** Bytes to read. */
   size: number;
   /** Attempts per sector, for transient errors and CRC mismatches alike (default 5). */
   attempts?: number;
@@ -48,11 +50,13 @@ export interface ReadSummary {
   sectorCrcs: Uint32Array;
   /** Sectors read more than once because their CRC did not match. */
   rereads: number;
+  /** What the read cost on the wire. */
   accounting: Accounting;
 }
 
 /** The bytes read and what it cost. */
 export interface ReadResult extends ReadSummary {
+  /** The bytes read. */
   data: Uint8Array;
 }
 

@@ -57,6 +57,7 @@ export class FlashContent {
   readonly size: number;
   readonly #src: ByteSource;
 
+  /** The bytes of `source`, placed at flash address `addr`. */
   constructor(addr: number, source: ByteSource) {
     this.addr = addr;
     this.#src = source;

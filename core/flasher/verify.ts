@@ -22,6 +22,7 @@ export class VerifyMismatchError extends FlashError {
   readonly first: number;
   /** Number of differing sectors. */
   readonly sectors: number;
+  /** `sectors` sectors of `[addr, addr + size)` differ, the first at `first`. */
   constructor(addr: number, size: number, first: number, sectors: number) {
     super(
       "VERIFY_FAILED",
@@ -37,6 +38,7 @@ export class VerifyMismatchError extends FlashError {
 
 /** Where and how to verify. */
 export interface VerifyOptions {
+  /** Flash address the expected bytes start at. */
   addr: number;
   /**
    * Window of the coarse CRC, or several levels largest first (default: the whole image, then
@@ -49,10 +51,13 @@ export interface VerifyOptions {
 
 /** A successful verification. */
 export interface VerifyResult {
+  /** Start of the range checked. */
   addr: number;
+  /** Bytes checked. */
   size: number;
   /** Standard CRC-32 of the image, which the flash matched. */
   crc32: number;
+  /** What the check cost on the wire. */
   accounting: Accounting;
 }
 

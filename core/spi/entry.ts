@@ -54,8 +54,11 @@ export const DEFAULT_ENTRY: Readonly<EntryParams> = Object.freeze({
 
 /** A progress event. */
 export interface EntryProgress {
+  /** Attempt under way, from 1. */
   attempt: number;
+  /** Attempts allowed. */
   attempts: number;
+  /** Where the attempt stands. */
   phase: "reset" | "sync" | "poll" | "failed" | "entered";
   /** One human line, e.g. "SPI-mode entry: attempt 3/10". */
   message: string;
@@ -63,7 +66,9 @@ export interface EntryProgress {
 
 /** Hooks. */
 export interface EntryHooks {
+  /** Stops the attempts. */
   signal?: AbortSignal;
+  /** Called at every phase of every attempt. */
   onProgress?: (p: EntryProgress) => void;
 }
 

@@ -44,10 +44,15 @@ export type { EraseKind };
 
 /** Busy-wait limits (ms). Defaults: GUI 5 s / 120 s, flashrom's "100–4000 ms" for blocks. */
 export interface NorTimeouts {
+  /** Page program limit (ms). */
   pageMs: number;
+  /** 4 KiB sector erase limit (ms). */
   sectorMs: number;
+  /** 64 KiB block erase limit (ms). */
   blockMs: number;
+  /** Chip erase limit (ms). */
   chipMs: number;
+  /** Status-register write limit (ms). */
   statusMs: number;
 }
 
@@ -77,13 +82,16 @@ const WEL = SR_WEL;
 
 /** Operations on one SPI NOR flash. */
 export class SpiNor {
+  /** The SPI master the flash hangs on. */
   readonly spi: SpiMaster;
   /** The part (from the JEDEC table, or a generic stand-in). */
   readonly part: FlashPart;
   /** JEDEC ID read at identify time, wire order. */
   readonly jedecId: Uint8Array;
+  /** How long each kind of operation may keep the flash busy. */
   readonly timeouts: NorTimeouts;
 
+  /** The part `part` with ID `jedecId` behind `spi`. */
   constructor(spi: SpiMaster, part: FlashPart, jedecId: Uint8Array, timeouts: Partial<NorTimeouts> = {}) {
     this.spi = spi;
     this.part = part;

@@ -7,7 +7,7 @@
  */
 
 /** Opcodes of 25-series SPI NOR flash (3-byte addresses). */
-export const SPI_OP = Object.freeze({
+export const SPI_OP = {
   /** Read JEDEC ID: manufacturer, type, capacity. */
   READ_ID: 0x9f,
   /** Read manufacturer and device ID (address selects the order). */
@@ -48,7 +48,7 @@ export const SPI_OP = Object.freeze({
   ERASE_CHIP: 0xc7,
   /** Erase the whole chip (the older opcode). */
   ERASE_CHIP_ALT: 0x60,
-});
+} as const;
 
 /** Status register 1: write in progress. */
 export const SR_WIP = 0x01;

@@ -18,21 +18,31 @@ import type { FlashPart, SrLayout } from "./jedec.ts";
 
 /** Decoded fields. Absent fields read as 0/false. */
 export interface StatusFields {
+  /** Write in progress. */
   wip: boolean;
+  /** Write-enable latch. */
   wel: boolean;
   /** Block-protect bits as an integer (BP0 = LSB). */
   bp: number;
+  /** Top/bottom: the protected range starts at the bottom when set. */
   tb: boolean;
+  /** Sector granularity (4 KiB) instead of blocks. */
   sec: boolean;
+  /** Complement: the range outside the BP range is protected. */
   cmp: boolean;
+  /** Status register protect 0. */
   srp0: boolean;
+  /** Status register protect 1 (lock). */
   srp1: boolean;
+  /** Quad enable. */
   qe: boolean;
 }
 
 /** A byte range `[start, end)`; empty when `start === end`. */
 export interface ByteRange {
+  /** First byte. */
   start: number;
+  /** End, exclusive. */
   end: number;
 }
 
@@ -137,6 +147,7 @@ export type LockMode = "none" | "hardware" | "power-cycle" | "permanent";
 
 /** Whether the status registers can be rewritten, and why not. */
 export interface LockDiagnosis {
+  /** How the register is locked. */
   mode: LockMode;
   /** True when a status write will certainly be ignored. */
   locked: boolean;

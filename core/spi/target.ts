@@ -45,6 +45,7 @@ export class SpiFlashTarget implements FlashTarget {
   readonly #spi: SpiMaster;
   #closed = false;
 
+  /** A target on `nor`, reached through `spi`; `entry` is how SPI mode was entered, if it was. */
   constructor(spi: SpiMaster, nor: SpiNor, entry: EntryResult | null) {
     this.#spi = spi;
     this.nor = nor;

@@ -97,6 +97,7 @@ export function encodeRequest(spec: CommandSpec, values: Values): Uint8Array {
 
 /** A reply frame as it came off the wire. */
 export interface ReplyFrame {
+  /** Short or long frame. */
   kind: FrameKind;
   /** RSP byte. */
   code: number;
@@ -128,8 +129,11 @@ export function encodeReply(spec: CommandSpec, values: Values, status = 0): Uint
 
 /** A host frame as the chip parsed it. */
 export interface RequestFrame {
+  /** Short or long frame. */
   kind: FrameKind;
+  /** The command byte. */
   code: number;
+  /** The bytes after the command byte. */
   payload: Uint8Array;
 }
 

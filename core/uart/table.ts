@@ -26,14 +26,19 @@ export type FrameKind = "short" | "long";
 export interface ReplySpec {
   /** RSP byte (differs from the request code only for LinkCheck). */
   readonly code: number;
+  /** The reply's fields, after its status byte when long. */
   readonly fields: readonly Field[];
 }
 
 /** One command of the protocol. */
 export interface CommandSpec {
+  /** The command's name. */
   readonly name: CommandName;
+  /** The command byte. */
   readonly code: number;
+  /** Short or long frame. */
   readonly frame: FrameKind;
+  /** The request's fields. */
   readonly request: readonly Field[];
   /** `null` when the chip sends nothing back (Reboot, RESET). */
   readonly reply: ReplySpec | null;

@@ -35,6 +35,7 @@ export interface FaultyLinkOptions {
 export class FaultyLink implements ByteLink {
   /** The decorated link. */
   readonly inner: ByteLink;
+  /** What was injected. */
   readonly recorder: FaultRecorder;
   /** Dice of this injector; set `dice.active = false` to pass bytes through untouched. */
   readonly dice: FaultDice;
@@ -50,6 +51,7 @@ export class FaultyLink implements ByteLink {
   #gone = false;
   #closed = false;
 
+  /** `inner` with faults from `plan`. */
   constructor(inner: ByteLink, plan: FaultPlan, options: FaultyLinkOptions = {}) {
     this.inner = inner;
     this.recorder = options.recorder ?? new FaultRecorder();

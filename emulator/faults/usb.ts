@@ -32,11 +32,15 @@ export interface FaultyUsbOptions {
  * ```
  */
 export class FaultyUsbDevice implements UsbDeviceLike {
+  /** The device the faults are injected in front of. */
   readonly inner: UsbDeviceLike;
+  /** What was injected. */
   readonly recorder: FaultRecorder;
+  /** The seeded dice deciding each fault. */
   readonly dice: FaultDice;
   readonly #clock?: Clock;
 
+  /** `inner` with faults from `plan`. */
   constructor(inner: UsbDeviceLike, plan: FaultPlan, options: FaultyUsbOptions = {}) {
     this.inner = inner;
     this.recorder = options.recorder ?? new FaultRecorder();
@@ -44,18 +48,23 @@ export class FaultyUsbDevice implements UsbDeviceLike {
     this.#clock = options.clock;
   }
 
+  /** USB vendor ID of the inner device. */
   get vendorId(): number {
     return this.inner.vendorId;
   }
+  /** USB product ID of the inner device. */
   get productId(): number {
     return this.inner.productId;
   }
+  /** Product string of the inner device. */
   get productName(): string | null | undefined {
     return this.inner.productName;
   }
+  /** Serial number of the inner device. */
   get serialNumber(): string | null | undefined {
     return this.inner.serialNumber;
   }
+  /** Whether the inner device is open. */
   get opened(): boolean | undefined {
     return this.inner.opened;
   }
@@ -64,22 +73,28 @@ export class FaultyUsbDevice implements UsbDeviceLike {
     this.recorder.record(kind, this.#clock?.now() ?? 0, detail);
   }
 
+  /** Open the inner device. */
   open(): Promise<void> {
     return this.inner.open();
   }
+  /** Close the inner device. */
   close(): Promise<void> {
     return this.inner.close();
   }
+  /** Select a configuration of the inner device. */
   selectConfiguration(value: number): Promise<void> {
     return this.inner.selectConfiguration(value);
   }
+  /** Claim an interface of the inner device. */
   claimInterface(n: number): Promise<void> {
     return this.inner.claimInterface(n);
   }
+  /** Release an interface of the inner device. */
   releaseInterface(n: number): Promise<void> {
     return this.inner.releaseInterface(n);
   }
 
+  /** Bulk OUT through to the inner device, unless a fault stops or alters it. */
   async transferOut(ep: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
     const d = this.dice;
     if (d.roll("usb-fail")) {
@@ -99,6 +114,7 @@ export class FaultyUsbDevice implements UsbDeviceLike {
     return await this.inner.transferOut(ep, data);
   }
 
+  /** Bulk IN from the inner device, possibly short, stalled or with flipped bits. */
   async transferIn(ep: number, length: number): Promise<UsbInResult> {
     const d = this.dice;
     const r = await this.inner.transferIn(ep, length);
