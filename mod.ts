@@ -76,6 +76,7 @@ export {
   type UsbOutResult,
 } from "./core/io/usb.ts";
 export { Ch341aSpi } from "./core/io/ch341a.ts";
+export { ForwardingUsbDevice } from "./core/io/usb_forward.ts";
 export type { SpiFrame, SpiMaster, SpiStats, SpiStep } from "./core/io/spi.ts";
 
 // The boot-UART protocol.

@@ -11,6 +11,7 @@
  *
  * @example
  * ```ts
+ * import { Ch341aSpi } from "../core/io/ch341a.ts";
  * const v = createVirtualCh341a({ entry: { succeedOnAttempt: 3 } });
  * const spi = await Ch341aSpi.open(v.device, { clock: v.clock });
  * ```

@@ -33,6 +33,7 @@ const BY_TOP = (() => {
  *
  * @example
  * ```ts
+ * import { crc32 } from "../core/crc.ts";
  * const d = new Uint8Array(257);
  * forgeCrc(d, 0xe14191ba);
  * crc32(d) === 0xe14191ba; // true

@@ -9,6 +9,7 @@
  *
  * @example
  * ```ts
+ * import { NorFlash } from "./nor.ts";
  * const chip = new SpiModeChip(new NorFlash(), { succeedOnAttempt: 3 });
  * ```
  *

@@ -62,6 +62,8 @@ export function baudsMatch(a: number, b: number): boolean {
  *
  * @example
  * ```ts
+ * import type { UartDevice } from "./uart_device.ts";
+ * declare const chip: UartDevice;
  * const wire = new VirtualWire(chip);
  * await wire.write(Uint8Array.of(0x01, 0xe0, 0xfc, 0x01, 0x00));
  * await wire.read(64, 5); // 04 0e 05 01 e0 fc 01 00, about 1.5 ms of virtual time later

@@ -375,6 +375,9 @@ export async function saveBackup(
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const identity: ChipIdentity;
  * const store = new MemoryStore();
  * const rec = await takeBackup(ctx, { store, identity, createdAt: new Date() });
  * ```
@@ -404,6 +407,11 @@ function parseSidecar(bytes: Uint8Array): BackupSidecar | null {
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const store: BackupStore;
+ * declare const identity: ChipIdentity;
+ * declare const opts: BackupOptions;
  * const backup = await reuseBackup(ctx, { store, identity }) ?? await saveBackup(ctx, opts);
  * ```
  */

@@ -56,6 +56,9 @@ export interface CompareOptions {
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const image: Uint8Array;
  * const bad = await differingSpans(ctx, 0x11000, image, sectorSpans(0x11000, image.length), {
  *   window: [Infinity, 0x10000], attempts: 3, op: "verify",
  * });

@@ -42,6 +42,11 @@ const WINDOWS = [Number.POSITIVE_INFINITY, 0x40000, 0x10000];
  *
  * @example
  * ```ts
+ * import type { BackupStore } from "./backup.ts";
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const store: BackupStore;
+ * declare const backup: string; // the backup's location in the store
  * const restored = await restoreOutside(ctx, { store, backup, addr: 0x11000, end: 0x40000, attempts: 3 });
  * ```
  */

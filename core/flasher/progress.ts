@@ -30,6 +30,8 @@ export type ProgressListener = (event: ProgressEvent) => void;
  *
  * @example
  * ```ts
+ * import { VirtualClock } from "../clock.ts";
+ * const clock = new VirtualClock();
  * const meter = new ProgressMeter("read", 8192, clock, (e) => console.error(e.done));
  * meter.advance(4096); // reports 4096 of 8192
  * ```

@@ -78,6 +78,8 @@ export const READ_WINDOW_SMALL = 0x8000;
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
  * const { data, crc32 } = await readFlash(ctx, { addr: 0, size: ctx.flashSize });
  * ```
  */
@@ -93,6 +95,8 @@ export async function readFlash(ctx: FlasherContext, opts: ReadOptions): Promise
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
  * const file = await Deno.open("backup.bin", { write: true, create: true });
  * await readFlashTo(ctx, { addr: 0, size: ctx.flashSize }, async (chunk) => void await file.write(chunk));
  * ```

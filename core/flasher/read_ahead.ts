@@ -45,6 +45,9 @@ function checkLength(addr: number, data: Uint8Array): void {
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare function save(addr: number, data: Uint8Array): void;
  * await readSectorRun(ctx, [0x11000, 0x12000], { op: "read", attempts: 5 }, (a, d) => save(a, d));
  * ```
  */

@@ -44,6 +44,7 @@ export function toSource(x: Uint8Array | ByteSource): ByteSource {
  *
  * @example
  * ```ts
+ * declare const app: Uint8Array;
  * const c = new FlashContent(0x11000, bytesSource(app));
  * const first = await c.bytes(0x11000, 0x1000);
  * ```

@@ -70,6 +70,9 @@ export const VERIFY_WINDOW: readonly number[] = [Number.POSITIVE_INFINITY, BLOCK
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const image: Uint8Array;
  * await verifyFlash(ctx, image, { addr: 0x11000 });
  * ```
  */

@@ -36,6 +36,12 @@ export function padToSectors(image: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
+ * import type { BackupStore, ChipIdentity } from "./backup.ts";
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const app: Uint8Array;
+ * declare const store: BackupStore;
+ * declare const identity: ChipIdentity;
  * const report = await writeFlash(ctx, app, {
  *   addr: 0x11000, store, identity, createdAt: new Date(),
  * });

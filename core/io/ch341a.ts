@@ -13,6 +13,7 @@
  *
  * @example
  * ```ts
+ * import { findCh341a } from "./usb.ts";
  * const spi = await Ch341aSpi.open(await findCh341a(0));
  * const [rx] = await spi.transfer([{ frame: { out: Uint8Array.of(0x9f), read: 3 } }]);
  * ```
@@ -77,6 +78,7 @@ export interface Ch341PlanOptions {
  *
  * @example
  * ```ts
+ * import { PINS_IDLE } from "./ch341a_protocol.ts";
  * const plan = planCh341([{ cen: "low" }], PINS_IDLE);
  * plan.transfers[0]; // AB B3 20
  * ```

@@ -7,6 +7,8 @@
  *
  * @example
  * ```ts
+ * import { parseGpioSpec } from "./gpio.ts";
+ * import { openSpiTarget } from "../spi/target.ts";
  * const spi = openSpidev("/dev/spidev0.0", { cen: parseGpioSpec("gpiochip0:17") });
  * const target = await openSpiTarget(spi);
  * ```

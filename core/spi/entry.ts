@@ -6,6 +6,8 @@
  *
  * @example
  * ```ts
+ * import type { SpiMaster } from "../io/spi.ts";
+ * declare const spi: SpiMaster;
  * const { jedecId, attempt } = await enterSpiMode(spi, { attempts: 20 }, {
  *   onProgress: (p) => console.error(p.message),
  * });

@@ -9,6 +9,9 @@
  *
  * @example
  * ```ts
+ * import type { SpiMaster } from "../io/spi.ts";
+ * declare const spi: SpiMaster;
+ * declare const image: Uint8Array;
  * const nor = await SpiNor.identify(spi);
  * await nor.unprotect();
  * await nor.erase(0x1000, "4k");

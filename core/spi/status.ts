@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { lookupFlash } from "./jedec.ts";
  * const part = lookupFlash([0xeb, 0x60, 0x15])!;
  * protectedRange(part, 0x4004); // { start: 0, end: 0x1f0000 }
  * unprotectedValue(part, 0x4204); // 0x0200 (QE kept)
@@ -95,6 +96,8 @@ export function protectClearMask(part: FlashPart): number {
  *
  * @example
  * ```ts
+ * import { lookupFlash } from "./jedec.ts";
+ * const part = lookupFlash([0xeb, 0x60, 0x15])!;
  * // 2 MiB, SR1 = 0x04: the top 64 KiB
  * protectedRange(part, 0x04); // { start: 0x1f0000, end: 0x200000 }
  * ```
@@ -161,6 +164,8 @@ export interface LockDiagnosis {
  *
  * @example
  * ```ts
+ * import { lookupFlash } from "./jedec.ts";
+ * const part = lookupFlash([0xeb, 0x60, 0x15])!;
  * diagnoseLock(part, 0x0100).mode; // "power-cycle"
  * diagnoseLock(part, 0x0080, "low").locked; // true
  * ```

@@ -5,6 +5,8 @@
  *
  * @example
  * ```ts
+ * import { Ch341aSpi } from "../io/ch341a.ts";
+ * import { findCh341a } from "../io/usb.ts";
  * const spi = await Ch341aSpi.open(await findCh341a(0));
  * const target = await openSpiTarget(spi, { onProgress: (p) => console.error(p.message) });
  * const first = await target.readSector(0);
@@ -127,6 +129,8 @@ export class SpiFlashTarget implements FlashTarget {
  *
  * @example
  * ```ts
+ * import type { SpiMaster } from "../io/spi.ts";
+ * declare const spi: SpiMaster;
  * const target = await openSpiTarget(spi, { entry: { attempts: 20, cenLowMs: 500 } });
  * (await target.info()).flashSize; // 2097152
  * ```

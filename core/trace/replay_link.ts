@@ -13,6 +13,9 @@
  *
  * @example
  * ```ts
+ * import { chipById } from "../chips/profiles.ts";
+ * import { parseTrace } from "../io/trace.ts";
+ * import { openUartTarget } from "../uart/target.ts";
  * const trace = parseTrace(await Deno.readTextFile("bk7231n.jsonl"));
  * const link = new ReplayLink(trace.links[0], { clock: trace.header.clock });
  * const { identity } = await openUartTarget(link, { chip: chipById("bk7231n") });

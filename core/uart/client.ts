@@ -65,6 +65,7 @@ const CRC_BYTES_PER_SECOND = 400_000;
  *
  * @example
  * ```ts
+ * import { COMMANDS } from "./table.ts";
  * replyTimeoutMs(COMMANDS.CheckCRC, { start: 0, end: 0x200000 }, 921600); // ≈ 10 500
  * ```
  */
@@ -135,6 +136,9 @@ function unknownCommandShape(spec: CommandSpec): boolean {
  *
  * @example
  * ```ts
+ * import type { ByteLink } from "../io/link.ts";
+ * import { COMMANDS } from "./table.ts";
+ * declare const link: ByteLink;
  * const client = new UartClient(link);
  * const { value } = await client.command(COMMANDS.ReadReg, { addr: 0x800000 });
  * ```

@@ -87,6 +87,7 @@ export function frameRequest(kind: FrameKind, code: number, payload: Uint8Array)
  *
  * @example
  * ```ts
+ * import { COMMANDS } from "./table.ts";
  * encodeRequest(COMMANDS.LinkCheck, {}); // 01 e0 fc 01 00
  * encodeRequest(COMMANDS.FlashRead4K, { addr: 0x11000 }); // 01 e0 fc ff f4 05 00 09 00 10 01 00
  * ```

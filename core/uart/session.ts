@@ -89,6 +89,8 @@ const REBOOT_TEXT = new TextEncoder().encode("reboot\r\n");
  *
  * @example
  * ```ts
+ * import type { ByteLink } from "../io/link.ts";
+ * declare const link: ByteLink;
  * const client = await connect(link, { onEvent: (e) => console.error(e.message) });
  * ```
  */

@@ -53,6 +53,10 @@ const UNPROTECT_TRIES = 3;
  *
  * @example
  * ```ts
+ * import type { UartClient } from "./client.ts";
+ * import type { ChipIdentity } from "./session.ts";
+ * declare const client: UartClient;
+ * declare const identity: ChipIdentity;
  * const target = new UartTarget(client, identity);
  * const crc = await target.crc(0x11000, 0x1000);
  * ```
@@ -354,6 +358,9 @@ export interface OpenedUart {
  *
  * @example
  * ```ts
+ * import { chipById } from "../chips/profiles.ts";
+ * import type { ByteLink } from "../io/link.ts";
+ * declare const link: ByteLink;
  * const { target, identity } = await openUartTarget(link, { chip: chipById("bk7231n"), baud: 921600 });
  * identity.flashSize; // 2097152
  * ```

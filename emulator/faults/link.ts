@@ -26,6 +26,7 @@ export interface FaultyLinkOptions {
  *
  * @example
  * ```ts
+ * import { createVirtualChip } from "../virtual.ts";
  * const v = await createVirtualChip({ chip: "bk7231n" });
  * const link = new FaultyLink(v.link(), { seed: 3, rates: { "rx-flip": 0.05, fragment: 0.5 } });
  * // … use `link` like any port; then:

@@ -8,6 +8,7 @@
 
 import type { Clock } from "../../core/clock.ts";
 import type { UsbDeviceLike, UsbInResult, UsbOutResult } from "../../core/io/usb.ts";
+import { ForwardingUsbDevice } from "../../core/io/usb_forward.ts";
 import type { SpiModeChip } from "../spi_mode.ts";
 import { FaultDice, type FaultKind, type FaultPlan, FaultRecorder } from "./plan.ts";
 
@@ -26,14 +27,14 @@ export interface FaultyUsbOptions {
  *
  * @example
  * ```ts
+ * import { Ch341aSpi } from "../../core/io/ch341a.ts";
+ * import { createVirtualCh341a } from "../ch341a.ts";
  * const rig = createVirtualCh341a({ flashId: [0xeb, 0x60, 0x15] });
  * const dev = new FaultyUsbDevice(rig.device, { seed: 5, rates: { "usb-short": 0.01 } }, { clock: rig.clock });
  * const spi = await Ch341aSpi.open(dev, { clock: rig.clock });
  * ```
  */
-export class FaultyUsbDevice implements UsbDeviceLike {
-  /** The device the faults are injected in front of. */
-  readonly inner: UsbDeviceLike;
+export class FaultyUsbDevice extends ForwardingUsbDevice {
   /** What was injected. */
   readonly recorder: FaultRecorder;
   /** The seeded dice deciding each fault. */
@@ -42,60 +43,18 @@ export class FaultyUsbDevice implements UsbDeviceLike {
 
   /** `inner` with faults from `plan`. */
   constructor(inner: UsbDeviceLike, plan: FaultPlan, options: FaultyUsbOptions = {}) {
-    this.inner = inner;
+    super(inner);
     this.recorder = options.recorder ?? new FaultRecorder();
     this.dice = new FaultDice(plan, this.recorder, options.salt ?? 201);
     this.#clock = options.clock;
-  }
-
-  /** USB vendor ID of the inner device. */
-  get vendorId(): number {
-    return this.inner.vendorId;
-  }
-  /** USB product ID of the inner device. */
-  get productId(): number {
-    return this.inner.productId;
-  }
-  /** Product string of the inner device. */
-  get productName(): string | null | undefined {
-    return this.inner.productName;
-  }
-  /** Serial number of the inner device. */
-  get serialNumber(): string | null | undefined {
-    return this.inner.serialNumber;
-  }
-  /** Whether the inner device is open. */
-  get opened(): boolean | undefined {
-    return this.inner.opened;
   }
 
   #record(kind: FaultKind, detail: string): void {
     this.recorder.record(kind, this.#clock?.now() ?? 0, detail);
   }
 
-  /** Open the inner device. */
-  open(): Promise<void> {
-    return this.inner.open();
-  }
-  /** Close the inner device. */
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-  /** Select a configuration of the inner device. */
-  selectConfiguration(value: number): Promise<void> {
-    return this.inner.selectConfiguration(value);
-  }
-  /** Claim an interface of the inner device. */
-  claimInterface(n: number): Promise<void> {
-    return this.inner.claimInterface(n);
-  }
-  /** Release an interface of the inner device. */
-  releaseInterface(n: number): Promise<void> {
-    return this.inner.releaseInterface(n);
-  }
-
   /** Bulk OUT through to the inner device, unless a fault stops or alters it. */
-  async transferOut(ep: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
+  override async transferOut(ep: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
     const d = this.dice;
     if (d.roll("usb-fail")) {
       this.#record("usb-fail", `bulk OUT of ${data.length} bytes failed`);
@@ -115,7 +74,7 @@ export class FaultyUsbDevice implements UsbDeviceLike {
   }
 
   /** Bulk IN from the inner device, possibly short, stalled or with flipped bits. */
-  async transferIn(ep: number, length: number): Promise<UsbInResult> {
+  override async transferIn(ep: number, length: number): Promise<UsbInResult> {
     const d = this.dice;
     const r = await this.inner.transferIn(ep, length);
     if (d.roll("usb-fail")) {
