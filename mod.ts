@@ -133,7 +133,7 @@ export {
   type EntryProgress,
   type EntryResult,
 } from "./core/spi/entry.ts";
-export { type EraseKind, SPI_OP } from "./core/spi/opcodes.ts";
+export { BEKEN_SPI_SYNC, type EraseKind, SPI_OP } from "./core/spi/opcodes.ts";
 export { type NorTimeouts, SpiNor, type UnprotectOutcome } from "./core/spi/nor.ts";
 export { openSpiTarget, SpiFlashTarget, type SpiTargetOptions } from "./core/spi/target.ts";
 

@@ -4,8 +4,9 @@
  * it were a USB-UART adapter.
  *
  * What the master can observe (docs/deno-runtime.md "Pseudo-terminals"): the client's baud
- * rate (termios, BOTHER included), read before each chunk; a client opening or closing the slave (the master reports
- * POLLHUP while no client has it open). It cannot observe DTR/RTS or BREAK.
+ * rate (termios, BOTHER included), read before each chunk; a client opening or closing the
+ * slave (the master reports POLLHUP while no client has it open). It cannot observe DTR/RTS or
+ * BREAK.
  *
  * @module
  */

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { BEKEN_SPI_SYNC } from "../core/spi/opcodes.ts";
 import type { NorFlash } from "./nor.ts";
 import { Rng } from "./rng.ts";
 
@@ -136,13 +137,13 @@ export class SpiModeChip {
       case "window": {
         const first = this.#firstByte;
         this.#firstByte = false;
-        if (mosi === 0xd2) this.#d2++;
+        if (mosi === BEKEN_SPI_SYNC) this.#d2++;
         if (this.#lucky && this.#d2 >= this.model.requiredD2) {
           this.#state = "settling";
           this.#settledAt = now + this.model.settleMs;
           this.entries++;
         }
-        return first && this.#lucky ? 0xd2 : 0x00;
+        return first && this.#lucky ? BEKEN_SPI_SYNC : 0x00;
       }
     }
   }

@@ -89,3 +89,9 @@ export function eraseKindOf(op: number): EraseKind | null {
       return null;
   }
 }
+
+/**
+ * The byte a host streams into a Beken chip just after releasing CEN to put it into SPI flash
+ * mode; the chip echoes it as its first byte when it enters (docs/spi-ch341.md B.2).
+ */
+export const BEKEN_SPI_SYNC = 0xd2;

@@ -12,6 +12,7 @@ import { FlashError } from "../errors.ts";
 import { hex } from "../hex.ts";
 import type { ByteLink } from "../io/link.ts";
 import { formatJedecId, lookupFlash, sizeFromId } from "../spi/jedec.ts";
+import { SPI_OP } from "../spi/opcodes.ts";
 import { UartClient, type WireEvent } from "./client.ts";
 import { chipToStandard, crc32 } from "../crc.ts";
 import { COMMANDS, type Personality } from "./table.ts";
@@ -571,7 +572,7 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
     );
   }
 
-  const mid = (await client.command(COMMANDS.FlashGetMID, { spiCmd: 0x9f })).id as Uint8Array;
+  const mid = (await client.command(COMMANDS.FlashGetMID, { spiCmd: SPI_OP.READ_ID })).id as Uint8Array;
   const flashId = Uint8Array.from(mid);
   let flashSize = sizeFromId(flashId);
   if (!lookupFlash(flashId)) warn(`flash ID ${formatJedecId(flashId)} is not in the table`);
