@@ -20,7 +20,9 @@
  * status registers to the flash (docs/uart.md §4.13), so the UART path builds on the SPI NOR
  * knowledge, never the reverse. `core/trace` sits above both because replaying a trace names
  * the frames it compares through the UART command table; the trace format itself
- * (`core/io/trace.ts`) stays in `core/io`, which the links record into.
+ * (`core/io/trace.ts`) stays in `core/io`, which the links record into. `core/image` (what a
+ * flash dump holds) sits on top of the core so that it may read images through the flasher's
+ * byte sources; nothing in the core below needs it.
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ["core/errors.ts", "core/clock.ts", "core/timing.ts", "core/crc.ts", "core/target.ts", "core/hex.ts"],
@@ -30,6 +32,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["core/uart"],
   ["core/trace"],
   ["core/flasher"],
+  ["core/image"],
   ["emulator"],
   ["mod.ts"],
   ["hil"],
