@@ -6,7 +6,7 @@ Deno.test("layers: the tree keeps the import order", async () => {
   assert.deepEqual(await checkTree(root), []);
 });
 
-Deno.test("layers: an upward, a cross and an out-of-core import are each named with file and line", () => {
+Deno.test("layers: upward imports, inside the core and above it, are each named with file and line", () => {
   const files = new Map([
     [
       "core/uart/session.ts",
@@ -40,5 +40,20 @@ Deno.test("layers: a file outside every layer is reported; comments are not impo
   assert.deepEqual(importsOf('} from "./a.ts";\nimport "./b.ts";\n  // from "./c.ts"'), [
     { spec: "./a.ts", line: 1 },
     { spec: "./b.ts", line: 2 },
+  ]);
+});
+
+Deno.test("layers: peers on one row may not import each other; bottom-row files may", () => {
+  const layers = [["core/a.ts", "core/b.ts"], ["core/x", "core/y"], ["core/top"]];
+  const found = checkLayers(
+    new Map([
+      ["core/a.ts", 'import { b } from "./b.ts";\n'],
+      ["core/x/one.ts", 'import { y } from "../y/two.ts";\nimport { a } from "../a.ts";\n'],
+      ["core/top/t.ts", 'import { x } from "../x/one.ts";\nimport { y } from "../y/two.ts";\n'],
+    ]),
+    layers,
+  );
+  assert.deepEqual(found.map((v) => `${v.file}:${v.line} ${v.reason}`), [
+    "core/x/one.ts:1 core/x imports its peer core/y",
   ]);
 });

@@ -58,8 +58,8 @@ export interface LayerViolation {
 const BOTTOM = 0;
 
 /** The unit a repository path belongs to, or null when it is outside every layer. */
-export function unitOf(path: string): string | null {
-  for (const row of LAYERS) {
+export function unitOf(path: string, layers: readonly (readonly string[])[] = LAYERS): string | null {
+  for (const row of layers) {
     for (const unit of row) {
       if (path === unit || path.startsWith(unit + "/")) return unit;
     }
@@ -67,8 +67,8 @@ export function unitOf(path: string): string | null {
   return null;
 }
 
-function rankOf(unit: string): number {
-  return LAYERS.findIndex((row) => row.includes(unit));
+function rankOf(unit: string, layers: readonly (readonly string[])[]): number {
+  return layers.findIndex((row) => row.includes(unit));
 }
 
 /** Relative import specifiers of a module's source, with their 1-based lines; comments skipped. */
@@ -110,11 +110,14 @@ export function resolve(from: string, spec: string): string {
   return parts.join("/");
 }
 
-/** Every import of `files` (path → source) that points up or across. */
-export function checkLayers(files: ReadonlyMap<string, string>): LayerViolation[] {
+/** Every import of `files` (path → source) that points up or across in `layers`. */
+export function checkLayers(
+  files: ReadonlyMap<string, string>,
+  layers: readonly (readonly string[])[] = LAYERS,
+): LayerViolation[] {
   const out: LayerViolation[] = [];
   for (const [file, source] of files) {
-    const from = unitOf(file);
+    const from = unitOf(file, layers);
     if (from === null) {
       out.push({
         file,
@@ -126,10 +129,10 @@ export function checkLayers(files: ReadonlyMap<string, string>): LayerViolation[
     }
     for (const { spec, line } of importsOf(source)) {
       const target = resolve(file, spec);
-      const to = unitOf(target);
+      const to = unitOf(target, layers);
       if (to === null || to === from) continue;
-      const a = rankOf(from);
-      const b = rankOf(to);
+      const a = rankOf(from, layers);
+      const b = rankOf(to, layers);
       if (b > a) out.push({ file, line, target, reason: `${from} imports ${to}, a layer above it` });
       else if (b === a && a !== BOTTOM) {
         out.push({ file, line, target, reason: `${from} imports its peer ${to}` });
