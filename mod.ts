@@ -17,9 +17,9 @@
  * await target.close();
  * ```
  *
- * @example The same against the emulator
+ * @example The same against the emulator (the `./emulator` export)
  * ```ts
- * import { createVirtualChip } from "./emulator/virtual.ts";
+ * import { createVirtualChip } from "./emulator/mod.ts";
  * import { openUartTarget } from "./mod.ts";
  *
  * const chip = await createVirtualChip({ chip: "bk7231n" });
@@ -30,34 +30,148 @@
  * @module
  */
 
+// Time, the timing model, errors and the flash-target interface every path implements.
 export { type Clock, realClock, VirtualClock } from "./core/clock.ts";
-export { DEFAULT_TIMING, type TimingModel, wireMs } from "./core/timing.ts";
-export { ChipStatusError, type DamageReport, type ErrorCode, FlashError } from "./core/errors.ts";
+export {
+  CH341A_TIMING,
+  type Ch341aTimingModel,
+  DEFAULT_TIMING,
+  type TimingModel,
+  wireMs,
+} from "./core/timing.ts";
+export {
+  ChipStatusError,
+  type DamageReport,
+  type ErrorCode,
+  FlashError,
+  LOADER_STATUS,
+  statusName,
+} from "./core/errors.ts";
+export { chipCrc, Crc32, crc32 } from "./core/crc.ts";
+export {
+  BLOCK,
+  type FlashInfo,
+  type FlashTarget,
+  SECTOR,
+  type UnprotectReport,
+  type WireStats,
+} from "./core/target.ts";
+
+// Chips as data.
+export { chipById, type ChipProfile, CHIPS, formatKey, type Region } from "./core/chips/profiles.ts";
+export { bootloaderByCrc, KNOWN_BOOTLOADERS, type KnownBootloader } from "./core/chips/bootloaders.ts";
+export { PERSONALITIES, type Personality } from "./core/chips/personality.ts";
+
+// Links and programmers.
 export { type ByteLink, LinkClosedError, type ModemSignals } from "./core/io/link.ts";
-
-export { chipById, type ChipProfile, CHIPS, formatKey } from "./core/chips/profiles.ts";
-export { bootloaderByCrc, KNOWN_BOOTLOADERS } from "./core/chips/bootloaders.ts";
-
-export { COMMANDS, type CommandSpec, type Personality } from "./core/uart/table.ts";
-export { checkReply, encodeReply, encodeRequest } from "./core/uart/codec.ts";
-export { ReplyParser, RequestParser } from "./core/uart/parser.ts";
-export { chipCrc, crc32 } from "./core/uart/crc.ts";
-export { UartClient } from "./core/uart/client.ts";
-export { connect, detect, readKey, switchBaud } from "./core/uart/session.ts";
-export { openUartTarget, UartTarget } from "./core/uart/target.ts";
-
-export { FLASH_PARTS, type FlashPart, lookupFlash } from "./core/spi/jedec.ts";
-export { decodeStatus, diagnoseLock, protectedRange, unprotectedValue } from "./core/spi/status.ts";
-export { DEFAULT_ENTRY, enterSpiMode, type EntryParams } from "./core/spi/entry.ts";
-export { SpiNor } from "./core/spi/nor.ts";
-export { openSpiTarget, SpiFlashTarget } from "./core/spi/target.ts";
-export type { SpiMaster } from "./core/io/spi.ts";
-
-export { openSerial } from "./core/io/serial/mod.ts";
-export { openTcp } from "./core/io/tcp.ts";
-export { openRfc2217, type Rfc2217Options } from "./core/io/rfc2217.ts";
-export { choosePort, listPorts, type PortInfo } from "./core/io/ports.ts";
-export { findCh341a, type UsbDeviceLike } from "./core/io/usb.ts";
+export { openSerial, type SerialOptions } from "./core/io/serial/mod.ts";
+export { openTcp, TcpLink, type TcpOptions } from "./core/io/tcp.ts";
+export { choosePort, type ListOptions, listPorts, type PortInfo } from "./core/io/ports.ts";
+export {
+  findCh341a,
+  type UsbDeviceLike,
+  type UsbInResult,
+  type UsbLoader,
+  type UsbModule,
+  type UsbOutResult,
+} from "./core/io/usb.ts";
+export { type ModemControl, openRfc2217, Rfc2217Link, type Rfc2217Options } from "./core/io/rfc2217.ts";
 export { Ch341aSpi } from "./core/io/ch341a.ts";
+export { ForwardingUsbDevice } from "./core/io/usb_forward.ts";
+export type { SpiFrame, SpiMaster, SpiStats, SpiStep } from "./core/io/spi.ts";
 
-export * from "./core/flasher/mod.ts";
+// The boot-UART protocol.
+export {
+  type CommandName,
+  COMMANDS,
+  type CommandSpec,
+  type Field,
+  type FrameKind,
+  type ReplySpec,
+} from "./core/uart/table.ts";
+export {
+  checkReply,
+  encodeReply,
+  encodeRequest,
+  type ReplyCheck,
+  type ReplyFrame,
+  type RequestFrame,
+  type Values,
+} from "./core/uart/codec.ts";
+export { ReplyParser, RequestParser } from "./core/uart/parser.ts";
+export { type CommandOptions, UartClient, type WireEvent } from "./core/uart/client.ts";
+export {
+  type ChipIdentity,
+  connect,
+  type ConnectOptions,
+  detect,
+  type DetectOptions,
+  readKey,
+  type ResetStrategy,
+  type SessionEvent,
+  switchBaud,
+  type SwitchBaudOptions,
+} from "./core/uart/session.ts";
+export { type OpenedUart, type OpenUartOptions, openUartTarget, UartTarget } from "./core/uart/target.ts";
+
+// SPI NOR and Beken SPI flash mode.
+export { FLASH_PARTS, type FlashPart, lookupFlash, type SrLayout } from "./core/spi/jedec.ts";
+export {
+  type ByteRange,
+  decodeStatus,
+  diagnoseLock,
+  type LockDiagnosis,
+  type LockMode,
+  protectedRange,
+  type StatusFields,
+  unprotectedValue,
+} from "./core/spi/status.ts";
+export {
+  DEFAULT_ENTRY,
+  enterSpiMode,
+  type EntryHooks,
+  type EntryParams,
+  type EntryProgress,
+  type EntryResult,
+} from "./core/spi/entry.ts";
+export { BEKEN_SPI_SYNC, type EraseKind, SPI_OP } from "./core/spi/opcodes.ts";
+export { type NorTimeouts, SpiNor, type UnprotectOutcome } from "./core/spi/nor.ts";
+export { openSpiTarget, SpiFlashTarget, type SpiTargetOptions } from "./core/spi/target.ts";
+
+// The operations, identical over every FlashTarget.
+export { createContext, type FlasherContext, type FlasherEvent } from "./core/flasher/context.ts";
+export { type ProgressEvent, type ProgressListener, type ProgressOp } from "./core/flasher/progress.ts";
+export { type Accounting } from "./core/flasher/accounting.ts";
+export { type ByteSource, type FlashContent, toSource } from "./core/flasher/source.ts";
+export {
+  readFlash,
+  readFlashTo,
+  type ReadOptions,
+  type ReadResult,
+  type ReadSink,
+  type ReadSummary,
+} from "./core/flasher/read.ts";
+export { writeFlash, type WriteOptions } from "./core/flasher/write.ts";
+export {
+  verifyFlash,
+  VerifyMismatchError,
+  type VerifyOptions,
+  type VerifyResult,
+} from "./core/flasher/verify.ts";
+export { type EraseOptions, eraseRegion } from "./core/flasher/erase.ts";
+export {
+  type BackupInfo,
+  type BackupOptions,
+  type BackupRecord,
+  type BackupSidecar,
+  type BackupStore,
+  type ChipIdentity as BackupIdentity,
+  MemoryStore,
+  type StoreEntry,
+  type StoreWriter,
+  takeBackup,
+} from "./core/flasher/backup.ts";
+export { DirectoryStore, type ImageFile, openImage } from "./core/flasher/files.ts";
+export { type BlockPolicy, type BlockWork, planBlocks } from "./core/flasher/erase_plan.ts";
+export { type ProgramOptions, type ProgramReport } from "./core/flasher/program.ts";
+export { JOURNAL_VERSION, type WriteJournal } from "./core/flasher/journal.ts";

@@ -36,7 +36,8 @@ const TARGETS = {
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const meets = (ok: boolean) => (ok ? "meets" : "MISSES");
 
-async function run(): Promise<void> {
+/** Print the benchmark (`--json`: one JSON object of the headline figures). */
+export async function run(): Promise<void> {
   const json = Deno.args.includes("--json");
   const say = (line = "") => {
     if (!json) console.log(line);

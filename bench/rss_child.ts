@@ -12,7 +12,7 @@
  */
 
 import { join } from "node:path";
-import { DirectoryStore, openImage } from "../cli/files.ts";
+import { DirectoryStore, openImage } from "../core/flasher/files.ts";
 import { chipById } from "../core/chips/profiles.ts";
 import { createContext } from "../core/flasher/context.ts";
 import { writeFlash } from "../core/flasher/write.ts";

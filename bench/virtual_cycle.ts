@@ -8,7 +8,7 @@
  */
 
 import { join } from "node:path";
-import { DirectoryStore, openImage } from "../cli/files.ts";
+import { DirectoryStore, openImage } from "../core/flasher/files.ts";
 import { chipById } from "../core/chips/profiles.ts";
 import { createContext } from "../core/flasher/context.ts";
 import { verifyFlash } from "../core/flasher/verify.ts";

@@ -18,7 +18,7 @@ import { type ByteSource, scanSource, toSource } from "../core/flasher/source.ts
 import { verifyFlash } from "../core/flasher/verify.ts";
 import { writeFlash } from "../core/flasher/write.ts";
 import { accountingJson, accountingLines, type CommandCost } from "./accounting.ts";
-import { DirectoryStore, openOutput, type OutputFile } from "./files.ts";
+import { DirectoryStore, openOutput, type OutputFile } from "../core/flasher/files.ts";
 import type { Output } from "./output.ts";
 import type { ProgressView } from "./progress.ts";
 import type { Session } from "./session.ts";

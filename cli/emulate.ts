@@ -22,7 +22,7 @@ import { createVirtualChip } from "../emulator/virtual.ts";
 import { type ControlServer, serveControl } from "../emulator/control.ts";
 import { RESET_LINES, type ResetLine } from "../emulator/reset_wiring.ts";
 import { serveRfc2217 } from "../emulator/rfc2217_server.ts";
-import { readImage } from "./files.ts";
+import { readImage } from "../core/flasher/files.ts";
 import { parseNumber } from "./numbers.ts";
 import { type CliIO, exitCodeFor, processIO } from "./output.ts";
 

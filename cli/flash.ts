@@ -33,11 +33,11 @@ import {
   openImage,
   type OutputFile,
   streamOutput,
-} from "./files.ts";
+} from "../core/flasher/files.ts";
 import { listPortsCommand } from "./list_ports.ts";
 import { parseAtLeast, parseNumber, parsePositiveDuration } from "./numbers.ts";
 import { type CliIO, exitCodeFor, Output, processIO, toFlashError } from "./output.ts";
-import { parsePortSpec } from "./ports.ts";
+import { parsePortSpec } from "../core/io/port_spec.ts";
 import { progressView } from "./progress.ts";
 import { checkFaultKinds, parseFaultPlan } from "./faults.ts";
 import { startCliRecording } from "./record.ts";

@@ -26,7 +26,7 @@ import { ReplayBench } from "../hil/replay_bench.ts";
 import { formatMs, formatTable, toJson, toJunit } from "../hil/report.ts";
 import { type HilReport, runHil } from "../hil/runner.ts";
 import { SCENARIOS } from "../hil/scenarios/mod.ts";
-import { DirectoryStore } from "./files.ts";
+import { DirectoryStore } from "../core/flasher/files.ts";
 import { parseDuration, parseNumber } from "./numbers.ts";
 import { type CliIO, exitCodeFor, processIO } from "./output.ts";
 

@@ -9,7 +9,7 @@
 
 import { TraceWriter } from "../core/io/trace.ts";
 import { openTraceFile } from "../core/io/trace_file.ts";
-import type { PortSpec } from "./ports.ts";
+import type { PortSpec } from "../core/io/port_spec.ts";
 
 /**
  * Open `path` and write the header for a CLI run of `argv` on `spec`.

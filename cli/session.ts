@@ -13,7 +13,7 @@ import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "..
 import { type Clock, realClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
 import type { ChipIdentity } from "../core/flasher/backup.ts";
-import type { FlashTarget } from "../core/flasher/target.ts";
+import type { FlashTarget } from "../core/target.ts";
 import type { ByteLink } from "../core/io/link.ts";
 import { recordLink, recordUsbDevice } from "../core/io/record.ts";
 import type { TraceWriter } from "../core/io/trace.ts";
@@ -22,7 +22,7 @@ import type { EntryParams, EntryResult } from "../core/spi/entry.ts";
 import type { UartClient } from "../core/uart/client.ts";
 import type { ChipIdentity as UartIdentity, SessionEvent } from "../core/uart/session.ts";
 import { openUartTarget } from "../core/uart/target.ts";
-import { isSpiPort, type PortSpec } from "./ports.ts";
+import { isSpiPort, type PortSpec } from "../core/io/port_spec.ts";
 
 /** SPI chip modes `--chip` accepts on SPI ports. */
 export const SPI_MODES = ["beken-spi", "spi-generic"] as const;

@@ -34,6 +34,7 @@ export const realClock: Clock = {
  */
 export class VirtualClock implements Clock {
   #now: number;
+  /** A clock standing at `start` ms until advanced. */
   constructor(start = 0) {
     this.#now = start;
   }

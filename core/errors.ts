@@ -43,9 +43,13 @@ export interface DamageReport {
 
 /** A typed, user-facing failure: cause plus remedy. */
 export class FlashError extends Error {
+  /** What went wrong, as a stable code. */
   readonly code: ErrorCode;
+  /** One line telling the user what to do about it. */
   readonly remedy: string;
+  /** Which range of the flash may differ from what it was, when a write or erase failed midway. */
   damage?: DamageReport;
+  /** A failure with its cause (`message`) and its remedy. */
   constructor(
     code: ErrorCode,
     cause: string,
@@ -73,10 +77,13 @@ export class FlashError extends Error {
   }
 }
 
-/** Raised when a long reply carries a non-zero status byte (uart.md §2.5). */
+/** Raised when a long reply carries a non-zero status byte (docs/uart.md §2.5). */
 export class ChipStatusError extends FlashError {
+  /** The non-zero status byte of the reply. */
   readonly status: number;
+  /** Name of the command the reply answered. */
   readonly command: string;
+  /** The reply to `command` carried `status`. */
   constructor(command: string, status: number) {
     super(
       "CHIP_STATUS",
@@ -90,15 +97,31 @@ export class ChipStatusError extends FlashError {
   }
 }
 
+/**
+ * Status bytes of the loader's long replies (docs/uart.md §2.5), named after Beken's loader
+ * source. The one place they are spelled out: the client, the emulated loader and the messages
+ * below use these.
+ */
+export const LOADER_STATUS = {
+  OK: 0,
+  FLASH_BUSY: 1,
+  SPI_TIMEOUT: 2,
+  FLASH_TIMEOUT: 3,
+  PACKET_LENGTH_ERROR: 4,
+  PAYLOAD_TOO_SHORT: 5,
+  PARAMETER_ERROR: 6,
+  UNKNOWN_COMMAND: 7,
+} as const;
+
 const STATUS_NAMES: Record<number, string> = {
-  0: "ok",
-  1: "flash busy",
-  2: "SPI timeout",
-  3: "flash operation timeout",
-  4: "payload length error",
-  5: "packet length error",
-  6: "flash operation parameter error",
-  7: "unknown command",
+  [LOADER_STATUS.OK]: "ok",
+  [LOADER_STATUS.FLASH_BUSY]: "flash busy",
+  [LOADER_STATUS.SPI_TIMEOUT]: "SPI timeout",
+  [LOADER_STATUS.FLASH_TIMEOUT]: "flash operation timeout",
+  [LOADER_STATUS.PACKET_LENGTH_ERROR]: "payload length error",
+  [LOADER_STATUS.PAYLOAD_TOO_SHORT]: "packet length error",
+  [LOADER_STATUS.PARAMETER_ERROR]: "flash operation parameter error",
+  [LOADER_STATUS.UNKNOWN_COMMAND]: "unknown command",
 };
 
 /** Name of a long-reply status code. */

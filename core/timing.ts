@@ -4,7 +4,7 @@
  * virtual CH341A all read them from here), the flasher derives timeouts from them, and the
  * benchmark divides by them. Tests must not depend on the exact values.
  *
- * Sources (see the project's protocol notes, timing.md):
+ * Sources (docs/timing.md):
  * - Flash: Winbond W25Q32JV datasheet rev G §9.6 typical values (tPP 0.4 ms, tSE 45 ms,
  *   tBE32 120 ms, tBE64 150 ms, tCE 10 s) and tW 10 ms from Winbond's simulation model. The
  *   TH25Q16HB and XT25F16B on BK7231N modules have no AC table we could read; the W25Q32JV
@@ -68,7 +68,7 @@ export const DEFAULT_TIMING: Readonly<TimingModel> = Object.freeze({
 });
 
 /**
- * What the virtual CH341A charges (spi-ch341.md A.3–A.8). Assumptions, each flagged:
+ * What the virtual CH341A charges (docs/spi-ch341.md A.3–A.8). Assumptions, each flagged:
  *
  * - SCK: fixed, about 1.5 MHz (12 MHz / 8 per the fz spi-ch341 driver; other sources say
  *   1.4–1.7 MHz). Every SPI byte costs 8 clocks; the model assumes **no gaps between bytes or

@@ -1,7 +1,7 @@
 /**
  * A virtual CH341A (1a86:5512) implementing the same WebUSB-shaped device interface as
  * npm:usb, so the real driver in core/io/ch341a.ts runs unchanged against it. It parses each
- * 32-byte OUT packet on its own (spi-ch341.md A.9): `A8` clocks bytes through the attached chip
+ * 32-byte OUT packet on its own (docs/spi-ch341.md A.9): `A8` clocks bytes through the attached chip
  * with bit reversal both ways, `AB` runs UIO sub-commands on a D5..D0 latch + direction,
  * `A1`/`A0` set and read pins, `AA` is accepted. D0 is wired to the chip's CSN, D2 to CEN,
  * D3/D5/D7 to SCK/SI/SO. Time runs on a {@link VirtualClock} and follows the CH341A half of the
@@ -11,6 +11,7 @@
  *
  * @example
  * ```ts
+ * import { Ch341aSpi } from "../core/io/ch341a.ts";
  * const v = createVirtualCh341a({ entry: { succeedOnAttempt: 3 } });
  * const spi = await Ch341aSpi.open(v.device, { clock: v.clock });
  * ```
@@ -19,15 +20,35 @@
  */
 
 import { VirtualClock } from "../core/clock.ts";
-import type { UsbDeviceLike, UsbInResult, UsbOutResult } from "../core/io/usb.ts";
+import {
+  CMD_GET_INPUT,
+  CMD_SET_OUTPUT,
+  CMD_SPI_STREAM,
+  CMD_UIO_STREAM,
+  PIN,
+  UIO_DELAY,
+  UIO_DIR,
+  UIO_END,
+  UIO_OUT,
+} from "../core/io/ch341a_protocol.ts";
+import {
+  CH341_SPI_PRODUCT_ID,
+  CH341_VENDOR_ID,
+  type UsbDeviceLike,
+  type UsbInResult,
+  type UsbOutResult,
+} from "../core/io/usb.ts";
 import { CH341A_TIMING, type Ch341aTimingModel } from "../core/timing.ts";
 import { NorFlash } from "./nor.ts";
 import { type SpiEntryModel, SpiModeChip } from "./spi_mode.ts";
 
 /** What hangs off the CH341A's SPI pins. */
 export interface SpiPinsDevice {
+  /** Chip select went low. */
   select(now: number): void;
+  /** Clock one byte both ways; returns MISO. */
   exchange(mosi: number, now: number): number;
+  /** Chip select went high. */
   deselect(now: number): void;
   /** CEN on D2; absent for a bare flash chip. */
   setCen?(low: boolean, now: number): void;
@@ -41,15 +62,20 @@ export const DEFAULT_VIRTUAL_CH341A_TIMING: Readonly<VirtualCh341aTiming> = CH34
 
 /** USB traffic counters (what the bench reports). */
 export interface VirtualUsbStats {
+  /** Bulk OUT transfers received. */
   outTransfers: number;
+  /** Bulk IN transfers answered. */
   inTransfers: number;
+  /** Bytes received on bulk OUT. */
   outBytes: number;
+  /** Bytes sent on bulk IN. */
   inBytes: number;
+  /** 32-byte command packets executed. */
   packets: number;
 }
 
-const CS = 0x01;
-const CEN = 0x04;
+const CS = PIN.CS0;
+const CEN = PIN.CEN;
 const REV = Uint8Array.from({ length: 256 }, (_, b) => {
   let r = 0;
   for (let i = 0; i < 8; i++) if (b & (1 << i)) r |= 0x80 >> i;
@@ -58,12 +84,19 @@ const REV = Uint8Array.from({ length: 256 }, (_, b) => {
 
 /** The virtual programmer. */
 export class VirtualCh341a implements UsbDeviceLike {
-  readonly vendorId = 0x1a86;
-  readonly productId = 0x5512;
+  /** USB vendor ID (WCH). */
+  readonly vendorId: number = CH341_VENDOR_ID;
+  /** USB product ID of the SPI/I2C/GPIO mode. */
+  readonly productId: number = CH341_SPI_PRODUCT_ID;
+  /** Product string. */
   readonly productName = "USB-EPP/I2C... CH341A (virtual)";
+  /** No serial number, like most CH341A boards. */
   readonly serialNumber = null;
+  /** The clock the programmer and the chip behind it run on. */
   readonly clock: VirtualClock;
+  /** What USB packets, SPI bytes and UIO commands cost. */
   readonly timing: VirtualCh341aTiming;
+  /** Transfer and packet counts so far. */
   readonly stats: VirtualUsbStats = { outTransfers: 0, inTransfers: 0, outBytes: 0, inBytes: 0, packets: 0 };
   /** The device on the pins. */
   readonly target: SpiPinsDevice;
@@ -77,12 +110,18 @@ export class VirtualCh341a implements UsbDeviceLike {
   #replies: Uint8Array[] = [];
   #waiters: { resolve: (r: UsbInResult) => void; reject: (e: Error) => void; len: number }[] = [];
 
-  constructor(target: SpiPinsDevice, clock = new VirtualClock(), timing: Partial<VirtualCh341aTiming> = {}) {
+  /** A programmer with `target` on its SPI pins. */
+  constructor(
+    target: SpiPinsDevice,
+    clock: VirtualClock = new VirtualClock(),
+    timing: Partial<VirtualCh341aTiming> = {},
+  ) {
     this.target = target;
     this.clock = clock;
     this.timing = { ...DEFAULT_VIRTUAL_CH341A_TIMING, ...timing };
   }
 
+  /** Whether the device is open. */
   get opened(): boolean {
     return this.#opened;
   }
@@ -92,12 +131,14 @@ export class VirtualCh341a implements UsbDeviceLike {
     return ((this.#latch & this.#dir) | (~this.#dir & 0x3f)) & 0x3f;
   }
 
+  /** Open the device. */
   open(): Promise<void> {
     if (this.unplugged) return Promise.reject(new Error("device disconnected"));
     this.#opened = true;
     return Promise.resolve();
   }
 
+  /** Close the device. */
   close(): Promise<void> {
     this.#opened = false;
     this.#claimed = false;
@@ -105,11 +146,13 @@ export class VirtualCh341a implements UsbDeviceLike {
     return Promise.resolve();
   }
 
+  /** Select configuration 1 (the only one). */
   selectConfiguration(value: number): Promise<void> {
     this.#check(false);
     return value === 1 ? Promise.resolve() : Promise.reject(new Error(`no configuration ${value}`));
   }
 
+  /** Claim interface 0 (the only one). */
   claimInterface(n: number): Promise<void> {
     this.#check(false);
     if (n !== 0) return Promise.reject(new Error(`no interface ${n}`));
@@ -117,6 +160,7 @@ export class VirtualCh341a implements UsbDeviceLike {
     return Promise.resolve();
   }
 
+  /** Release the interface. */
   releaseInterface(_n: number): Promise<void> {
     this.#claimed = false;
     return Promise.resolve();
@@ -126,6 +170,7 @@ export class VirtualCh341a implements UsbDeviceLike {
     return Promise.reject(new Error("no kernel driver attached"));
   }
 
+  /** Execute the 32-byte packets of a bulk OUT transfer. */
   transferOut(ep: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
     try {
       this.#check(true);
@@ -148,6 +193,7 @@ export class VirtualCh341a implements UsbDeviceLike {
     return Promise.resolve({ bytesWritten: data.length, status: "ok" });
   }
 
+  /** Answer a bulk IN transfer with the next queued reply packet. */
   transferIn(ep: number, length: number): Promise<UsbInResult> {
     try {
       this.#check(true);
@@ -188,17 +234,17 @@ export class VirtualCh341a implements UsbDeviceLike {
   #packet(p: Uint8Array): void {
     this.stats.packets++;
     switch (p[0]) {
-      case 0xa8:
+      case CMD_SPI_STREAM:
         return this.#spi(p.subarray(1));
-      case 0xab:
+      case CMD_UIO_STREAM:
         return this.#uio(p.subarray(1));
-      case 0xa1:
+      case CMD_SET_OUTPUT:
         return this.#setOutput(p);
-      case 0xa0:
+      case CMD_GET_INPUT:
         this.#replies.push(Uint8Array.of(this.pinLevels | 0xc0, 0, 0, 0, 0, 0));
         return;
       default:
-        return; // 0xAA stream configuration and anything else: no reply
+        return; // CMD_I2C_STREAM (stream configuration) and anything else: no reply
     }
   }
 
@@ -215,12 +261,12 @@ export class VirtualCh341a implements UsbDeviceLike {
   #uio(subs: Uint8Array): void {
     const sampled: number[] = [];
     for (const s of subs) {
-      if (s === 0x20) break;
+      if (s === UIO_END) break;
       this.#advance(this.timing.uioCommandMs);
       const kind = s & 0xc0;
-      if (kind === 0x80) this.#drive(s & 0x3f, this.#dir);
-      else if (kind === 0x40) this.#drive(this.#latch, s & 0x3f);
-      else if (kind === 0xc0) this.#advance((s & 0x3f) / 1000);
+      if (kind === UIO_OUT) this.#drive(s & 0x3f, this.#dir);
+      else if (kind === UIO_DIR) this.#drive(this.#latch, s & 0x3f);
+      else if (kind === UIO_DELAY) this.#advance((s & 0x3f) / 1000);
       else if (s === 0x00) sampled.push(this.pinLevels | 0xc0);
     }
     if (sampled.length > 0) this.#replies.push(Uint8Array.from(sampled));
@@ -264,8 +310,11 @@ export interface VirtualCh341aSetup {
 
 /** A wired-up virtual rig. */
 export interface VirtualCh341aRig {
+  /** The virtual programmer, to hand to the driver. */
   device: VirtualCh341a;
+  /** The clock everything runs on. */
   clock: VirtualClock;
+  /** The flash behind the chip, for inspection. */
   nor: NorFlash;
   /** The Beken entry model, or null for a bare flash. */
   chip: SpiModeChip | null;

@@ -8,12 +8,12 @@
 
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { RequestParser } from "../core/uart/parser.ts";
-import type { Personality } from "../core/uart/table.ts";
+import type { Personality } from "../core/chips/personality.ts";
 import { DEFAULT_TIMING, type TimingModel, wireMs } from "../core/timing.ts";
 import type { TxChunk, UartDevice } from "./uart_device.ts";
 import { handleRequest, type LoaderFlash, type LoaderHost } from "./loader.ts";
 
-/** Registers of the efuse controller (uart.md §4.16). */
+/** Registers of the efuse controller (docs/uart.md §4.16). */
 export const EFUSE_CTRL = 0x00800074;
 /** Efuse read-out register: bit 8 = valid, bits 0..7 = byte. */
 export const EFUSE_OPTR = 0x00800078;
@@ -30,10 +30,13 @@ export type BootState = "reset" | "window" | "loader" | "app" | "off";
 
 /** Options of a {@link BekenChip}. */
 export interface BekenChipOptions {
+  /** The chip to emulate. */
   profile: ChipProfile;
+  /** Its flash. */
   flash: LoaderFlash;
   /** Efuse bytes (32 on chips that have them). */
   efuse: Uint8Array;
+  /** Overrides of the timing model. */
   timing?: Partial<TimingModel>;
   /** Reaction of the application to UART text; default OpenBeken's `reboot` command. */
   app?: AppBehaviour;
@@ -48,13 +51,20 @@ export interface BekenChipOptions {
  * chip itself never reads a clock.
  */
 export class BekenChip implements UartDevice, LoaderHost {
+  /** The chip emulated. */
   readonly profile: ChipProfile;
+  /** Its flash. */
   readonly flash: LoaderFlash;
+  /** eFuse bytes. */
   readonly efuse: Uint8Array;
+  /** The timing the chip charges. */
   readonly timing: TimingModel;
   readonly lock = { protectFlag: false };
+  /** What the application does with UART text. */
   app: AppBehaviour;
+  /** An unpowered chip that never answers. */
   silent: boolean;
+  /** Called with every command the loader handles. */
   onCommand?: BekenChipOptions["onCommand"];
 
   #state: BootState = "reset";
@@ -69,6 +79,7 @@ export class BekenChip implements UartDevice, LoaderHost {
   #parser = new RequestParser();
   #text = "";
 
+  /** A chip as `opts` describe it, held in reset until powered. */
   constructor(opts: BekenChipOptions) {
     this.profile = opts.profile;
     this.flash = opts.flash;
@@ -80,21 +91,27 @@ export class BekenChip implements UartDevice, LoaderHost {
     this.reset(0);
   }
 
+  /** The loader's protocol. */
   get personality(): Personality {
     return this.profile.personality;
   }
+  /** Whether CheckCRC's end address is inclusive. */
   get crcEndInclusive(): boolean {
     return this.profile.crcEndInclusive;
   }
+  /** End of the window the loader refuses to touch (0: none). */
   get loaderProtectedEnd(): number {
     return this.profile.loaderProtectedEnd;
   }
+  /** Whether CheckCRC re-protects the flash (BASIC loaders). */
   get crcProtectLock(): boolean {
     return this.profile.crcProtectLock;
   }
+  /** What ReadBootVersion answers, or null where unsupported. */
   get bootVersion(): string | null {
     return this.profile.bootVersion;
   }
+  /** Chip-side CRC speed (bytes/s). */
   get crcBytesPerSec(): number {
     return this.timing.crcBytesPerSec;
   }
@@ -174,6 +191,7 @@ export class BekenChip implements UartDevice, LoaderHost {
     return [];
   }
 
+  /** A register as ReadReg reads it. */
   readReg(addr: number): number {
     switch (addr >>> 0) {
       case CHIP_ID_REG:
@@ -198,6 +216,7 @@ export class BekenChip implements UartDevice, LoaderHost {
     }
   }
 
+  /** A register write as WriteReg does it. */
   writeReg(addr: number, value: number): void {
     if (addr >>> 0 === EFUSE_CTRL) {
       this.#efuseCtrl = value >>> 0;

@@ -7,8 +7,8 @@
  *
  * @example
  * ```ts
- * import { createFaultyChip } from "./emulator/faults.ts";
- * import { openUartTarget } from "./core/uart/target.ts";
+ * import { createFaultyChip } from "./faults.ts";
+ * import { openUartTarget } from "../mod.ts";
  *
  * const v = createFaultyChip({ chip: "bk7231n", plan: { seed: 42, rates: { "rx-flip": 0.02, fragment: 0.3 } } });
  * const { target } = await openUartTarget(v.link(), { baud: 921600 });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { crc32 } from "../core/uart/crc.ts";
+import { crc32 } from "../core/crc.ts";
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { KNOWN_BOOTLOADERS } from "../core/chips/bootloaders.ts";
 import { Rng } from "./rng.ts";
@@ -33,6 +33,7 @@ const BY_TOP = (() => {
  *
  * @example
  * ```ts
+ * import { crc32 } from "../core/crc.ts";
  * const d = new Uint8Array(257);
  * forgeCrc(d, 0xe14191ba);
  * crc32(d) === 0xe14191ba; // true

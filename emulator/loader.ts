@@ -1,6 +1,6 @@
 /**
  * The boot loader's command dispatcher, driven by the shared command table. One function per
- * command; the personality decides which are answered and how (uart.md §4, §5, §8.1).
+ * command; the personality decides which are answered and how (docs/uart.md §4, §5, §8.1).
  *
  * @module
  */
@@ -12,23 +12,32 @@ import {
   STATUS_UNKNOWN_COMMAND,
 } from "../core/uart/table.ts";
 import { decodeFields, encodeReply, frameReply, type RequestFrame, type Values } from "../core/uart/codec.ts";
-import { chipToStandard, crc32 } from "../core/uart/crc.ts";
+import { chipToStandard, crc32 } from "../core/crc.ts";
+import { LOADER_STATUS } from "../core/errors.ts";
+import { SPI_OP } from "../core/spi/opcodes.ts";
 
 /** Bytes the CheckCRC handler reads from the flash model at a time. */
 const CRC_PIECE = 0x10000;
 
 /** What the loader needs from the flash model (the loader is the SPI master). */
 export interface LoaderFlash {
+  /** Flash size in bytes. */
   readonly size: number;
+  /** JEDEC ID, wire order. */
   readonly jedecId: ArrayLike<number>;
+  /** Read bytes (wrapping at the flash size). */
   read(addr: number, len: number): Uint8Array;
+  /** Erase an aligned range; reports whether anything changed and when the flash is done. */
   eraseRange(
     addr: number,
     kind: "4k" | "32k" | "64k" | "chip",
     now: number,
   ): { changed: boolean; doneAt: number };
+  /** Program bytes; reports when the flash is done. */
   program(addr: number, data: Uint8Array, now: number): { doneAt: number };
+  /** Read a status register by opcode. */
   readSr(opcode: number): number;
+  /** Write status registers by opcode; reports when done and whether the part took it. */
   writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean };
   /** The range block protection currently covers (empty when `start === end`). */
   protectedRange(): { start: number; end: number };
@@ -38,20 +47,29 @@ export interface LoaderFlash {
 
 /** Chip services the loader calls into (registers, reset, baud). */
 export interface LoaderHost {
+  /** The loader's protocol. */
   readonly personality: Personality;
+  /** Whether CheckCRC's end address is inclusive. */
   readonly crcEndInclusive: boolean;
+  /** End of the window the loader refuses to touch (0: none). */
   readonly loaderProtectedEnd: number;
+  /** Whether CheckCRC re-protects the flash (BASIC loaders). */
   readonly crcProtectLock: boolean;
+  /** What ReadBootVersion answers, or null where unsupported. */
   readonly bootVersion: string | null;
+  /** The flash the loader drives. */
   readonly flash: LoaderFlash;
+  /** Chip-side CRC speed (bytes/s). */
   readonly crcBytesPerSec: number;
+  /** A register as ReadReg reads it. */
   readReg(addr: number): number;
+  /** A register write as WriteReg does it. */
   writeReg(addr: number, value: number): void;
   /** Reboot the chip at `at` (the loader's Reboot / RESET commands). */
   reboot(at: number): void;
   /** Switch the chip's UART to `baud` at time `at`. */
   switchBaud(baud: number, at: number): void;
-  /** T-type "CRC protect lock" state (uart.md §5.4). */
+  /** T-type "CRC protect lock" state (docs/uart.md §5.4). */
   lock: { protectFlag: boolean };
 }
 
@@ -102,7 +120,7 @@ export function handleRequest(
   if (!v) {
     if (spec.frame === "long") {
       return {
-        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
         at: now + replyMs,
         name: spec.name,
       };
@@ -125,7 +143,11 @@ function refused(spec: CommandSpec, addr: number, at: number, extra = new Uint8A
   const payload = new Uint8Array(4 + extra.length);
   new DataView(payload.buffer).setUint32(0, addr >>> 0, true);
   payload.set(extra, 4);
-  return { bytes: frameReply("long", spec.code, payload, 6), at, name: `${spec.name} (refused)` };
+  return {
+    bytes: frameReply("long", spec.code, payload, LOADER_STATUS.PARAMETER_ERROR),
+    at,
+    name: `${spec.name} (refused)`,
+  };
 }
 
 /** The raw address is inside the window a basic bootloader refuses. */
@@ -133,12 +155,12 @@ function inLoaderWindow(host: LoaderHost, raw: number): boolean {
   return raw >>> 0 < host.loaderProtectedEnd;
 }
 
-/** Before an erase, a basic loader unprotects only if its flag says so (uart.md §5.4). */
+/** Before an erase, a basic loader unprotects only if its flag says so (docs/uart.md §5.4). */
 function lockBeforeErase(host: LoaderHost, now: number): number {
   if (!host.crcProtectLock) return now;
   if (host.lock.protectFlag) {
     host.lock.protectFlag = false;
-    return host.flash.writeSr(0x01, Uint8Array.of(0), now).doneAt;
+    return host.flash.writeSr(SPI_OP.WRITE_SR, Uint8Array.of(0), now).doneAt;
   }
   return now;
 }
@@ -175,7 +197,9 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
       crc = crc32(host.flash.read((start + o) % host.flash.size, Math.min(CRC_PIECE, len - o)), crc);
     }
     const busy = (len / host.crcBytesPerSec) * 1000;
-    if (host.crcProtectLock) host.flash.writeSr(0x01, Uint8Array.of(protectAllSr(host.flash)), now);
+    if (host.crcProtectLock) {
+      host.flash.writeSr(SPI_OP.WRITE_SR, Uint8Array.of(protectAllSr(host.flash)), now);
+    }
     return ok(spec, { crc: chipToStandard(crc) }, now + busy + replyMs);
   },
   ReadBootVersion(host, spec, _v, now, replyMs) {
@@ -193,7 +217,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const data = bin(v, "data");
     if (data.length < 1 || data.length > 256) {
       return {
-        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
         at: now + replyMs,
         name: spec.name,
       };
@@ -239,7 +263,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const value = bin(v, "value");
     if (value.length < 1 || value.length > 2) {
       return {
-        bytes: frameReply("long", spec.code, new Uint8Array(0), 4),
+        bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
         at: now + replyMs,
         name: spec.name,
       };
@@ -253,10 +277,16 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
   FlashErase(host, spec, v, now, replyMs) {
     const sizeCmd = num(v, "sizeCmd");
     const addr = num(v, "addr");
-    const kind = sizeCmd === 0x20 ? "4k" : sizeCmd === 0x52 ? "32k" : sizeCmd === 0xd8 ? "64k" : null;
+    const kind = sizeCmd === SPI_OP.ERASE_4K
+      ? "4k"
+      : sizeCmd === SPI_OP.ERASE_32K
+      ? "32k"
+      : sizeCmd === SPI_OP.ERASE_64K
+      ? "64k"
+      : null;
     if (!kind) {
       return {
-        bytes: frameReply("long", spec.code, new Uint8Array(0), 6),
+        bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PARAMETER_ERROR),
         at: now + replyMs,
         name: spec.name,
       };
@@ -270,7 +300,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
         addr >>> 24,
       );
       return {
-        bytes: frameReply("long", spec.code, payload, 6),
+        bytes: frameReply("long", spec.code, payload, LOADER_STATUS.PARAMETER_ERROR),
         at: now + replyMs,
         name: `${spec.name} (refused)`,
       };

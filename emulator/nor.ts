@@ -1,5 +1,5 @@
 /**
- * A faithful SPI NOR flash model (spi-ch341.md C.3 and the C.6 checklist): erased bytes read
+ * A faithful SPI NOR flash model (docs/spi-ch341.md C.3 and the C.6 checklist): erased bytes read
  * 0xFF, programming ANDs, a page program wraps inside its 256-byte page, erases align down,
  * addresses wrap at the end of the array, status registers have read-only, sticky and
  * lock-protected bits, and block protection silently drops program/erase like real parts.
@@ -22,6 +22,7 @@
  * @module
  */
 
+import { ERASE_SIZE, type EraseKind, eraseKindOf, SPI_OP } from "../core/spi/opcodes.ts";
 import { type FlashPart, flashPartFor } from "../core/spi/jedec.ts";
 import { type ByteRange, decodeStatus, intersects, protectedRange } from "../core/spi/status.ts";
 import { DEFAULT_TIMING, type TimingModel } from "../core/timing.ts";
@@ -62,7 +63,7 @@ export function norTimingOf(model: TimingModel): NorTiming {
 export const W25Q32JV_TYPICAL: Readonly<NorTiming> = Object.freeze(norTimingOf(DEFAULT_TIMING));
 
 /** Erase granularity of the high-level face. */
-export type EraseKind = "4k" | "32k" | "64k" | "chip";
+export type { EraseKind };
 
 /** Construction options. */
 export interface NorFlashOptions {
@@ -86,9 +87,11 @@ export interface NorFlashOptions {
 
 /** The whole persistent state, as a plain object. */
 export interface NorSnapshot {
+  /** JEDEC ID, wire order. */
   jedecId: number[];
   /** Status word without WIP/WEL. */
   sr: number;
+  /** The whole array. */
   data: Uint8Array;
 }
 
@@ -103,14 +106,6 @@ export interface NorOpResult {
 }
 
 const PAGE = 256;
-const ERASE_SIZE: Record<Exclude<EraseKind, "chip">, number> = { "4k": 4096, "32k": 32768, "64k": 65536 };
-const ERASE_OPCODE: Record<number, EraseKind> = {
-  0x20: "4k",
-  0x52: "32k",
-  0xd8: "64k",
-  0x60: "chip",
-  0xc7: "chip",
-};
 
 /** An SPI NOR flash chip. */
 export class NorFlash {
@@ -131,6 +126,7 @@ export class NorFlash {
   #frame: number[] | null = null;
   #frameIgnored = false;
 
+  /** A flash as `opts` describe it (default: an erased EN25QH16B). */
   constructor(opts: NorFlashOptions = {}) {
     this.part = opts.part ?? flashPartFor(opts.id ?? [0x1c, 0x70, 0x15]);
     this.timing = { ...W25Q32JV_TYPICAL, ...opts.timing };
@@ -320,7 +316,7 @@ export class NorFlash {
   // ---- internals ------------------------------------------------------------------------
 
   #isStatusRead(op: number): boolean {
-    return op === 0x05 || op === 0x35 || op === 0x15;
+    return op === SPI_OP.READ_SR1 || op === SPI_OP.READ_SR2 || op === SPI_OP.READ_SR3;
   }
 
   #respond(frame: number[], now: number): number {
@@ -329,22 +325,22 @@ export class NorFlash {
     const addr = () => ((frame[1] << 16) | (frame[2] << 8) | frame[3]) >>> 0;
     const devId = (this.part.id[2] - 1) & 0xff; // REMS/RES device ID: capacity - 1 [inference]
     switch (op) {
-      case 0x9f:
+      case SPI_OP.READ_ID:
         return i <= 3 ? this.part.id[i - 1] : this.#idleMiso;
-      case 0x90: {
+      case SPI_OP.READ_MFR_DEVICE_ID: {
         if (i < 4) return this.#idleMiso;
         const pair = (addr() & 1) === 0 ? [this.part.id[0], devId] : [devId, this.part.id[0]];
         return pair[(i - 4) % 2];
       }
-      case 0xab:
+      case SPI_OP.RELEASE_POWER_DOWN:
         return i < 4 ? this.#idleMiso : devId;
-      case 0x05:
-      case 0x35:
-      case 0x15:
+      case SPI_OP.READ_SR1:
+      case SPI_OP.READ_SR2:
+      case SPI_OP.READ_SR3:
         return this.readSr(op, now);
-      case 0x03:
+      case SPI_OP.READ:
         return i < 4 ? this.#idleMiso : this.#data[this.#wrap(addr() + i - 4)];
-      case 0x0b:
+      case SPI_OP.FAST_READ:
         return i < 5 ? this.#idleMiso : this.#data[this.#wrap(addr() + i - 5)];
       default:
         return this.#idleMiso;
@@ -356,19 +352,19 @@ export class NorFlash {
     const len = frame.length;
     const addr = len >= 4 ? ((frame[1] << 16) | (frame[2] << 8) | frame[3]) >>> 0 : 0;
     switch (op) {
-      case 0x06:
+      case SPI_OP.WRITE_ENABLE:
         if (len === 1) this.#wel = true;
         return;
-      case 0x04:
+      case SPI_OP.WRITE_DISABLE:
         if (len === 1) this.#wel = false;
         return;
-      case 0x50:
+      case SPI_OP.VOLATILE_SR_WRITE_ENABLE:
         if (len === 1) this.#ewsr = true;
         return;
-      case 0x01:
-      case 0x31:
-      case 0x11: {
-        const maxLen = op === 0x01 ? 1 + this.part.srCount : 2;
+      case SPI_OP.WRITE_SR:
+      case SPI_OP.WRITE_SR2:
+      case SPI_OP.WRITE_SR3: {
+        const maxLen = op === SPI_OP.WRITE_SR ? 1 + this.part.srCount : 2;
         if (len < 2 || len > maxLen) return;
         if (!this.#wel && !this.#ewsr) return;
         const volatile = !this.#wel;
@@ -380,19 +376,19 @@ export class NorFlash {
         if (!volatile) this.#startBusy(now, this.timing.wrsrMs);
         return;
       }
-      case 0x02: {
+      case SPI_OP.PAGE_PROGRAM: {
         if (len < 5 || !this.#wel) return;
         const r = this.#pageProgram(addr, Uint8Array.from(frame.slice(4)));
         if (r.blocked) this.#wel = false;
         else this.#startBusy(now, this.timing.pageProgramMs);
         return;
       }
-      case 0x20:
-      case 0x52:
-      case 0xd8:
-      case 0x60:
-      case 0xc7: {
-        const kind = ERASE_OPCODE[op];
+      case SPI_OP.ERASE_4K:
+      case SPI_OP.ERASE_32K:
+      case SPI_OP.ERASE_64K:
+      case SPI_OP.ERASE_CHIP_ALT:
+      case SPI_OP.ERASE_CHIP: {
+        const kind = eraseKindOf(op)!;
         if (len !== (kind === "chip" ? 1 : 4) || !this.#wel) return;
         const r = this.#erase(addr, kind);
         if (r.blocked) this.#wel = false;
@@ -472,7 +468,7 @@ export class NorFlash {
     if (p.srCount === 0 || !p.srWriteOpcodes.includes(op) || bytes.length === 0) return false;
     const f = decodeStatus(p, this.#sr);
     if (f.srp1 || (f.srp0 && !this.wpHigh)) return false;
-    const first = op === 0x01 ? 0 : op === 0x31 ? 1 : 2;
+    const first = op === SPI_OP.WRITE_SR ? 0 : op === SPI_OP.WRITE_SR2 ? 1 : 2;
     if (first >= p.srCount) return false;
     let proposed = this.#sr;
     let written = 0;
@@ -482,7 +478,7 @@ export class NorFlash {
       proposed = (proposed & ~(0xff << shift)) | (bytes[i] << shift);
       written |= 0xff << shift;
     }
-    if (op === 0x01 && bytes.length === 1 && p.srCount >= 2 && this.#oneByteClearsSr2) {
+    if (op === SPI_OP.WRITE_SR && bytes.length === 1 && p.srCount >= 2 && this.#oneByteClearsSr2) {
       proposed &= ~0xff00;
       written |= 0xff00;
     }

@@ -29,6 +29,7 @@ const ERASE_SIZE: Record<number, number> = { 0x20: 0x1000, 0x52: 0x8000, 0xd8: 0
  *
  * @example
  * ```ts
+ * import { createVirtualChip } from "./virtual.ts";
  * const v = await createVirtualChip({ chip: "bk7231n", state: "chip.state" });
  * const stop = writeThrough(v, "chip.state");
  * ```

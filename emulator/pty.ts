@@ -3,9 +3,10 @@
  * holds the master, any serial client (ours, pyserial, a C tool) opens the slave path as if
  * it were a USB-UART adapter.
  *
- * What the master can observe (deno-runtime.md): the client's baud rate (termios, BOTHER
- * included), read before each chunk; a client opening or closing the slave (the master reports
- * POLLHUP while no client has it open). It cannot observe DTR/RTS or BREAK.
+ * What the master can observe (docs/deno-runtime.md "Pseudo-terminals"): the client's baud
+ * rate (termios, BOTHER included), read before each chunk; a client opening or closing the
+ * slave (the master reports POLLHUP while no client has it open). It cannot observe DTR/RTS or
+ * BREAK.
  *
  * @module
  */

@@ -57,6 +57,8 @@ const HANDOVER_MS = 250;
  *
  * @example
  * ```ts
+ * import type { UartDevice } from "./uart_device.ts";
+ * declare const chip: UartDevice;
  * const server = serveRfc2217(chip, { port: 0 });
  * console.log(server.address); // rfc2217://127.0.0.1:40125
  * ```

@@ -67,6 +67,8 @@ const MAX_SWITCH_HOLD_MS = 1000;
  *
  * @example
  * ```ts
+ * import type { UartDevice } from "./uart_device.ts";
+ * declare const chip: UartDevice;
  * const server = servePty(chip);
  * console.log(server.address); // /dev/pts/5
  * await server.done;

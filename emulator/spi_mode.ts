@@ -1,20 +1,22 @@
 /**
- * The Beken chip's SPI-mode entry, as a model (spi-ch341.md B.2, B.4). After CEN is released
+ * The Beken chip's SPI-mode entry, as a model (docs/spi-ch341.md B.2, B.4). After CEN is released
  * the ROM samples the SPI pins for a window; if enough 0xD2 bytes arrive while CS is low, and
  * this attempt is a lucky one, it answers the first byte of the window with 0xD2 and the rest
  * with zeros, settles for a while (zeros: the flash "does not answer yet"), then passes every
  * CS frame through to the NOR flash. Without entry the chip boots its firmware and the pins
  * read 0xFF. Every number here is a model parameter: the real ROM rule is an open question
- * (spi-ch341.md E.1, E.2).
+ * (docs/spi-ch341.md E.1, E.2).
  *
  * @example
  * ```ts
+ * import { NorFlash } from "./nor.ts";
  * const chip = new SpiModeChip(new NorFlash(), { succeedOnAttempt: 3 });
  * ```
  *
  * @module
  */
 
+import { BEKEN_SPI_SYNC } from "../core/spi/opcodes.ts";
 import type { NorFlash } from "./nor.ts";
 import { Rng } from "./rng.ts";
 
@@ -73,6 +75,7 @@ export class SpiModeChip {
   #csLow = false;
   #frameIndex = 0;
 
+  /** A chip whose SPI-mode entry follows `model`, with `nor` behind it. */
   constructor(nor: NorFlash, model: Partial<SpiEntryModel> = {}) {
     this.nor = nor;
     this.model = { ...DEFAULT_SPI_ENTRY_MODEL, ...model };
@@ -134,13 +137,13 @@ export class SpiModeChip {
       case "window": {
         const first = this.#firstByte;
         this.#firstByte = false;
-        if (mosi === 0xd2) this.#d2++;
+        if (mosi === BEKEN_SPI_SYNC) this.#d2++;
         if (this.#lucky && this.#d2 >= this.model.requiredD2) {
           this.#state = "settling";
           this.#settledAt = now + this.model.settleMs;
           this.entries++;
         }
-        return first && this.#lucky ? 0xd2 : 0x00;
+        return first && this.#lucky ? BEKEN_SPI_SYNC : 0x00;
       }
     }
   }

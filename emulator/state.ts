@@ -6,6 +6,8 @@
  * @module
  */
 
+import { toHex } from "../core/hex.ts";
+
 const MAGIC = "BEKENLAB-CHIP 1";
 
 /** The metadata line of a state file. */
@@ -52,10 +54,7 @@ export function decodeState(bytes: Uint8Array): ChipState {
   return { meta, flash };
 }
 
-/** Lowercase hex of bytes. */
-export function toHex(bytes: ArrayLike<number>): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+export { toHex };
 
 /** Bytes of a hex string. */
 export function fromHex(hex: string): Uint8Array {

@@ -13,6 +13,7 @@ export interface TxChunk {
   at: number;
   /** Baud rate the chunk is sent at. */
   baud: number;
+  /** The bytes. */
   data: Uint8Array;
 }
 

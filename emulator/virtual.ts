@@ -54,9 +54,13 @@ export interface VirtualChipOptions {
 
 /** A virtual chip and the means to reach it. */
 export interface VirtualChip {
+  /** The chip's profile. */
   readonly profile: ChipProfile;
+  /** The chip. */
   readonly chip: BekenChip;
+  /** Its flash. */
   readonly nor: NorFlash;
+  /** The clock everything runs on. */
   readonly clock: VirtualClock;
   /** A host-side link to the chip's UART (the same one on every call). */
   link(opts?: { onEvent?: (e: WireEvent) => void }): VirtualWire;

@@ -30,10 +30,15 @@ interface Segment {
 
 /** A record of one event on the wire, for traces and tests. */
 export interface WireEvent {
+  /** Time on the wire's clock (ms). */
   t: number;
+  /** Host to chip, chip to host, a baud change or a modem-line change. */
   dir: "tx" | "rx" | "baud" | "signals";
+  /** The bytes, for tx and rx. */
   data?: Uint8Array;
+  /** The new rate, for baud. */
   baud?: number;
+  /** The new levels, for signals. */
   signals?: ModemSignals;
 }
 
@@ -57,6 +62,8 @@ export function baudsMatch(a: number, b: number): boolean {
  *
  * @example
  * ```ts
+ * import type { UartDevice } from "./uart_device.ts";
+ * declare const chip: UartDevice;
  * const wire = new VirtualWire(chip);
  * await wire.write(Uint8Array.of(0x01, 0xe0, 0xfc, 0x01, 0x00));
  * await wire.read(64, 5); // 04 0e 05 01 e0 fc 01 00, about 1.5 ms of virtual time later
@@ -66,6 +73,7 @@ export class VirtualWire implements ByteLink {
   readonly name: string;
   readonly clock: VirtualClock;
   readonly hasModemLines = true;
+  /** The timing the wire and the chip charge. */
   readonly timing: TimingModel;
   #device: UartDevice;
   #baud = 115200;
@@ -77,6 +85,7 @@ export class VirtualWire implements ByteLink {
   #signals = { dtr: false, rts: false };
   #onEvent?: (e: WireEvent) => void;
 
+  /** A wire to `device`. */
   constructor(device: UartDevice, opts: VirtualWireOptions = {}) {
     this.#device = device;
     this.name = opts.name ?? "virtual";

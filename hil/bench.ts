@@ -12,9 +12,10 @@
 import { type ChipProfile, formatKey } from "../core/chips/profiles.ts";
 import type { Clock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
+import { toHex } from "../core/hex.ts";
 import type { ChipIdentity as BackupIdentity } from "../core/flasher/backup.ts";
 import { createContext, type FlasherContext, type FlasherEvent } from "../core/flasher/context.ts";
-import type { FlashTarget } from "../core/flasher/target.ts";
+import type { FlashTarget } from "../core/target.ts";
 import { Ch341aSpi } from "../core/io/ch341a.ts";
 import type { ByteLink } from "../core/io/link.ts";
 import type { SpiMaster } from "../core/io/spi.ts";
@@ -155,7 +156,7 @@ export async function connectUart(
     flasher,
     identity: {
       chip: id.profile.name,
-      flashId: id.flashId ? hexBytes(id.flashId) : null,
+      flashId: id.flashId ? toHex(id.flashId) : null,
       key: id.key ? formatKey(id.key) : null,
     },
     uart: { identity: id, client: opened.client, link: borrowed, baud: opened.baud },
@@ -192,7 +193,7 @@ export async function connectSpi(
       flasher,
       identity: {
         chip: `${defaults.profile.name}-SPI`,
-        flashId: info.flashId ? hexBytes(info.flashId) : null,
+        flashId: info.flashId ? toHex(info.flashId) : null,
         key: null,
       },
       uart: null,
@@ -213,9 +214,7 @@ export function ch341aOpener(device: UsbDeviceLike, clock: Clock, name: string):
 }
 
 /** Lowercase hex of bytes. */
-export function hexBytes(bytes: ArrayLike<number>): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+export { toHex as hexBytes };
 
 /** Refuse a path the bench cannot reach. */
 export function checkPath(bench: Pick<Bench, "paths" | "target">, path: PathKind): void {

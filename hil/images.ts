@@ -6,7 +6,7 @@
  */
 
 import type { ChipProfile } from "../core/chips/profiles.ts";
-import { SECTOR } from "../core/flasher/target.ts";
+import { SECTOR } from "../core/target.ts";
 
 /** Size of the application image the write scenarios use (32 sectors). */
 export const APP_IMAGE_SIZE = 0x20000;

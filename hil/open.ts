@@ -11,7 +11,7 @@ import { chipById, type ChipProfile, CHIPS } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { parseTrace, TraceFormatError, type TraceSink, TraceWriter } from "../core/io/trace.ts";
 import { readTraceFile } from "../core/io/trace_file.ts";
-import { parsePortSpec } from "../cli/ports.ts";
+import { parsePortSpec } from "../core/io/port_spec.ts";
 import type { Bench } from "./bench.ts";
 import { HardwareBench, type HardwarePort } from "./hardware_bench.ts";
 import { type RecordedRun, ReplayBench } from "./replay_bench.ts";

@@ -11,7 +11,9 @@
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { type Clock, VirtualClock } from "../core/clock.ts";
 import type { ByteLink } from "../core/io/link.ts";
-import { ReplayLink, ReplayUsbDevice, TraceDivergenceError } from "../core/io/replay.ts";
+import { TraceDivergenceError } from "../core/trace/replay.ts";
+import { ReplayLink } from "../core/trace/replay_link.ts";
+import { ReplayUsbDevice } from "../core/trace/replay_usb.ts";
 import type { Trace, TraceLink } from "../core/io/trace.ts";
 import {
   type Bench,

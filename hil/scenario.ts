@@ -9,6 +9,7 @@
 
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
+import { hex } from "../core/hex.ts";
 import type { Bench, Connection, ConnectOptions, PathKind, VirtualSetup } from "./bench.ts";
 
 /** What a scenario requires before it can run. */
@@ -92,7 +93,4 @@ export async function expectFlashError(
   throw new ScenarioFailure(`${what}: expected a ${code} error, but it succeeded`);
 }
 
-/** `0x`-prefixed hex. */
-export function hex(n: number): string {
-  return `0x${(n >>> 0).toString(16)}`;
-}
+export { hex };

@@ -11,7 +11,7 @@ import { createFaultyChip } from "../emulator/faults.ts";
 import { baudsMatch } from "../emulator/wire.ts";
 
 /**
- * The baud handshake under any interleaving (anchors §4.3 item 3): every host operation on the
+ * The baud handshake under any interleaving (docs/testing.md §2 item 3): every host operation on the
  * link waits for fast-check's scheduler, which meanwhile lets the virtual clock run on by
  * arbitrary amounts, so the host may reprogram its UART before, during or after the chip's
  * switch and see its replies late. Whatever the order, the session ends at the requested rate

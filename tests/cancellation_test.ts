@@ -6,7 +6,7 @@ import { servePty, serveTcp } from "../emulator/serve.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 
 /**
- * Cancellation (anchors §4.3 item 11): Ctrl-C at any moment of a write over a real transport (a
+ * Cancellation (docs/testing.md §2 item 11): Ctrl-C at any moment of a write over a real transport (a
  * TCP bridge or a pseudo-terminal served by the emulator) ends with the port closed (the test's
  * resource sanitizer fails otherwise), a non-zero exit unless the job had already finished, and
  * the flash either unchanged, or holding the image where it changed, or inside the range the

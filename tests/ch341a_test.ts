@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { FlashError } from "../core/errors.ts";
-import { Ch341aSpi, PINS_IDLE, planCh341, reverseBits } from "../core/io/ch341a.ts";
+import { Ch341aSpi, planCh341, reverseBits } from "../core/io/ch341a.ts";
+import { PINS_IDLE } from "../core/io/ch341a_protocol.ts";
 import type { SpiStep } from "../core/io/spi.ts";
 import { findCh341a, type UsbDeviceLike } from "../core/io/usb.ts";
 import { createVirtualCh341a } from "../emulator/ch341a.ts";
@@ -22,7 +23,7 @@ const cat = (...parts: Uint8Array[]) => {
   return out;
 };
 
-Deno.test("ch341a: bit reversal matches spi-ch341.md A.7's table", () => {
+Deno.test("ch341a: bit reversal matches docs/spi-ch341.md A.7's table", () => {
   const table: [number, number][] = [
     [0xd2, 0x4b],
     [0x9f, 0xf9],
@@ -68,7 +69,7 @@ Deno.test("ch341a: a 4 KiB read is flashrom's 4265-byte OUT, or one OUT when pad
   assert.equal(tolerant.frames[0].clocked, 133 * 31);
 });
 
-Deno.test("ch341a: CEN pulse and entry patterns B3 / B7 B6 / A8 4B… (spi-ch341.md B.5)", () => {
+Deno.test("ch341a: CEN pulse and entry patterns B3 / B7 B6 / A8 4B… (docs/spi-ch341.md B.5)", () => {
   assert.equal(hex(planCh341([{ cen: "low" }], PINS_IDLE).transfers[0]), "ab b3 20");
   const d2 = new Uint8Array(279).fill(0xd2);
   const plan = planCh341([{ cen: "high" }, { frame: { out: d2 } }], PINS_IDLE & ~0x04);

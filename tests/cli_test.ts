@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { main } from "../cli/flash.ts";
 import { parseDuration, parseNumber } from "../cli/numbers.ts";
 import { Output } from "../cli/output.ts";
-import { parsePortSpec } from "../cli/ports.ts";
+import { parsePortSpec } from "../core/io/port_spec.ts";
 import { FlashError } from "../core/errors.ts";
-import { crc32 } from "../core/uart/crc.ts";
+import { crc32 } from "../core/crc.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 
 interface Run {

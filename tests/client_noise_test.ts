@@ -7,7 +7,7 @@ import { type CommandName, COMMANDS } from "../core/uart/table.ts";
 import { createFaultyChip, type FaultPlan } from "../emulator/faults.ts";
 
 /**
- * The client over a noisy link (anchors §1.8 item 3, §4.3 item 1): however the replies are cut
+ * The client over a noisy link (docs/testing.md §1 item 3, §2 item 1): however the replies are cut
  * up, delayed, stalled or preceded and followed by stale copies of earlier replies, every
  * command returns exactly what it returns on a clean link, or a typed timeout; it never returns
  * another command's answer.

@@ -14,7 +14,7 @@ import { openUartTarget } from "../core/uart/target.ts";
 import { createFaultyChip } from "../emulator/faults.ts";
 
 /**
- * Chip-mode conformance (anchors §4.3 item 9): through a whole session (link, baud switch,
+ * Chip-mode conformance (docs/testing.md §2 item 9): through a whole session (link, baud switch,
  * detection, backup, write, verify, erase, read, reboot), the host sends only commands the
  * chip's loader personality implements, with or without --chip. A new chip mode must pass this
  * before release.

@@ -106,7 +106,13 @@ for (const pace of ["none", "wire"] as const) {
     ignore: !linux,
     fn: async () => {
       const device = new EchoDevice();
-      const server = servePty(device, { pace });
+      // The server learns of a close only when the PTY master reports the hang-up; a client
+      // reopening before that (a loaded machine delays the server's poll) would continue the
+      // old session without a reset. So the test waits for the server to see the close
+      // before it opens again, and counts resets only at points the protocol fixes: a
+      // session resets the device before it handles the first byte.
+      let disconnected = Promise.withResolvers<void>();
+      const server = servePty(device, { pace, onDisconnect: () => disconnected.resolve() });
       try {
         assert.equal(device.resets, 0);
         const link = await openSerial(server.address);
@@ -114,6 +120,8 @@ for (const pace of ["none", "wire"] as const) {
         assert.deepEqual(await readExactly(link, LINK_CHECK.length), LINK_CHECK);
         assert.equal(device.resets, 1);
         await link.close();
+        await disconnected.promise;
+        disconnected = Promise.withResolvers<void>();
         const again = await openSerial(server.address);
         await again.write(Uint8Array.of(0x55));
         assert.deepEqual(await readExactly(again, 1), Uint8Array.of(0x55));

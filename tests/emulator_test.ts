@@ -3,7 +3,7 @@ import { createVirtualChip } from "../emulator/virtual.ts";
 import { COMMANDS } from "../core/uart/table.ts";
 import { encodeRequest, type Values } from "../core/uart/codec.ts";
 import { ReplyParser } from "../core/uart/parser.ts";
-import { chipCrc } from "../core/uart/crc.ts";
+import { chipCrc } from "../core/crc.ts";
 import type { VirtualWire } from "../emulator/wire.ts";
 import type { CommandName } from "../core/uart/table.ts";
 import { CHIPS } from "../core/chips/profiles.ts";
@@ -30,7 +30,7 @@ async function linked(chip: string, opts = {}) {
   return { v, wire };
 }
 
-Deno.test("every reply has the exact length fixed-length readers wait for (uart.md §2.7)", async () => {
+Deno.test("every reply has the exact length fixed-length readers wait for (docs/uart.md §2.7)", async () => {
   const { wire } = await linked("bk7231n");
   const lengths: [CommandName, Values, number][] = [
     ["ReadReg", { addr: 0x800000 }, 15],
@@ -183,7 +183,7 @@ Deno.test("a DTR/RTS pulse resets the chip into its boot window", async () => {
 
 Deno.test("default images carry each profile's known bootloader CRC", async () => {
   const { KNOWN_BOOTLOADERS } = await import("../core/chips/bootloaders.ts");
-  const { crc32 } = await import("../core/uart/crc.ts");
+  const { crc32 } = await import("../core/crc.ts");
   for (const p of CHIPS) {
     if (!p.bootloader) continue;
     const v = await createVirtualChip({ chip: p.id });

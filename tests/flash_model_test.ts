@@ -5,14 +5,14 @@ import { chipById, type ChipProfile, CHIPS } from "../core/chips/profiles.ts";
 import { ChipStatusError, FlashError } from "../core/errors.ts";
 import { protectedRange } from "../core/spi/status.ts";
 import type { UartClient } from "../core/uart/client.ts";
-import { chipToStandard, crc32 } from "../core/uart/crc.ts";
+import { chipToStandard, crc32 } from "../core/crc.ts";
 import { connect } from "../core/uart/session.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "../core/uart/table.ts";
 import { createFaultyChip, type FaultyChip } from "../emulator/faults.ts";
 import { Rng } from "../emulator/rng.ts";
 
 /**
- * Model-based test of the loader and flash over the wire (anchors §4.3 item 4): random
+ * Model-based test of the loader and flash over the wire (docs/testing.md §2 item 4): random
  * sequences of reads, erases, programs, status-register writes, CRCs, link checks, reboots
  * and power cuts in the middle of an erase or program, against a model that is a plain byte
  * array plus the status word. After every command: the touched bytes equal the model,
@@ -29,7 +29,7 @@ interface Model {
   flash: Uint8Array;
   /** Status word as the model believes it. */
   sr: number;
-  /** Basic loaders: a LinkCheck after CheckCRC saw the flash protected (uart.md §5.4). */
+  /** Basic loaders: a LinkCheck after CheckCRC saw the flash protected (docs/uart.md §5.4). */
   lockFlag: boolean;
 }
 

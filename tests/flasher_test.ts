@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { VirtualClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
-import { crc32 } from "../core/uart/crc.ts";
+import { crc32 } from "../core/crc.ts";
 import {
   BLOCK,
   createContext,

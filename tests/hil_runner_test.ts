@@ -4,7 +4,7 @@ import { chipById } from "../core/chips/profiles.ts";
 import { MemoryStore } from "../core/flasher/backup.ts";
 import { writeFlash } from "../core/flasher/write.ts";
 import { RequestParser } from "../core/uart/parser.ts";
-import { crc32 } from "../core/uart/crc.ts";
+import { crc32 } from "../core/crc.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 import { Pty } from "../emulator/pty.ts";
 import { main } from "../cli/hil.ts";

@@ -5,7 +5,7 @@ import { openRfc2217, parseRfc2217Url } from "../core/io/rfc2217.ts";
 import { COM_PORT, comPortCommand, negotiation, OPTION, TELNET } from "../core/io/telnet.ts";
 import { main as flashMain } from "../cli/flash.ts";
 import type { CliIO } from "../cli/output.ts";
-import { parsePortSpec } from "../cli/ports.ts";
+import { parsePortSpec } from "../core/io/port_spec.ts";
 import { serveRfc2217 } from "../emulator/rfc2217_server.ts";
 import type { ResetLine } from "../emulator/reset_wiring.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";

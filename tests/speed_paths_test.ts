@@ -26,10 +26,11 @@ import {
 } from "../core/flasher/mod.ts";
 import type { ByteLink } from "../core/io/link.ts";
 import { encodeRequest } from "../core/uart/codec.ts";
-import { crc32 } from "../core/uart/crc.ts";
+import { crc32 } from "../core/crc.ts";
 import { COMMANDS } from "../core/uart/table.ts";
 import { openUartTarget } from "../core/uart/target.ts";
-import { PINS_IDLE, planCh341 } from "../core/io/ch341a.ts";
+import { planCh341 } from "../core/io/ch341a.ts";
+import { PINS_IDLE } from "../core/io/ch341a_protocol.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 
 const FLASH = 0x80000;

@@ -3,7 +3,7 @@ import { FlashError } from "../core/errors.ts";
 import { Ch341aSpi } from "../core/io/ch341a.ts";
 import { SpiNor } from "../core/spi/nor.ts";
 import { openSpiTarget } from "../core/spi/target.ts";
-import { crc32 } from "../core/uart/crc.ts";
+import { crc32 } from "../core/crc.ts";
 import { createVirtualCh341a, type VirtualCh341aSetup } from "../emulator/ch341a.ts";
 import { NorFlash } from "../emulator/nor.ts";
 import { Rng } from "../emulator/rng.ts";

@@ -59,7 +59,7 @@ Deno.test("jedec: sizeFromId falls back to 1 << capacity, 0 when implausible", (
   assert.equal(flashPartFor([0xeb, 0x60, 0x15]), TH);
 });
 
-Deno.test("status: spi-ch341.md C.4 worked examples on 2 MiB", () => {
+Deno.test("status: docs/spi-ch341.md C.4 worked examples on 2 MiB", () => {
   assert.deepEqual(protectedRange(TH, 0x0004), { start: 0x1f0000, end: 0x200000 });
   assert.deepEqual(protectedRange(TH, 0x4004), { start: 0, end: 0x1f0000 });
   assert.deepEqual(protectedRange(TH, 0x001c), { start: 0, end: 0x200000 });

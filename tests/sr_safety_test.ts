@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CHIPS } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
-import type { UnprotectReport } from "../core/flasher/target.ts";
+import type { UnprotectReport } from "../core/target.ts";
 import { Ch341aSpi } from "../core/io/ch341a.ts";
 import type { SpiMaster, SpiStep } from "../core/io/spi.ts";
 import { FLASH_PARTS, type FlashPart } from "../core/spi/jedec.ts";
@@ -17,7 +17,7 @@ import { createFaultyChip } from "../emulator/faults.ts";
 import type { NorFlash } from "../emulator/nor.ts";
 
 /**
- * Status-register safety (anchors §1.8 item 6, §4.3 item 5): from any start word, with WP#
+ * Status-register safety (docs/testing.md §1 item 6, §2 item 5): from any start word, with WP#
  * either way, unprotect leaves the flash writable or fails with a diagnosis; it never writes
  * the status register when nothing needs clearing, and never sets SRP1 or a one-time lock bit.
  */

@@ -9,7 +9,7 @@ import { COMMANDS, ERASE_4K, ERASE_64K } from "../core/uart/table.ts";
 import { createFaultyChip, SLOWEST_CRC_BYTES_PER_SEC } from "../emulator/faults.ts";
 
 /**
- * Timeouts (anchors §4.3 item 7): they grow with the payload and shrink with the baud rate; a
+ * Timeouts (docs/testing.md §2 item 7): they grow with the payload and shrink with the baud rate; a
  * chip that is as slow as the datasheets' worst case never times out; a chip that stops
  * answering is reported within the command's bound, not before and not much later.
  */

@@ -127,7 +127,7 @@ Deno.test("trace files: plain and gzip round trips", async () => {
 
 Deno.test("flash --record: the CLI's wire goes into the trace, and its link+identify part replays through the core", async () => {
   const { main } = await import("../cli/flash.ts");
-  const { ReplayLink } = await import("../core/io/replay.ts");
+  const { ReplayLink } = await import("../core/trace/replay_link.ts");
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/cli.jsonl`;

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { chipById } from "../core/chips/profiles.ts";
 import { MemoryStore } from "../core/flasher/backup.ts";
-import { TraceDivergenceError } from "../core/io/replay.ts";
+import { TraceDivergenceError } from "../core/trace/replay.ts";
 import { MemoryTraceSink, parseTrace, TraceWriter } from "../core/io/trace.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 import { HardwareBench } from "../hil/hardware_bench.ts";

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { checkReply, decodeFields, encodeReply, encodeRequest, type Values } from "../core/uart/codec.ts";
-import { chipCrc, chipToStandard, Crc32, crc32 } from "../core/uart/crc.ts";
+import { chipCrc, chipToStandard, Crc32, crc32 } from "../core/crc.ts";
 import { ReplyParser, RequestParser } from "../core/uart/parser.ts";
 import { COMMANDS, type CommandSpec, type Field } from "../core/uart/table.ts";
 
 const hex = (s: string) => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 
-/** Lengths an open-ended byte field may take, per command (uart.md §4.10, §4.13). */
+/** Lengths an open-ended byte field may take, per command (docs/uart.md §4.10, §4.13). */
 function openLength(spec: CommandSpec, field: string): { minLength: number; maxLength: number } {
   if (spec.name === "FlashWrite" && field === "data") return { minLength: 1, maxLength: 256 };
   if (spec.name === "FlashWriteSR") return { minLength: 1, maxLength: 2 };
@@ -94,7 +94,7 @@ for (const spec of Object.values(COMMANDS)) {
   }
 }
 
-Deno.test("codec: request frames match the bytes in uart.md §4", () => {
+Deno.test("codec: request frames match the bytes in docs/uart.md §4", () => {
   const cases: [Uint8Array, string][] = [
     [encodeRequest(COMMANDS.LinkCheck, {}), "01 E0 FC 01 00"],
     [
@@ -140,7 +140,7 @@ Deno.test("codec: request frames match the bytes in uart.md §4", () => {
   assert.deepEqual(w, hex("01 E0 FC FF F4 08 00 06 00 10 01 00 00 00 00"));
 });
 
-Deno.test("codec: reply sizes are the ones fixed-length readers wait for (uart.md §2.7)", () => {
+Deno.test("codec: reply sizes are the ones fixed-length readers wait for (docs/uart.md §2.7)", () => {
   const size = (spec: CommandSpec, values: Values) => encodeReply(spec, values).length;
   assert.equal(size(COMMANDS.LinkCheck, { ok: 0 }), 8);
   assert.equal(size(COMMANDS.ReadReg, { addr: 0, value: 0 }), 15);
@@ -163,7 +163,7 @@ Deno.test("codec: reply sizes are the ones fixed-length readers wait for (uart.m
   );
 });
 
-Deno.test("codec: reply bytes match uart.md captures", () => {
+Deno.test("codec: reply bytes match docs/uart.md captures", () => {
   assert.deepEqual(encodeReply(COMMANDS.LinkCheck, { ok: 0 }), hex("04 0E 05 01 E0 FC 01 00"));
   assert.deepEqual(
     encodeReply(COMMANDS.SetBaudRate, { baud: 921600, delay: 20 }),
@@ -198,7 +198,7 @@ Deno.test("codec: a reply of another command is 'other'", () => {
   assert.equal(!check.ok && check.reason, "other");
 });
 
-Deno.test("crc: uart.md §4.6 vectors, standard and raw", () => {
+Deno.test("crc: docs/uart.md §4.6 vectors, standard and raw", () => {
   const ff4k = new Uint8Array(4096).fill(0xff);
   assert.equal(crc32(ff4k), 0xf154670a);
   assert.equal(chipCrc(ff4k), 0x0eab98f5);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { chipById, CHIPS, formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
-import { crc32 } from "../core/uart/crc.ts";
+import { crc32 } from "../core/crc.ts";
 import { connect, type SessionEvent } from "../core/uart/session.ts";
 import { openUartTarget } from "../core/uart/target.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";

@@ -1,23 +1,25 @@
 /**
- * Known bootloaders by the standard CRC-32 of flash 0..256 (uart.md §5.6): 257 bytes on
+ * Known bootloaders by the standard CRC-32 of flash 0..256 (docs/uart.md §5.6): 257 bytes on
  * BootROM ("FULL") chips, whose CheckCRC end is inclusive, 256 bytes on the others.
  *
  * @module
  */
 
-import type { Personality } from "../uart/table.ts";
+import type { Personality } from "./personality.ts";
 
 /** A bootloader recognised by the CRC of its first bytes. */
 export interface KnownBootloader {
   /** Standard CRC-32 of the first 257 (FULL) or 256 (BASIC) bytes. */
   crc: number;
+  /** Bootloader name as bk7231tools lists it. */
   name: string;
   /** Profile id of the chip it ships on. */
   chip: string;
+  /** The loader protocol it speaks. */
   personality: Personality;
 }
 
-/** The table from bk7231tools' enums (uart.md §5.6). */
+/** The table from bk7231tools' enums (docs/uart.md §5.6). */
 export const KNOWN_BOOTLOADERS: readonly KnownBootloader[] = [
   { crc: 0xe14191ba, name: "bl_bk7231n_1.0.1", chip: "bk7231n", personality: "FULL" },
   { crc: 0xf42f8c32, name: "bl_t1_2.0.0", chip: "bk7238", personality: "FULL" },

@@ -1,14 +1,15 @@
 /**
- * Chip profiles as data (uart.md §5.1, §4.16, §4.17). A new chip mode is mostly a new entry
+ * Chip profiles as data (docs/uart.md §5.1, §4.16, §4.17). A new chip mode is mostly a new entry
  * here: the flasher, the emulator and the HIL matrix all iterate over {@link CHIPS}.
  *
  * @module
  */
 
-import type { Personality } from "../uart/table.ts";
+import type { Personality } from "./personality.ts";
 
 /** A flash partition. */
 export interface Region {
+  /** First byte of the partition. */
   start: number;
   /** Exclusive end. */
   end: number;
@@ -31,7 +32,7 @@ export interface ChipProfile {
    * the loader protects nothing. Reads go through the address wrap (`A + flashSize`).
    */
   loaderProtectedEnd: number;
-  /** After CheckCRC the loader re-protects flash until the next LinkCheck (uart.md §5.4). */
+  /** After CheckCRC the loader re-protects flash until the next LinkCheck (docs/uart.md §5.4). */
   crcProtectLock: boolean;
   /** Value of SCTRL_CHIP_ID (0x00800000), where the loader can read registers. */
   chipId: number | null;

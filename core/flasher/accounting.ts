@@ -10,11 +10,15 @@ import type { FlasherContext } from "./context.ts";
 
 /** The summary of one operation. */
 export interface Accounting {
+  /** Name of the operation (`read`, `write`, `backup` ...). */
   op: string;
   /** Useful bytes moved (bytes read, or bytes of image written). */
   payloadBytes: number;
+  /** Bytes sent to the chip. */
   bytesOut: number;
+  /** Bytes received from the chip. */
   bytesIn: number;
+  /** Request/reply exchanges. */
   roundTrips: number;
   /** Elapsed milliseconds on the context's clock (virtual time on emulated targets). */
   elapsedMs: number;

@@ -13,18 +13,20 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { crc32 } from "../uart/crc.ts";
+import { crc32 } from "../crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import type { FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
 import { readFlashTo } from "./read.ts";
 import { reasonOf, withRetries } from "./retry.ts";
 import { type ByteSource, type FlashContent, scanSource, STREAM_CHUNK } from "./source.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** An entry of a {@link BackupStore}. */
 export interface StoreEntry {
+  /** Name of the entry in the store. */
   name: string;
+  /** Where the store keeps it (a path for a directory store). */
   location: string;
 }
 
@@ -142,11 +144,17 @@ export interface ChipIdentity {
 
 /** The JSON saved next to a backup. */
 export interface BackupSidecar {
+  /** Marks the file as written by this tool. */
   tool: "bekenlab";
+  /** Chip profile id. */
   chip: string;
+  /** The eFuse key as printed (`510fb093 ...`), or null where it cannot be read. */
   key: string | null;
+  /** JEDEC ID as hex, or null when unknown. */
   flashId: string | null;
+  /** Flash address of the first byte of the backup. */
   addr: number;
+  /** Bytes in the backup. */
   size: number;
   /** Standard CRC-32 of the backup, 8 lowercase hex digits. */
   crc32: string;
@@ -171,7 +179,9 @@ export interface BackupInfo {
   sidecar: string;
   /** Base name shared by the image and its sidecar. */
   base: string;
+  /** Bytes in the backup. */
   size: number;
+  /** Standard CRC-32 of the backup. */
   crc32: number;
   /** Standard CRC-32 of every 4 KiB sector of the image, in order. */
   sectorCrcs: Uint32Array;
@@ -189,7 +199,9 @@ export interface BackupRecord extends BackupInfo {
 
 /** What a backup needs besides the context. */
 export interface BackupOptions {
+  /** Where to save the image and its sidecar. */
   store: BackupStore;
+  /** The chip the backup comes from, for its name and sidecar. */
   identity: ChipIdentity;
   /** Wall time of the backup, supplied by the caller (the core has no calendar). */
   createdAt: Date;
@@ -363,6 +375,9 @@ export async function saveBackup(
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const identity: ChipIdentity;
  * const store = new MemoryStore();
  * const rec = await takeBackup(ctx, { store, identity, createdAt: new Date() });
  * ```
@@ -392,6 +407,11 @@ function parseSidecar(bytes: Uint8Array): BackupSidecar | null {
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const store: BackupStore;
+ * declare const identity: ChipIdentity;
+ * declare const opts: BackupOptions;
  * const backup = await reuseBackup(ctx, { store, identity }) ?? await saveBackup(ctx, opts);
  * ```
  */

@@ -8,14 +8,14 @@
  * @module
  */
 
-import { crc32 } from "../uart/crc.ts";
+import { crc32 } from "../crc.ts";
 import type { FlasherContext } from "./context.ts";
 import type { ProgressMeter } from "./progress.ts";
 import { readSectorRun } from "./read_ahead.ts";
 import { alignDown } from "./range.ts";
 import { withRetries } from "./retry.ts";
 import { type ByteSource, FlashContent, toSource } from "./source.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** A contiguous stretch of flash. */
 export interface Span {
@@ -56,6 +56,9 @@ export interface CompareOptions {
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const image: Uint8Array;
  * const bad = await differingSpans(ctx, 0x11000, image, sectorSpans(0x11000, image.length), {
  *   window: [Infinity, 0x10000], attempts: 3, op: "verify",
  * });

@@ -9,7 +9,7 @@
 import type { Clock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
 import type { ProgressListener } from "./progress.ts";
-import type { FlashTarget, UnprotectReport } from "./target.ts";
+import type { FlashTarget, UnprotectReport } from "../target.ts";
 
 /** Something worth telling the user while an operation runs (the CLI prints these on stderr). */
 export type FlasherEvent =
@@ -41,6 +41,7 @@ export type FlasherEvent =
 
 /** The environment of one flasher operation. */
 export interface FlasherContext {
+  /** The chip, over whichever path. */
   target: FlashTarget;
   /** Time source for rates and accounting: the link's clock (virtual on emulated targets). */
   clock: Clock;
@@ -48,7 +49,9 @@ export interface FlasherContext {
   flashSize: number;
   /** Host baud rate, for the wire-floor figure of the accounting; null where there is no UART. */
   baud?: number | null;
+  /** Called as sectors are done. */
   onProgress?: ProgressListener;
+  /** Called for retries, notices and other events worth telling the user. */
   onEvent?: (event: FlasherEvent) => void;
   /** Aborts the operation between sectors. */
   signal?: AbortSignal;

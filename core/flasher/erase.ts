@@ -29,6 +29,11 @@ export interface EraseOptions extends ProgramOptions {
  *
  * @example
  * ```ts
+ * import type { BackupStore, ChipIdentity } from "./backup.ts";
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const store: BackupStore;
+ * declare const identity: ChipIdentity;
  * await eraseRegion(ctx, { addr: 0x1d0000, size: 0x2000, store, identity, createdAt: new Date() });
  * ```
  */

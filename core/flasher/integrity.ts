@@ -11,14 +11,14 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { crc32 } from "../uart/crc.ts";
+import { crc32 } from "../crc.ts";
 import { type BackupStore, storedSource } from "./backup.ts";
 import { differingSpans, sectorSpans, type Span } from "./compare.ts";
 import type { FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
 import { FlashContent } from "./source.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** Where the backup is and which range the job owns. */
 export interface OutsideCheck {
@@ -42,6 +42,11 @@ const WINDOWS = [Number.POSITIVE_INFINITY, 0x40000, 0x10000];
  *
  * @example
  * ```ts
+ * import type { BackupStore } from "./backup.ts";
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const store: BackupStore;
+ * declare const backup: string; // the backup's location in the store
  * const restored = await restoreOutside(ctx, { store, backup, addr: 0x11000, end: 0x40000, attempts: 3 });
  * ```
  */

@@ -15,9 +15,13 @@ export const JOURNAL_VERSION = 1;
 
 /** The journal document. Addresses are absolute flash addresses of 4 KiB sectors. */
 export interface WriteJournal {
+  /** Format version ({@link JOURNAL_VERSION}). */
   version: typeof JOURNAL_VERSION;
+  /** The job the journal records. */
   op: "write" | "erase";
+  /** Chip profile id. */
   chip: string;
+  /** JEDEC ID as hex, or null when unknown. */
   flashId: string | null;
   /** Start of the range being programmed. */
   addr: number;
@@ -31,6 +35,7 @@ export interface WriteJournal {
   planned: number[];
   /** Planned sectors already programmed and verified. */
   done: number[];
+  /** Where the job stands. */
   state: "in-progress" | "verified" | "failed";
   /** ISO 8601 time the job started. */
   createdAt: string;

@@ -5,7 +5,7 @@
  * @module
  */
 
-export * from "./target.ts";
+export * from "../target.ts";
 export * from "./context.ts";
 export * from "./progress.ts";
 export * from "./accounting.ts";

@@ -28,7 +28,7 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { crc32 } from "../uart/crc.ts";
+import { crc32 } from "../crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import {
   backupBaseName,
@@ -45,11 +45,12 @@ import { differingSpans, sectorSpans, type Span } from "./compare.ts";
 import { checkCancelled, type FlasherContext } from "./context.ts";
 import { JOURNAL_VERSION, JournalWriter, type WriteJournal } from "./journal.ts";
 import { ProgressMeter } from "./progress.ts";
+import { type BlockPolicy, planBlocks } from "./erase_plan.ts";
 import { alignDown, hex } from "./range.ts";
 import { readSectorRun } from "./read_ahead.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
 import type { FlashContent } from "./source.ts";
-import { BLOCK, SECTOR, type UnprotectReport } from "./target.ts";
+import { BLOCK, SECTOR, type UnprotectReport } from "../target.ts";
 import { checkOutside, outsideSnapshot, restoreOutside } from "./integrity.ts";
 import { verifyFlash, VerifyMismatchError } from "./verify.ts";
 
@@ -79,12 +80,7 @@ export interface ProgramOptions {
   saveResult?: boolean;
 }
 
-/** When a 64 KiB erase replaces 4 KiB erases in a block lying wholly inside the range. */
-export type BlockPolicy =
-  /** Every sector of the block differs (writes: nothing that matches is erased). */
-  | "all-differ"
-  /** At least one sector differs (erases: the whole block must end up blank anyway). */
-  | "covered";
+export type { BlockPolicy };
 
 /** What to program. */
 export interface ProgramPlan {
@@ -98,7 +94,9 @@ export interface ProgramPlan {
 
 /** What a write or erase did. */
 export interface ProgramReport {
+  /** The job that ran. */
   op: "write" | "erase";
+  /** Start of the range. */
   addr: number;
   /** Bytes of the range (whole sectors). */
   size: number;
@@ -108,8 +106,11 @@ export interface ProgramReport {
   changed: number;
   /** Sectors that already matched. */
   unchanged: number;
+  /** 64 KiB block erases issued. */
   blockErases: number;
+  /** 4 KiB sector erases issued. */
   sectorErases: number;
+  /** Sectors programmed. */
   sectorWrites: number;
   /** Sector re-erase + re-program rounds after a failed check. */
   retries: number;
@@ -117,22 +118,18 @@ export interface ProgramReport {
   backup: string | null;
   /** Details of the backup this run took or reused. */
   backupRecord: BackupInfo | null;
+  /** Location of the job's journal, or null without a store. */
   journal: string | null;
   /** Where the flash content after the job was saved (`saveResult`), or null. */
   afterImage: string | null;
+  /** What clearing the flash protection did, or null when nothing was protected. */
   unprotect: UnprotectReport | null;
+  /** What the job cost on the wire. */
   accounting: Accounting;
 }
 
 /** Default attempts per sector. */
 export const PROGRAM_ATTEMPTS = 3;
-
-interface BlockWork {
-  /** 64 KiB-aligned block address. */
-  block: number;
-  sectors: number[];
-  useBlockErase: boolean;
-}
 
 /** Run a plan; see the module documentation for the steps. */
 export async function programRange(
@@ -443,26 +440,6 @@ function blockSpans(addr: number, size: number): Span[] {
     a = next;
   }
   return spans;
-}
-
-function planBlocks(
-  changed: readonly number[],
-  start: number,
-  end: number,
-  policy: BlockPolicy,
-): BlockWork[] {
-  const byBlock = new Map<number, number[]>();
-  for (const s of changed) {
-    const b = alignDown(s, BLOCK);
-    const list = byBlock.get(b) ?? [];
-    list.push(s);
-    byBlock.set(b, list);
-  }
-  return [...byBlock.entries()].map(([block, sectors]) => {
-    const inside = block >= start && block + BLOCK <= end;
-    const useBlockErase = inside && (policy === "covered" || sectors.length === BLOCK / SECTOR);
-    return { block, sectors, useBlockErase };
-  });
 }
 
 /**

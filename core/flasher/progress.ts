@@ -12,8 +12,11 @@ export type ProgressOp = "read" | "backup" | "compare" | "erase" | "write" | "ve
 
 /** One progress report: `done` of `total` bytes. */
 export interface ProgressEvent {
+  /** The operation in progress. */
   op: ProgressOp;
+  /** Bytes done so far. */
   done: number;
+  /** Bytes in all. */
   total: number;
   /** Average rate since the operation started, once some time has passed. */
   bytesPerSec?: number;
@@ -27,6 +30,8 @@ export type ProgressListener = (event: ProgressEvent) => void;
  *
  * @example
  * ```ts
+ * import { VirtualClock } from "../clock.ts";
+ * const clock = new VirtualClock();
  * const meter = new ProgressMeter("read", 8192, clock, (e) => console.error(e.done));
  * meter.advance(4096); // reports 4096 of 8192
  * ```

@@ -7,12 +7,10 @@
 
 import { BOOTLOADER_END } from "../chips/profiles.ts";
 import { FlashError } from "../errors.ts";
-import { SECTOR } from "./target.ts";
+import { hex } from "../hex.ts";
+import { SECTOR } from "../target.ts";
 
-/** `0x`-prefixed lowercase hex. */
-export function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
+export { hex };
 
 /** A size in human units ("2 MiB", "4 KiB", "300 bytes"). */
 export function humanSize(n: number): string {

@@ -11,7 +11,7 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { Crc32, crc32 } from "../uart/crc.ts";
+import { Crc32, crc32 } from "../crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import { differingSpans, sectorSpans } from "./compare.ts";
 import type { FlasherContext } from "./context.ts";
@@ -19,11 +19,13 @@ import { ProgressMeter } from "./progress.ts";
 import { alignDown, alignUp, checkInFlash, hex } from "./range.ts";
 import { readSectorRun, stopReadAhead } from "./read_ahead.ts";
 import { withRetries } from "./retry.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** What to read and how carefully. */
 export interface ReadOptions {
+  /** First flash address to read. */
   addr: number;
+  /** Bytes to read. */
   size: number;
   /** Attempts per sector, for transient errors and CRC mismatches alike (default 5). */
   attempts?: number;
@@ -48,11 +50,13 @@ export interface ReadSummary {
   sectorCrcs: Uint32Array;
   /** Sectors read more than once because their CRC did not match. */
   rereads: number;
+  /** What the read cost on the wire. */
   accounting: Accounting;
 }
 
 /** The bytes read and what it cost. */
 export interface ReadResult extends ReadSummary {
+  /** The bytes read. */
   data: Uint8Array;
 }
 
@@ -74,6 +78,8 @@ export const READ_WINDOW_SMALL = 0x8000;
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
  * const { data, crc32 } = await readFlash(ctx, { addr: 0, size: ctx.flashSize });
  * ```
  */
@@ -89,6 +95,8 @@ export async function readFlash(ctx: FlasherContext, opts: ReadOptions): Promise
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
  * const file = await Deno.open("backup.bin", { write: true, create: true });
  * await readFlashTo(ctx, { addr: 0, size: ctx.flashSize }, async (chunk) => void await file.write(chunk));
  * ```

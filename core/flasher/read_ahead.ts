@@ -12,7 +12,7 @@ import { FlashError } from "../errors.ts";
 import { checkCancelled, type FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
 import { isTransient, reasonOf, withRetries } from "./retry.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** Whether the next run may use the target's read-ahead. */
 export function readAheadAllowed(ctx: FlasherContext): boolean {
@@ -45,6 +45,9 @@ function checkLength(addr: number, data: Uint8Array): void {
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare function save(addr: number, data: Uint8Array): void;
  * await readSectorRun(ctx, [0x11000, 0x12000], { op: "read", attempts: 5 }, (a, d) => save(a, d));
  * ```
  */

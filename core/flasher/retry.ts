@@ -27,6 +27,8 @@ export function reasonOf(error: unknown): string {
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
  * const data = await withRetries(ctx, "read", 0x11000, 5, () => ctx.target.readSector(0x11000));
  * ```
  */

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { Crc32 } from "../uart/crc.ts";
-import { SECTOR } from "./target.ts";
+import { Crc32 } from "../crc.ts";
+import { SECTOR } from "../target.ts";
 
 /** Random-access bytes: an image in memory, a file, a backup in a store. */
 export interface ByteSource {
@@ -44,6 +44,7 @@ export function toSource(x: Uint8Array | ByteSource): ByteSource {
  *
  * @example
  * ```ts
+ * declare const app: Uint8Array;
  * const c = new FlashContent(0x11000, bytesSource(app));
  * const first = await c.bytes(0x11000, 0x1000);
  * ```
@@ -57,6 +58,7 @@ export class FlashContent {
   readonly size: number;
   readonly #src: ByteSource;
 
+  /** The bytes of `source`, placed at flash address `addr`. */
   constructor(addr: number, source: ByteSource) {
     this.addr = addr;
     this.#src = source;

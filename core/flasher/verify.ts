@@ -14,7 +14,7 @@ import type { FlasherContext } from "./context.ts";
 import { ProgressMeter } from "./progress.ts";
 import { checkInFlash, hex } from "./range.ts";
 import { type ByteSource, FlashContent, toSource } from "./source.ts";
-import { BLOCK } from "./target.ts";
+import { BLOCK } from "../target.ts";
 
 /** The flash does not hold the image; carries the first differing address. */
 export class VerifyMismatchError extends FlashError {
@@ -22,6 +22,7 @@ export class VerifyMismatchError extends FlashError {
   readonly first: number;
   /** Number of differing sectors. */
   readonly sectors: number;
+  /** `sectors` sectors of `[addr, addr + size)` differ, the first at `first`. */
   constructor(addr: number, size: number, first: number, sectors: number) {
     super(
       "VERIFY_FAILED",
@@ -37,6 +38,7 @@ export class VerifyMismatchError extends FlashError {
 
 /** Where and how to verify. */
 export interface VerifyOptions {
+  /** Flash address the expected bytes start at. */
   addr: number;
   /**
    * Window of the coarse CRC, or several levels largest first (default: the whole image, then
@@ -49,10 +51,13 @@ export interface VerifyOptions {
 
 /** A successful verification. */
 export interface VerifyResult {
+  /** Start of the range checked. */
   addr: number;
+  /** Bytes checked. */
   size: number;
   /** Standard CRC-32 of the image, which the flash matched. */
   crc32: number;
+  /** What the check cost on the wire. */
   accounting: Accounting;
 }
 
@@ -65,6 +70,9 @@ export const VERIFY_WINDOW: readonly number[] = [Number.POSITIVE_INFINITY, BLOCK
  *
  * @example
  * ```ts
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const image: Uint8Array;
  * await verifyFlash(ctx, image, { addr: 0x11000 });
  * ```
  */

@@ -10,7 +10,7 @@ import type { FlasherContext } from "./context.ts";
 import { type ProgramOptions, programRange, type ProgramReport } from "./program.ts";
 import { alignUp, checkInFlash, checkSectorAligned, guardBootloader, humanSize } from "./range.ts";
 import { type ByteSource, FlashContent, toSource } from "./source.ts";
-import { SECTOR } from "./target.ts";
+import { SECTOR } from "../target.ts";
 
 /** Where to write and which guards apply. */
 export interface WriteOptions extends ProgramOptions {
@@ -36,6 +36,12 @@ export function padToSectors(image: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
+ * import type { BackupStore, ChipIdentity } from "./backup.ts";
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const app: Uint8Array;
+ * declare const store: BackupStore;
+ * declare const identity: ChipIdentity;
  * const report = await writeFlash(ctx, app, {
  *   addr: 0x11000, store, identity, createdAt: new Date(),
  * });

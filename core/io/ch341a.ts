@@ -1,5 +1,5 @@
 /**
- * CH341A as SPI master over raw USB (spi-ch341.md part A), no vendor DLL.
+ * CH341A as SPI master over raw USB (docs/spi-ch341.md part A), no vendor DLL.
  *
  * The device parses every 32-byte bulk packet on its own: `A8` + up to 31 bytes is an SPI
  * stream (LSB first on the wire, so every byte is bit-reversed both ways), `AB` + sub-commands
@@ -13,6 +13,7 @@
  *
  * @example
  * ```ts
+ * import { findCh341a } from "./usb.ts";
  * const spi = await Ch341aSpi.open(await findCh341a(0));
  * const [rx] = await spi.transfer([{ frame: { out: Uint8Array.of(0x9f), read: 3 } }]);
  * ```
@@ -23,31 +24,20 @@
 import { type Clock, realClock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
 import { emptySpiStats, frameLength, frameMosi, type SpiMaster, type SpiStats, type SpiStep } from "./spi.ts";
+import {
+  CH341_BULK_EP,
+  CH341_PACKET,
+  CMD_I2C_STREAM,
+  CMD_SPI_STREAM,
+  CMD_UIO_STREAM,
+  PIN,
+  PINS_IDLE,
+  UIO_DELAY,
+  UIO_DIR,
+  UIO_END,
+  UIO_OUT,
+} from "./ch341a_protocol.ts";
 import { claimCh341a, type UsbDeviceLike, usbFailureDetail } from "./usb.ts";
-
-/** Bytes per USB packet on both bulk endpoints. */
-export const CH341_PACKET = 32;
-/** Bulk endpoint number (0x02 OUT, 0x82 IN). */
-export const CH341_BULK_EP = 2;
-/** SPI stream command. */
-export const CMD_SPI_STREAM = 0xa8;
-/** UIO stream command. */
-export const CMD_UIO_STREAM = 0xab;
-/** I2C stream command (used once to configure the stream engine). */
-export const CMD_I2C_STREAM = 0xaa;
-/** UIO sub-command: drive D5..D0 (low 6 bits). */
-export const UIO_OUT = 0x80;
-/** UIO sub-command: direction of D5..D0 (1 = output). */
-export const UIO_DIR = 0x40;
-/** UIO sub-command: delay in microseconds (low 6 bits). */
-export const UIO_DELAY = 0xc0;
-/** UIO sub-command: end of the packet's stream. */
-export const UIO_END = 0x20;
-
-/** UIO pin bits (spi-ch341.md A.5). */
-export const PIN = Object.freeze({ CS0: 0x01, CS1: 0x02, CEN: 0x04, SCK: 0x08, D4: 0x10, MOSI: 0x20 });
-/** Idle: CS0 high, CEN high, SCK low, D1/D4/MOSI high. */
-export const PINS_IDLE = 0x37;
 
 const SPI_PER_PACKET = CH341_PACKET - 1;
 const UIO_PER_PACKET = CH341_PACKET - 2;
@@ -88,6 +78,7 @@ export interface Ch341PlanOptions {
  *
  * @example
  * ```ts
+ * import { PINS_IDLE } from "./ch341a_protocol.ts";
  * const plan = planCh341([{ cen: "low" }], PINS_IDLE);
  * plan.transfers[0]; // AB B3 20
  * ```

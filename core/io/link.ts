@@ -9,7 +9,9 @@ import type { Clock } from "../clock.ts";
 
 /** Modem-control lines a link may drive. Links without them (TCP, PTY) ignore the call. */
 export interface ModemSignals {
+  /** DTR level (true = asserted); unchanged when absent. */
   dtr?: boolean;
+  /** RTS level (true = asserted); unchanged when absent. */
   rts?: boolean;
 }
 
@@ -45,6 +47,7 @@ export interface ByteLink {
 
 /** The device behind a link disappeared (unplugged adapter, closed socket, dead PTY). */
 export class LinkClosedError extends Error {
+  /** The link to `port` was closed, with an optional reason. */
   constructor(port: string, detail = "") {
     super(`device disconnected: ${port}${detail ? ` (${detail})` : ""}`);
     this.name = "LinkClosedError";

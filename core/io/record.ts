@@ -5,6 +5,9 @@
  *
  * @example
  * ```ts
+ * import { openSerial } from "./serial/mod.ts";
+ * import { type TraceSink, TraceWriter } from "./trace.ts";
+ * declare const sink: TraceSink;
  * const writer = new TraceWriter(sink, { clock: "real" });
  * const link = recordLink(await openSerial("/dev/ttyUSB0"), writer, { label: "read-flash" });
  * ```
@@ -16,6 +19,7 @@ import type { Clock } from "../clock.ts";
 import type { ByteLink, ModemSignals } from "./link.ts";
 import type { TraceEventInput, TraceWriter } from "./trace.ts";
 import type { UsbDeviceLike, UsbInResult, UsbOutResult } from "./usb.ts";
+import { ForwardingUsbDevice } from "./usb_forward.ts";
 
 /** Options of {@link recordLink} and {@link recordUsbDevice}. */
 export interface RecordOptions {
@@ -120,9 +124,7 @@ interface Pending {
  * it completed. Transfers are written in the order they were *issued*, even when an IN queued
  * ahead completes after a later OUT, so a replay can answer them in the same order.
  */
-export class RecordingUsbDevice implements UsbDeviceLike {
-  /** The device being recorded. */
-  readonly inner: UsbDeviceLike;
+export class RecordingUsbDevice extends ForwardingUsbDevice {
   readonly #writer: TraceWriter;
   readonly #id: number;
   readonly #clock: Clock;
@@ -130,7 +132,7 @@ export class RecordingUsbDevice implements UsbDeviceLike {
   readonly #queue: Pending[] = [];
 
   constructor(inner: UsbDeviceLike, writer: TraceWriter, clock: Clock, options: RecordOptions = {}) {
-    this.inner = inner;
+    super(inner);
     this.#writer = writer;
     this.#clock = clock;
     this.#t0 = clock.now();
@@ -138,39 +140,23 @@ export class RecordingUsbDevice implements UsbDeviceLike {
     this.#id = writer.open({ kind: "usb", name, ...(options.label ? { label: options.label } : {}) });
   }
 
-  get vendorId(): number {
-    return this.inner.vendorId;
-  }
-  get productId(): number {
-    return this.inner.productId;
-  }
-  get productName(): string | null | undefined {
-    return this.inner.productName;
-  }
-  get serialNumber(): string | null | undefined {
-    return this.inner.serialNumber;
-  }
-  get opened(): boolean | undefined {
-    return this.inner.opened;
-  }
-
-  open(): Promise<void> {
+  override open(): Promise<void> {
     return this.#control("open", undefined, () => this.inner.open());
   }
-  close(): Promise<void> {
+  override close(): Promise<void> {
     return this.#control("close", undefined, () => this.inner.close());
   }
-  selectConfiguration(configurationValue: number): Promise<void> {
+  override selectConfiguration(configurationValue: number): Promise<void> {
     return this.#control(
       "configuration",
       configurationValue,
       () => this.inner.selectConfiguration(configurationValue),
     );
   }
-  claimInterface(interfaceNumber: number): Promise<void> {
+  override claimInterface(interfaceNumber: number): Promise<void> {
     return this.#control("claim", interfaceNumber, () => this.inner.claimInterface(interfaceNumber));
   }
-  releaseInterface(interfaceNumber: number): Promise<void> {
+  override releaseInterface(interfaceNumber: number): Promise<void> {
     return this.#control("release", interfaceNumber, () => this.inner.releaseInterface(interfaceNumber));
   }
   get detachKernelDriver(): ((interfaceNumber: number) => Promise<void>) | undefined {
@@ -179,7 +165,7 @@ export class RecordingUsbDevice implements UsbDeviceLike {
     return (n: number) => this.#control("detach", n, () => inner.detachKernelDriver!(n));
   }
 
-  async transferOut(endpointNumber: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
+  override async transferOut(endpointNumber: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
     const p = this.#issue({ kind: "usb-out", t: this.#now(), ep: endpointNumber, data: data.slice() });
     try {
       return await this.inner.transferOut(endpointNumber, data);
@@ -189,7 +175,7 @@ export class RecordingUsbDevice implements UsbDeviceLike {
     }
   }
 
-  async transferIn(endpointNumber: number, length: number): Promise<UsbInResult> {
+  override async transferIn(endpointNumber: number, length: number): Promise<UsbInResult> {
     const event = {
       kind: "usb-in" as const,
       t: this.#now(),

@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * declare const spi: SpiMaster;
  * // JEDEC ID: one frame, opcode then three bytes in
  * const [rx] = await spi.transfer([{ frame: { out: Uint8Array.of(0x9f), read: 3, tolerant: true } }]);
  * const id = rx.subarray(1, 4);

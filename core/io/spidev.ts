@@ -1,5 +1,5 @@
 /**
- * Linux spidev as an {@link SpiMaster} (the Banana Pi / Raspberry Pi method, spi-ch341.md B.2
+ * Linux spidev as an {@link SpiMaster} (the Banana Pi / Raspberry Pi method, docs/spi-ch341.md B.2
  * PYSPI: mode 3, 30 kHz), with CEN on a GPIO line. Frames go out as `SPI_IOC_MESSAGE(n)`
  * ioctls, one `struct spi_ioc_transfer` per frame with `cs_change` between frames, as many
  * frames per message as spidev's buffer (`bufsiz`, 4096 by default) allows. The message ioctl
@@ -7,6 +7,8 @@
  *
  * @example
  * ```ts
+ * import { parseGpioSpec } from "./gpio.ts";
+ * import { openSpiTarget } from "../spi/target.ts";
  * const spi = openSpidev("/dev/spidev0.0", { cen: parseGpioSpec("gpiochip0:17") });
  * const target = await openSpiTarget(spi);
  * ```

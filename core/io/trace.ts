@@ -20,6 +20,8 @@
  * @module
  */
 
+import { toHex } from "../hex.ts";
+
 /** Version written into, and required of, every trace header. */
 export const TRACE_VERSION = 1;
 
@@ -76,12 +78,7 @@ export interface Trace {
   notes: { t: number; text: string; line: number }[];
 }
 
-/** Lowercase hex of bytes, no separators. */
-export function toHex(bytes: ArrayLike<number>): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += (bytes[i] & 0xff).toString(16).padStart(2, "0");
-  return s;
-}
+export { toHex };
 
 /** Bytes of a hex string (no separators). Throws on odd length or a non-hex digit. */
 export function fromHex(hex: string): Uint8Array {

@@ -15,6 +15,7 @@ import type { TraceSink } from "./trace.ts";
  *
  * @example
  * ```ts
+ * import { TraceWriter } from "./trace.ts";
  * const writer = new TraceWriter(await openTraceFile("session.jsonl"), { clock: "real" });
  * ```
  */

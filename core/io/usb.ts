@@ -1,6 +1,6 @@
 /**
  * The narrow WebUSB-shaped device interface the CH341A driver needs. npm:usb@3's `UsbDevice`
- * satisfies it (deno-runtime.md "USB"), so does a browser's `USBDevice` minus
+ * satisfies it (docs/deno-runtime.md "USB"), so does a browser's `USBDevice` minus
  * `detachKernelDriver`, and so does the emulator's virtual CH341A.
  *
  * @module
@@ -10,31 +10,47 @@ import { FlashError } from "../errors.ts";
 
 /** Result of an IN transfer (WebUSB `USBInTransferResult`). */
 export interface UsbInResult {
+  /** The bytes received. */
   data?: DataView;
+  /** How the transfer ended. */
   status?: "ok" | "stall" | "babble";
 }
 
 /** Result of an OUT transfer (WebUSB `USBOutTransferResult`). */
 export interface UsbOutResult {
+  /** Bytes the device accepted. */
   bytesWritten: number;
+  /** How the transfer ended. */
   status?: "ok" | "stall" | "babble";
 }
 
 /** The device operations the driver uses. Endpoints are numbers without the direction bit. */
 export interface UsbDeviceLike {
+  /** USB vendor ID. */
   readonly vendorId: number;
+  /** USB product ID. */
   readonly productId: number;
+  /** Product string, where the device has one. */
   readonly productName?: string | null;
+  /** Serial number string, where the device has one. */
   readonly serialNumber?: string | null;
+  /** Whether the device is open. */
   readonly opened?: boolean;
+  /** Open the device. */
   open(): Promise<void>;
+  /** Close the device. */
   close(): Promise<void>;
+  /** Select a configuration by its value. */
   selectConfiguration(configurationValue: number): Promise<void>;
+  /** Claim an interface for this process. */
   claimInterface(interfaceNumber: number): Promise<void>;
+  /** Release a claimed interface. */
   releaseInterface(interfaceNumber: number): Promise<void>;
   /** Linux only (npm:usb); absent in browsers. */
   detachKernelDriver?(interfaceNumber: number): Promise<void>;
+  /** Bulk OUT transfer on an endpoint number. */
   transferOut(endpointNumber: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult>;
+  /** Bulk IN transfer of up to `length` bytes on an endpoint number. */
   transferIn(endpointNumber: number, length: number): Promise<UsbInResult>;
 }
 
@@ -47,8 +63,10 @@ const NOT_FOUND_REMEDY =
   "check the jumper is in the I2C/SPI position, the udev rule (Linux) or WinUSB driver via Zadig (Windows), and the cable";
 
 /** The shape of npm:usb's module this file relies on. */
-interface UsbModule {
+export interface UsbModule {
+  /** npm:usb's WebUSB object. */
   webusb?: { getDevices(): Promise<unknown[]> };
+  /** The same under its other export name. */
   usb?: { getDevices(): Promise<unknown[]> };
 }
 

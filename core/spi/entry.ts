@@ -1,11 +1,13 @@
 /**
- * Beken SPI-mode entry (spi-ch341.md B.2–B.5): hold CEN low, release it and stream 0xD2 in
+ * Beken SPI-mode entry (docs/spi-ch341.md B.2–B.5): hold CEN low, release it and stream 0xD2 in
  * the same bus transaction, look for the success signature (0xD2, then zeros), then poll the
  * JEDEC ID until it is neither all 0x00 nor all 0xFF. The whole sequence is retried a bounded
  * number of times with growing pauses, reports "attempt N/M" and honours an AbortSignal.
  *
  * @example
  * ```ts
+ * import type { SpiMaster } from "../io/spi.ts";
+ * declare const spi: SpiMaster;
  * const { jedecId, attempt } = await enterSpiMode(spi, { attempts: 20 }, {
  *   onProgress: (p) => console.error(p.message),
  * });
@@ -16,6 +18,7 @@
 
 import { FlashError } from "../errors.ts";
 import type { SpiMaster, SpiStep } from "../io/spi.ts";
+import { BEKEN_SPI_SYNC, SPI_OP } from "./opcodes.ts";
 
 /** Entry parameters; all overridable from the CLI. */
 export interface EntryParams {
@@ -54,8 +57,11 @@ export const DEFAULT_ENTRY: Readonly<EntryParams> = Object.freeze({
 
 /** A progress event. */
 export interface EntryProgress {
+  /** Attempt under way, from 1. */
   attempt: number;
+  /** Attempts allowed. */
   attempts: number;
+  /** Where the attempt stands. */
   phase: "reset" | "sync" | "poll" | "failed" | "entered";
   /** One human line, e.g. "SPI-mode entry: attempt 3/10". */
   message: string;
@@ -63,7 +69,9 @@ export interface EntryProgress {
 
 /** Hooks. */
 export interface EntryHooks {
+  /** Stops the attempts. */
   signal?: AbortSignal;
+  /** Called at every phase of every attempt. */
   onProgress?: (p: EntryProgress) => void;
 }
 
@@ -79,7 +87,7 @@ export interface EntryResult {
 
 /** Whether the MISO of the 0xD2 stream shows entry: first byte 0xD2, the rest 0x00. */
 export function isEntrySignature(rx: Uint8Array): boolean {
-  if (rx.length === 0 || rx[0] !== 0xd2) return false;
+  if (rx.length === 0 || rx[0] !== BEKEN_SPI_SYNC) return false;
   for (let i = 1; i < rx.length; i++) if (rx[i] !== 0) return false;
   return true;
 }
@@ -87,11 +95,14 @@ export function isEntrySignature(rx: Uint8Array): boolean {
 /** Whether three ID bytes look like a flash answering (not all 0x00, all 0xFF, or the D2 echo). */
 export function isPlausibleJedec(id: Uint8Array): boolean {
   const all = (v: number) => id.every((b) => b === v);
-  return id.length === 3 && !all(0x00) && !all(0xff) && !(id[0] === 0xd2 && id[1] === 0 && id[2] === 0);
+  return id.length === 3 && !all(0x00) && !all(0xff) &&
+    !(id[0] === BEKEN_SPI_SYNC && id[1] === 0 && id[2] === 0);
 }
 
 /** The JEDEC-ID frame (`9F` + 3 bytes in). */
-export const JEDEC_FRAME: SpiStep = { frame: { out: Uint8Array.of(0x9f), read: 3, tolerant: true } };
+export const JEDEC_FRAME: SpiStep = {
+  frame: { out: Uint8Array.of(SPI_OP.READ_ID), read: 3, tolerant: true },
+};
 
 /** Read the JEDEC ID once (bytes 1..3 of the reply). */
 export async function readJedecId(spi: SpiMaster): Promise<Uint8Array> {
@@ -135,7 +146,7 @@ export async function enterSpiMode(
     report(attempt, "sync");
     const steps: SpiStep[] = [{ cen: "high" }];
     if (p.releaseDelayUs > 0) steps.push({ delayUs: p.releaseDelayUs });
-    steps.push({ frame: { out: new Uint8Array(p.d2Count).fill(0xd2) } });
+    steps.push({ frame: { out: new Uint8Array(p.d2Count).fill(BEKEN_SPI_SYNC) } });
     const [rx] = await spi.transfer(steps);
     const signature = isEntrySignature(rx);
     if (signature || p.pollWithoutSignature) {

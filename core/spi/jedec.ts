@@ -1,7 +1,7 @@
 /**
  * JEDEC IDs of the SPI NOR parts found on Beken modules, with each part's status-register
- * layout. Facts merge the Beken GUI flash list (uart.md §5.5: size, number of status
- * registers, SR read opcodes, protect mask) with spi-ch341.md parts C and D (SR bit maps,
+ * layout. Facts merge the Beken GUI flash list (docs/uart.md §5.5: size, number of status
+ * registers, SR read opcodes, protect mask) with docs/spi-ch341.md parts C and D (SR bit maps,
  * SR2 write style, QE position). IDs are in wire order: manufacturer, memory type, capacity.
  *
  * @example
@@ -167,8 +167,8 @@ const W = 0x407c;
 const MX = { read: [0x05, 0x15], qe: 6 };
 
 /**
- * Every known part. Rows of the Beken GUI list (uart.md §5.5) first, then parts only
- * spi-ch341.md part D names. Where the GUI list and bk7231tools disagree on the number of
+ * Every known part. Rows of the Beken GUI list (docs/uart.md §5.5) first, then parts only
+ * docs/spi-ch341.md part D names. Where the GUI list and bk7231tools disagree on the number of
  * status registers (1C 41 16, C8 40 16) the GUI list is followed.
  */
 export const FLASH_PARTS: readonly FlashPart[] = [
@@ -256,7 +256,7 @@ export const FLASH_PARTS: readonly FlashPart[] = [
   part("C8 40 19", "GD25Q256C", "GigaDevice", 2, W),
   part("C8 60 19", "GD25LQ256E", "GigaDevice", 2, W),
   part("C8 47 1A", "GD25Q512C", "GigaDevice", 2, W),
-  // spi-ch341.md part D, absent from the GUI list.
+  // docs/spi-ch341.md part D, absent from the GUI list.
   part("1C 70 16", "EN25QH32B", "ESMT", 1, 0x003c, { qe: 6 }),
   part("0E 40 16", "FT25H32", "XTX", 2, W),
   part("EF 40 15", "W25Q16", "Winbond", 2, W, { winbond: true }),

@@ -1,7 +1,7 @@
 /**
  * Host-side SPI NOR operations over an {@link SpiMaster}: JEDEC identify, read, page program
  * split at 256-byte pages, 4K/32K/64K/chip erase, status read/write, and the unprotect of
- * spi-ch341.md C.7 (write only when needed, verify the whole protect field, report SRP or
+ * docs/spi-ch341.md C.7 (write only when needed, verify the whole protect field, report SRP or
  * hardware locks as FLASH_LOCKED instead of looping).
  *
  * Every write-type command goes out in one transaction `WREN, RDSR, <command>, RDSR`: the first
@@ -9,6 +9,9 @@
  *
  * @example
  * ```ts
+ * import type { SpiMaster } from "../io/spi.ts";
+ * declare const spi: SpiMaster;
+ * declare const image: Uint8Array;
  * const nor = await SpiNor.identify(spi);
  * await nor.unprotect();
  * await nor.erase(0x1000, "4k");
@@ -19,10 +22,12 @@
  */
 
 import { FlashError } from "../errors.ts";
+import { hex } from "../hex.ts";
 import type { SpiFrame, SpiMaster, SpiStep } from "../io/spi.ts";
 import { DEFAULT_TIMING } from "../timing.ts";
 import { type FlashPart, flashPartFor, formatJedecId } from "./jedec.ts";
 import { isPlausibleJedec, readJedecId } from "./entry.ts";
+import { ERASE_OPCODE, ERASE_SIZE, type EraseKind, SPI_OP, SR_WEL, SR_WIP } from "./opcodes.ts";
 import {
   decodeStatus,
   describeStatus,
@@ -38,14 +43,19 @@ export const PAGE_SIZE = 256;
 export const READ_FRAME = 4096;
 
 /** Erase unit. */
-export type EraseKind = "4k" | "32k" | "64k" | "chip";
+export type { EraseKind };
 
 /** Busy-wait limits (ms). Defaults: GUI 5 s / 120 s, flashrom's "100–4000 ms" for blocks. */
 export interface NorTimeouts {
+  /** Page program limit (ms). */
   pageMs: number;
+  /** 4 KiB sector erase limit (ms). */
   sectorMs: number;
+  /** 64 KiB block erase limit (ms). */
   blockMs: number;
+  /** Chip erase limit (ms). */
   chipMs: number;
+  /** Status-register write limit (ms). */
   statusMs: number;
 }
 
@@ -68,28 +78,23 @@ export interface UnprotectOutcome {
   wrote: boolean;
 }
 
-const ERASE_OPCODE: Record<EraseKind, number> = { "4k": 0x20, "32k": 0x52, "64k": 0xd8, chip: 0xc7 };
-const ERASE_SIZE: Record<Exclude<EraseKind, "chip">, number> = {
-  "4k": 0x1000,
-  "32k": 0x8000,
-  "64k": 0x10000,
-};
-const WREN: SpiStep = { frame: { out: Uint8Array.of(0x06) } };
-const RDSR1: SpiStep = { frame: { out: Uint8Array.of(0x05), read: 1, tolerant: true } };
-const WIP = 0x01;
-const WEL = 0x02;
-
-const hex = (n: number, w = 6) => `0x${n.toString(16).padStart(w, "0")}`;
+const WREN: SpiStep = { frame: { out: Uint8Array.of(SPI_OP.WRITE_ENABLE) } };
+const RDSR1: SpiStep = { frame: { out: Uint8Array.of(SPI_OP.READ_SR1), read: 1, tolerant: true } };
+const WIP = SR_WIP;
+const WEL = SR_WEL;
 
 /** Operations on one SPI NOR flash. */
 export class SpiNor {
+  /** The SPI master the flash hangs on. */
   readonly spi: SpiMaster;
   /** The part (from the JEDEC table, or a generic stand-in). */
   readonly part: FlashPart;
   /** JEDEC ID read at identify time, wire order. */
   readonly jedecId: Uint8Array;
+  /** How long each kind of operation may keep the flash busy. */
   readonly timeouts: NorTimeouts;
 
+  /** The part `part` with ID `jedecId` behind `spi`. */
   constructor(spi: SpiMaster, part: FlashPart, jedecId: Uint8Array, timeouts: Partial<NorTimeouts> = {}) {
     this.spi = spi;
     this.part = part;
@@ -116,7 +121,9 @@ export class SpiNor {
     }
     let part = opts.part ?? flashPartFor(id);
     if (!part.known) {
-      const [rx] = await spi.transfer([{ frame: { out: Uint8Array.of(0x35), read: 1, tolerant: true } }]);
+      const [rx] = await spi.transfer([{
+        frame: { out: Uint8Array.of(SPI_OP.READ_SR2), read: 1, tolerant: true },
+      }]);
       if (rx[1] === 0xff) part = { ...part, srCount: 1, srRead: [0x05], sr2Write: "none", protectMask: 0x7c };
     }
     return new SpiNor(spi, part, id, opts.timeouts);
@@ -139,7 +146,9 @@ export class SpiNor {
       for (let k = 0; k < perTransaction && o < len; k++) {
         const n = Math.min(chunk, len - o);
         const a = addr + o;
-        steps.push({ frame: { out: Uint8Array.of(0x03, a >> 16, a >> 8, a), read: n, tolerant: true } });
+        steps.push({
+          frame: { out: Uint8Array.of(SPI_OP.READ, a >> 16, a >> 8, a), read: n, tolerant: true },
+        });
         spans.push([o, n]);
         o += n;
       }
@@ -180,7 +189,7 @@ export class SpiNor {
       const pad = n === PAGE_SIZE ? out.subarray(4) : undefined;
       await this.#writeCommand(
         { out, pad },
-        `page program at ${hex(a)}`,
+        `page program at ${hex(a, 6)}`,
         DEFAULT_TIMING.pageProgramMs,
         this.timeouts.pageMs,
       );
@@ -204,7 +213,7 @@ export class SpiNor {
     if (addr % size !== 0) {
       throw new FlashError(
         "BAD_RANGE",
-        `${kind} erase at ${hex(addr)} is not ${kind} aligned`,
+        `${kind} erase at ${hex(addr, 6)} is not ${kind} aligned`,
         "align the address",
       );
     }
@@ -217,7 +226,7 @@ export class SpiNor {
     const timeout = kind === "4k" ? this.timeouts.sectorMs : this.timeouts.blockMs;
     await this.#writeCommand(
       { out: Uint8Array.of(op, addr >> 16, (addr >> 8) & 0xff, addr & 0xff) },
-      `${kind} erase at ${hex(addr)}`,
+      `${kind} erase at ${hex(addr, 6)}`,
       typical,
       timeout,
     );
@@ -231,13 +240,28 @@ export class SpiNor {
     const label = "status-register write";
     const t = DEFAULT_TIMING.srWriteMs;
     if (this.part.srCount < 2 || style === "none") {
-      await this.#writeCommand({ out: Uint8Array.of(0x01, bytes[0]) }, label, t, this.timeouts.statusMs);
+      await this.#writeCommand(
+        { out: Uint8Array.of(SPI_OP.WRITE_SR, bytes[0]) },
+        label,
+        t,
+        this.timeouts.statusMs,
+      );
     } else if (style === "separate") {
-      await this.#writeCommand({ out: Uint8Array.of(0x01, bytes[0]) }, label, t, this.timeouts.statusMs);
-      await this.#writeCommand({ out: Uint8Array.of(0x31, bytes[1]) }, label, t, this.timeouts.statusMs);
+      await this.#writeCommand(
+        { out: Uint8Array.of(SPI_OP.WRITE_SR, bytes[0]) },
+        label,
+        t,
+        this.timeouts.statusMs,
+      );
+      await this.#writeCommand(
+        { out: Uint8Array.of(SPI_OP.WRITE_SR2, bytes[1]) },
+        label,
+        t,
+        this.timeouts.statusMs,
+      );
     } else {
       await this.#writeCommand(
-        { out: Uint8Array.of(0x01, bytes[0], bytes[1]) },
+        { out: Uint8Array.of(SPI_OP.WRITE_SR, bytes[0], bytes[1]) },
         label,
         t,
         this.timeouts.statusMs,
@@ -264,7 +288,7 @@ export class SpiNor {
     if (needsUnprotect(part, srWordOf(after))) {
       const alt = part.sr2Write === "separate"
         ? "combined"
-        : part.sr2Write === "combined" && part.srWriteOpcodes.includes(0x31)
+        : part.sr2Write === "combined" && part.srWriteOpcodes.includes(SPI_OP.WRITE_SR2)
         ? "separate"
         : null;
       if (alt) {
@@ -337,7 +361,7 @@ export class SpiNor {
     if (addr < 0 || len < 0 || addr + len > this.size || addr + len > 0x1000000) {
       throw new FlashError(
         "BAD_RANGE",
-        `${hex(addr)}+${hex(len)} is outside the ${this.size / 1024} KiB flash`,
+        `${hex(addr, 6)}+${hex(len, 6)} is outside the ${this.size / 1024} KiB flash`,
         "check --addr/--size against the flash size",
       );
     }

@@ -1,10 +1,11 @@
 /**
  * Pure status-register logic: field decode per part layout, the protected range (flashrom's
- * `decode_range_spi25` rule, spi-ch341.md C.4), the unprotected value, and lock diagnosis.
+ * `decode_range_spi25` rule, docs/spi-ch341.md C.4), the unprotected value, and lock diagnosis.
  * Status registers are handled as one word `SR1 | SR2 << 8 | SR3 << 16`.
  *
  * @example
  * ```ts
+ * import { lookupFlash } from "./jedec.ts";
  * const part = lookupFlash([0xeb, 0x60, 0x15])!;
  * protectedRange(part, 0x4004); // { start: 0, end: 0x1f0000 }
  * unprotectedValue(part, 0x4204); // 0x0200 (QE kept)
@@ -13,25 +14,36 @@
  * @module
  */
 
+import { hex } from "../hex.ts";
 import type { FlashPart, SrLayout } from "./jedec.ts";
 
 /** Decoded fields. Absent fields read as 0/false. */
 export interface StatusFields {
+  /** Write in progress. */
   wip: boolean;
+  /** Write-enable latch. */
   wel: boolean;
   /** Block-protect bits as an integer (BP0 = LSB). */
   bp: number;
+  /** Top/bottom: the protected range starts at the bottom when set. */
   tb: boolean;
+  /** Sector granularity (4 KiB) instead of blocks. */
   sec: boolean;
+  /** Complement: the range outside the BP range is protected. */
   cmp: boolean;
+  /** Status register protect 0. */
   srp0: boolean;
+  /** Status register protect 1 (lock). */
   srp1: boolean;
+  /** Quad enable. */
   qe: boolean;
 }
 
 /** A byte range `[start, end)`; empty when `start === end`. */
 export interface ByteRange {
+  /** First byte. */
   start: number;
+  /** End, exclusive. */
   end: number;
 }
 
@@ -84,6 +96,8 @@ export function protectClearMask(part: FlashPart): number {
  *
  * @example
  * ```ts
+ * import { lookupFlash } from "./jedec.ts";
+ * const part = lookupFlash([0xeb, 0x60, 0x15])!;
  * // 2 MiB, SR1 = 0x04: the top 64 KiB
  * protectedRange(part, 0x04); // { start: 0x1f0000, end: 0x200000 }
  * ```
@@ -136,6 +150,7 @@ export type LockMode = "none" | "hardware" | "power-cycle" | "permanent";
 
 /** Whether the status registers can be rewritten, and why not. */
 export interface LockDiagnosis {
+  /** How the register is locked. */
   mode: LockMode;
   /** True when a status write will certainly be ignored. */
   locked: boolean;
@@ -149,6 +164,8 @@ export interface LockDiagnosis {
  *
  * @example
  * ```ts
+ * import { lookupFlash } from "./jedec.ts";
+ * const part = lookupFlash([0xeb, 0x60, 0x15])!;
  * diagnoseLock(part, 0x0100).mode; // "power-cycle"
  * diagnoseLock(part, 0x0080, "low").locked; // true
  * ```
@@ -159,19 +176,20 @@ export function diagnoseLock(
   wp: "high" | "low" | "unknown" = "unknown",
 ): LockDiagnosis {
   const f = decodeStatus(part, sr);
-  const hex = `0x${sr.toString(16).padStart(2 * Math.max(1, part.srCount), "0")}`;
+  const srHex = hex(sr, 2 * Math.max(1, part.srCount));
   if (f.srp1 && f.srp0) {
     return {
       mode: "permanent",
       locked: true,
-      reason: `status registers permanently locked (SRP1=1, SRP0=1, SR ${hex}): protection cannot be cleared`,
+      reason:
+        `status registers permanently locked (SRP1=1, SRP0=1, SR ${srHex}): protection cannot be cleared`,
     };
   }
   if (f.srp1) {
     return {
       mode: "power-cycle",
       locked: true,
-      reason: `status registers locked until power-off (SRP1=1, SR ${hex})`,
+      reason: `status registers locked until power-off (SRP1=1, SR ${srHex})`,
     };
   }
   if (f.srp0) {
@@ -180,8 +198,8 @@ export function diagnoseLock(
       mode: "hardware",
       locked: low,
       reason: low
-        ? `status registers locked by the WP# pin (SRP0=1 and WP# low, SR ${hex})`
-        : `SRP0=1 (SR ${hex}): status writes work only while WP# is high`,
+        ? `status registers locked by the WP# pin (SRP0=1 and WP# low, SR ${srHex})`
+        : `SRP0=1 (SR ${srHex}): status writes work only while WP# is high`,
     };
   }
   return { mode: "none", locked: false, reason: "" };
@@ -208,7 +226,6 @@ export function describeStatus(part: FlashPart, sr: number, flashSize = part.siz
   if (part.layout.srp1Bit !== null) flags.push(`SRP1=${+f.srp1}`);
   if (part.layout.qeBit !== null) flags.push(`QE=${+f.qe}`);
   const r = protectedRange(part, sr, flashSize);
-  const hx = (n: number) => `0x${n.toString(16).padStart(6, "0")}`;
-  const what = r.end > r.start ? `${hx(r.start)}..${hx(r.end - 1)} protected` : "nothing protected";
+  const what = r.end > r.start ? `${hex(r.start, 6)}..${hex(r.end - 1, 6)} protected` : "nothing protected";
   return `${flags.join(" ")} → ${what}`;
 }

@@ -5,6 +5,8 @@
  *
  * @example
  * ```ts
+ * import { Ch341aSpi } from "../io/ch341a.ts";
+ * import { findCh341a } from "../io/usb.ts";
  * const spi = await Ch341aSpi.open(await findCh341a(0));
  * const target = await openSpiTarget(spi, { onProgress: (p) => console.error(p.message) });
  * const first = await target.readSector(0);
@@ -13,10 +15,10 @@
  * @module
  */
 
-import type { FlashInfo, FlashTarget, UnprotectReport, WireStats } from "../flasher/target.ts";
-import { BLOCK, SECTOR } from "../flasher/target.ts";
+import type { FlashInfo, FlashTarget, UnprotectReport, WireStats } from "../target.ts";
+import { BLOCK, SECTOR } from "../target.ts";
 import type { SpiMaster } from "../io/spi.ts";
-import { Crc32 } from "../uart/crc.ts";
+import { Crc32 } from "../crc.ts";
 import { enterSpiMode, type EntryHooks, type EntryParams, type EntryResult, pulseCen } from "./entry.ts";
 import type { FlashPart } from "./jedec.ts";
 import { type NorTimeouts, SpiNor } from "./nor.ts";
@@ -45,6 +47,7 @@ export class SpiFlashTarget implements FlashTarget {
   readonly #spi: SpiMaster;
   #closed = false;
 
+  /** A target on `nor`, reached through `spi`; `entry` is how SPI mode was entered, if it was. */
   constructor(spi: SpiMaster, nor: SpiNor, entry: EntryResult | null) {
     this.#spi = spi;
     this.nor = nor;
@@ -126,6 +129,8 @@ export class SpiFlashTarget implements FlashTarget {
  *
  * @example
  * ```ts
+ * import type { SpiMaster } from "../io/spi.ts";
+ * declare const spi: SpiMaster;
  * const target = await openSpiTarget(spi, { entry: { attempts: 20, cenLowMs: 500 } });
  * (await target.info()).flashSize; // 2097152
  * ```

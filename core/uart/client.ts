@@ -8,7 +8,7 @@
  */
 
 import { ChipStatusError, FlashError } from "../errors.ts";
-import type { WireStats } from "../flasher/target.ts";
+import type { WireStats } from "../target.ts";
 import { type ByteLink, LinkClosedError } from "../io/link.ts";
 import { checkReply, encodeRequest, type Values } from "./codec.ts";
 import { ChangeLedger } from "./ledger.ts";
@@ -56,7 +56,7 @@ export interface CommandOptions {
   flushFirst?: boolean;
 }
 
-/** The chip's CheckCRC rate BT budgets for (uart.md §4.6). */
+/** The chip's CheckCRC rate BT budgets for (docs/uart.md §4.6). */
 const CRC_BYTES_PER_SECOND = 400_000;
 
 /**
@@ -65,6 +65,7 @@ const CRC_BYTES_PER_SECOND = 400_000;
  *
  * @example
  * ```ts
+ * import { COMMANDS } from "./table.ts";
  * replyTimeoutMs(COMMANDS.CheckCRC, { start: 0, end: 0x200000 }, 921600); // ≈ 10 500
  * ```
  */
@@ -121,7 +122,7 @@ function replyBytes(spec: CommandSpec, values: Values): number {
 
 /**
  * Whether a one-byte `07` payload cannot be a real answer to `spec`: its layout needs more
- * bytes, or it is a free-form string (ReadBootVersion on a BootROM, uart.md §4.7).
+ * bytes, or it is a free-form string (ReadBootVersion on a BootROM, docs/uart.md §4.7).
  */
 function unknownCommandShape(spec: CommandSpec): boolean {
   if (!spec.reply) return false;
@@ -135,6 +136,9 @@ function unknownCommandShape(spec: CommandSpec): boolean {
  *
  * @example
  * ```ts
+ * import type { ByteLink } from "../io/link.ts";
+ * import { COMMANDS } from "./table.ts";
+ * declare const link: ByteLink;
  * const client = new UartClient(link);
  * const { value } = await client.command(COMMANDS.ReadReg, { addr: 0x800000 });
  * ```

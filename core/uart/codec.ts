@@ -6,6 +6,7 @@
  * @module
  */
 
+import { hexByte } from "../hex.ts";
 import type { CommandSpec, Field, FrameKind } from "./table.ts";
 
 /** Values of a payload's fields: integers as numbers, byte strings as Uint8Array. */
@@ -86,6 +87,7 @@ export function frameRequest(kind: FrameKind, code: number, payload: Uint8Array)
  *
  * @example
  * ```ts
+ * import { COMMANDS } from "./table.ts";
  * encodeRequest(COMMANDS.LinkCheck, {}); // 01 e0 fc 01 00
  * encodeRequest(COMMANDS.FlashRead4K, { addr: 0x11000 }); // 01 e0 fc ff f4 05 00 09 00 10 01 00
  * ```
@@ -96,6 +98,7 @@ export function encodeRequest(spec: CommandSpec, values: Values): Uint8Array {
 
 /** A reply frame as it came off the wire. */
 export interface ReplyFrame {
+  /** Short or long frame. */
   kind: FrameKind;
   /** RSP byte. */
   code: number;
@@ -127,8 +130,11 @@ export function encodeReply(spec: CommandSpec, values: Values, status = 0): Uint
 
 /** A host frame as the chip parsed it. */
 export interface RequestFrame {
+  /** Short or long frame. */
   kind: FrameKind;
+  /** The command byte. */
   code: number;
+  /** The bytes after the command byte. */
   payload: Uint8Array;
 }
 
@@ -148,7 +154,7 @@ export function checkReply(spec: CommandSpec, request: Values, frame: ReplyFrame
   const rs = spec.reply;
   if (!rs) return { ok: false, reason: "other", detail: `${spec.name} expects no reply` };
   if (frame.kind !== spec.frame || frame.code !== rs.code) {
-    return { ok: false, reason: "other", detail: `got ${frame.kind} reply 0x${hex2(frame.code)}` };
+    return { ok: false, reason: "other", detail: `got ${frame.kind} reply 0x${hexByte(frame.code)}` };
   }
   if (frame.kind === "long" && frame.status !== 0) {
     return {
@@ -178,10 +184,6 @@ function sameValue(a: number | Uint8Array | undefined, b: number | Uint8Array | 
   if (typeof a === "number" || typeof b === "number") return a === b;
   if (!a || !b || a.length !== b.length) return false;
   return a.every((x, i) => x === b[i]);
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, "0");
 }
 
 /** Concatenate byte arrays. */

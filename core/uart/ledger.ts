@@ -10,6 +10,7 @@
  */
 
 import { FlashError } from "../errors.ts";
+import { hex } from "../hex.ts";
 import { decodeFields, type ReplyFrame, type Values } from "./codec.ts";
 import { commandByKey, type CommandSpec } from "./table.ts";
 
@@ -38,8 +39,6 @@ function keyOf(name: string, v: Values): string {
     typeof v.sizeCmd === "number" ? v.sizeCmd : "-"
   }`;
 }
-
-const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 
 /** Recent flash-changing requests, and the check of unexpected replies against them. */
 export class ChangeLedger {

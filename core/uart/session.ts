@@ -1,6 +1,6 @@
 /**
  * Getting a chip to talk and finding out what it is: the link-check loop with reset
- * strategies (uart.md §3), the baud-rate handshake (§4.5) and identification by bootloader
+ * strategies (docs/uart.md §3), the baud-rate handshake (§4.5) and identification by bootloader
  * CRC, chip ID, JEDEC ID and eFuse key (§4.16, §4.17, §5.2, §5.6, §5.7).
  *
  * @module
@@ -9,13 +9,15 @@
 import { bootloaderByCrc, type KnownBootloader } from "../chips/bootloaders.ts";
 import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../chips/profiles.ts";
 import { FlashError } from "../errors.ts";
+import { hex } from "../hex.ts";
 import type { ByteLink } from "../io/link.ts";
 import { formatJedecId, lookupFlash, sizeFromId } from "../spi/jedec.ts";
+import { SPI_OP } from "../spi/opcodes.ts";
 import { UartClient, type WireEvent } from "./client.ts";
-import { chipToStandard, crc32 } from "./crc.ts";
+import { chipToStandard, crc32 } from "../crc.ts";
 import { COMMANDS, type Personality } from "./table.ts";
 
-/** The rate every Beken loader starts at (uart.md §1). */
+/** The rate every Beken loader starts at (docs/uart.md §1). */
 export const BOOT_BAUD = 115200;
 
 /** What the user should do when a chip does not answer (printed by the CLI on a schedule). */
@@ -76,7 +78,7 @@ export interface ConnectOptions {
   signal?: AbortSignal;
 }
 
-/** How long one link check waits for its reply (uart.md §3.3, BT). */
+/** How long one link check waits for its reply (docs/uart.md §3.3, BT). */
 const LINK_ATTEMPT_MS = 5;
 /** Silence that ends the drain after a successful link check. */
 const DRAIN_SILENCE_MS = 2;
@@ -90,6 +92,8 @@ const REBOOT_TEXT = new TextEncoder().encode("reboot\r\n");
  *
  * @example
  * ```ts
+ * import type { ByteLink } from "../io/link.ts";
+ * declare const link: ByteLink;
  * const client = await connect(link, { onEvent: (e) => console.error(e.message) });
  * ```
  */
@@ -217,7 +221,7 @@ export interface SwitchBaudOptions {
 }
 
 /**
- * Move chip and host to `baud` (uart.md §4.5): SetBaudRate at the old rate, drain, sleep
+ * Move chip and host to `baud` (docs/uart.md §4.5): SetBaudRate at the old rate, drain, sleep
  * half the delay, reprogram the host, read the echo at the new rate. On failure the host goes
  * back to 115200, re-links, and tries again; after `retries` failures the session stays at
  * 115200 and a `baud-fallback` event says so. Returns the rate in use.
@@ -373,15 +377,15 @@ export interface DetectOptions {
   onEvent?: (event: SessionEvent) => void;
 }
 
-/** SCTRL chip-ID register (uart.md §4.17). */
+/** SCTRL chip-ID register (docs/uart.md §4.17). */
 export const CHIP_ID_REG = 0x00800000;
 /** Device-ID register of the BK7236/BK7258 family. */
 export const DEVICE_ID_REG = 0x44010004;
-/** eFuse control register: byte address in bits 8..12, start bit 0 (uart.md §4.16). */
+/** eFuse control register: byte address in bits 8..12, start bit 0 (docs/uart.md §4.16). */
 export const EFUSE_CTRL = 0x00800074;
 /** eFuse read-out register: bit 8 valid, bits 0..7 the byte. */
 export const EFUSE_OPTR = 0x00800078;
-/** The Tuya key BK7231N chips carry (uart.md §4.16). */
+/** The Tuya key BK7231N chips carry (docs/uart.md §4.16). */
 export const TUYA_KEY: readonly [number, number, number, number] = [
   0x510fb093,
   0xa3cbeadc,
@@ -389,11 +393,9 @@ export const TUYA_KEY: readonly [number, number, number, number] = [
   0xc7adeb03,
 ];
 
-const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
-
 /**
  * Identify the chip on a linked client and set the client's personality. Order as BT/GUI
- * (uart.md §4.18): CheckCRC(0, 256) names the bootloader (a LinkCheck follows in case the
+ * (docs/uart.md §4.18): CheckCRC(0, 256) names the bootloader (a LinkCheck follows in case the
  * loader has the CRC protect lock); an unknown CRC is settled by the 257/256-byte probe at
  * 0x11000; FULL loaders then give chip ID, JEDEC ID and (where the profile has an eFuse) the
  * key; BASIC loaders get their flash size from the address wrap.
@@ -494,7 +496,7 @@ async function linkCheck(client: UartClient): Promise<void> {
   await client.command(COMMANDS.LinkCheck, {});
 }
 
-/** §5.6: CRC of 0x11000..0x11100 against 257 (inclusive end) or 256 bytes read locally. */
+/** docs/uart.md §5.6: CRC of 0x11000..0x11100 against 257 (inclusive end) or 256 bytes read locally. */
 async function probePersonality(client: UartClient, requested?: ChipProfile): Promise<Personality> {
   const raw = (await client.command(COMMANDS.CheckCRC, { start: BOOTLOADER_END, end: BOOTLOADER_END + 256 }))
     .crc as number;
@@ -532,7 +534,7 @@ function loaderName(personality: Personality, known?: KnownBootloader): string {
 }
 
 /**
- * Find the flash size by the address wrap (uart.md §5.2): the flash decodes only the address
+ * Find the flash size by the address wrap (docs/uart.md §5.2): the flash decodes only the address
  * bits it has, so at the true size the CRC of `[size, size + 256]` equals the bootloader CRC
  * measured at address 0. Returns 0 when no candidate size matched.
  */
@@ -590,7 +592,7 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
     );
   }
 
-  const mid = (await client.command(COMMANDS.FlashGetMID, { spiCmd: 0x9f })).id as Uint8Array;
+  const mid = (await client.command(COMMANDS.FlashGetMID, { spiCmd: SPI_OP.READ_ID })).id as Uint8Array;
   const flashId = Uint8Array.from(mid);
   let flashSize = sizeFromId(flashId);
   if (!lookupFlash(flashId)) warn(`flash ID ${formatJedecId(flashId)} is not in the table`);
@@ -664,7 +666,7 @@ function choose(
 }
 
 /**
- * The N/M guard (uart.md §5.7), both ways. A key that is exactly another chip's expected key
+ * The N/M guard (docs/uart.md §5.7), both ways. A key that is exactly another chip's expected key
  * (`keyChip`: the Tuya key on a chip asked for as BK7231M) is refused in either mode: the
  * efuse says which chip this is, and a Tuya-key bootloader and BK7231M firmware do not mix
  * (libretiny#262). The GUI only warns in M mode; it also warns for keys that name no chip,
@@ -726,7 +728,7 @@ function checkKey(
   );
 }
 
-/** Read eFuse bytes 0..15 (uart.md §4.16) and return them as four little-endian words. */
+/** Read eFuse bytes 0..15 (docs/uart.md §4.16) and return them as four little-endian words. */
 export async function readKey(client: UartClient): Promise<[number, number, number, number]> {
   const bytes = new Uint8Array(16);
   for (let a = 0; a < 16; a++) bytes[a] = await readEfuseByte(client, a);

@@ -1,5 +1,5 @@
 /**
- * The Beken boot-UART command table (uart.md §4). One declarative row per command: frame
+ * The Beken boot-UART command table (docs/uart.md §4). One declarative row per command: frame
  * kind, opcode, request and response layouts, the fields the chip echoes, and which loader
  * personalities implement it. The host encoder, the reply decoder and the emulator's
  * dispatcher all read this table and nothing else.
@@ -7,11 +7,11 @@
  * @module
  */
 
-/** Loader personalities (uart.md §4 legend). */
-export type Personality = "FULL" | "BASIC_TUYA" | "BASIC_BEKEN";
+import { PERSONALITIES, type Personality } from "../chips/personality.ts";
+import { LOADER_STATUS } from "../errors.ts";
+import { SPI_OP } from "../spi/opcodes.ts";
 
-/** Every personality, in table order. */
-export const PERSONALITIES: readonly Personality[] = ["FULL", "BASIC_TUYA", "BASIC_BEKEN"];
+export type { Personality };
 
 /** A field of a request or reply payload. Integers are little-endian. */
 export type Field =
@@ -26,14 +26,19 @@ export type FrameKind = "short" | "long";
 export interface ReplySpec {
   /** RSP byte (differs from the request code only for LinkCheck). */
   readonly code: number;
+  /** The reply's fields, after its status byte when long. */
   readonly fields: readonly Field[];
 }
 
 /** One command of the protocol. */
 export interface CommandSpec {
+  /** The command's name. */
   readonly name: CommandName;
+  /** The command byte. */
   readonly code: number;
+  /** Short or long frame. */
   readonly frame: FrameKind;
+  /** The request's fields. */
   readonly request: readonly Field[];
   /** `null` when the chip sends nothing back (Reboot, RESET). */
   readonly reply: ReplySpec | null;
@@ -76,7 +81,7 @@ export type CommandName =
   | "FlashErase";
 
 /**
- * The table. Sources per row are in uart.md §4.1–§4.16.
+ * The table. Sources per row are in docs/uart.md §4.1–§4.16.
  *
  * @example
  * ```ts
@@ -259,13 +264,13 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
   },
 };
 
-/** Status byte of a long reply meaning "unknown command" (uart.md §2.5). */
-export const STATUS_UNKNOWN_COMMAND = 0x07;
+/** Status byte of a long reply meaning "unknown command" (docs/uart.md §2.5). */
+export const STATUS_UNKNOWN_COMMAND = LOADER_STATUS.UNKNOWN_COMMAND;
 
-/** FlashErase size codes: the SPI NOR erase opcodes (uart.md §4.11). */
-export const ERASE_4K = 0x20;
+/** FlashErase size codes: the SPI NOR erase opcodes (docs/uart.md §4.11). */
+export const ERASE_4K = SPI_OP.ERASE_4K;
 /** 64 KiB block erase opcode. */
-export const ERASE_64K = 0xd8;
+export const ERASE_64K = SPI_OP.ERASE_64K;
 
 /** Look a command up by its dispatch key (frame kind, opcode), as the chip does. */
 export function commandByKey(frame: FrameKind, code: number): CommandSpec | undefined {

@@ -9,6 +9,7 @@
 
 import type { ChipProfile } from "../chips/profiles.ts";
 import { FlashError } from "../errors.ts";
+import { hex } from "../hex.ts";
 import {
   BLOCK,
   type FlashInfo,
@@ -16,9 +17,10 @@ import {
   SECTOR,
   type UnprotectReport,
   type WireStats,
-} from "../flasher/target.ts";
+} from "../target.ts";
 import type { ByteLink } from "../io/link.ts";
 import { type FlashPart, flashPartFor, formatJedecId } from "../spi/jedec.ts";
+import { SPI_OP } from "../spi/opcodes.ts";
 import {
   decodeStatus,
   diagnoseLock,
@@ -28,7 +30,7 @@ import {
   unprotectedValue,
 } from "../spi/status.ts";
 import type { UartClient, WireEvent } from "./client.ts";
-import { chipToStandard, crc32 } from "./crc.ts";
+import { chipToStandard, crc32 } from "../crc.ts";
 import {
   type ChipIdentity,
   connect,
@@ -40,19 +42,21 @@ import {
 import { COMMANDS, ERASE_4K, ERASE_64K } from "./table.ts";
 
 /** SPI opcode writing the status registers (WRSR). */
-const WRSR = 0x01;
+const WRSR = SPI_OP.WRITE_SR;
 /** SPI opcode writing SR2 alone, on parts that have it. */
-const WRSR2 = 0x31;
+const WRSR2 = SPI_OP.WRITE_SR2;
 /** Status-register write attempts before an unprotect is declared impossible. */
 const UNPROTECT_TRIES = 3;
-
-const hex = (n: number, width = 6) => `0x${(n >>> 0).toString(16).padStart(width, "0")}`;
 
 /**
  * A chip reached over its boot UART, after {@link detect}.
  *
  * @example
  * ```ts
+ * import type { UartClient } from "./client.ts";
+ * import type { ChipIdentity } from "./session.ts";
+ * declare const client: UartClient;
+ * declare const identity: ChipIdentity;
  * const target = new UartTarget(client, identity);
  * const crc = await target.crc(0x11000, 0x1000);
  * ```
@@ -107,7 +111,7 @@ export class UartTarget implements FlashTarget {
 
   /**
    * Read the sector at `addr`. Loaders that refuse raw addresses below their protected end
-   * (T/U/BK7252) are read there through the wrap, at `addr + flashSize` (uart.md §5.2).
+   * (T/U/BK7252) are read there through the wrap, at `addr + flashSize` (docs/uart.md §5.2).
    */
   async readSector(addr: number): Promise<Uint8Array> {
     this.#checkRange(addr, SECTOR, SECTOR);
@@ -174,7 +178,7 @@ export class UartTarget implements FlashTarget {
   /**
    * Standard CRC-32 of `len` bytes at `addr`, computed by the chip: the end sent is
    * `addr + len - 1` on end-inclusive loaders and `addr + len` otherwise, and the chip's raw
-   * register is converted. On loaders with the CRC protect lock (uart.md §5.4) the next erase
+   * register is converted. On loaders with the CRC protect lock (docs/uart.md §5.4) the next erase
    * or write is preceded by the LinkCheck that lets the loader unprotect again; reads and
    * further CRCs need none.
    */
@@ -247,7 +251,7 @@ export class UartTarget implements FlashTarget {
     }
   }
 
-  /** Send Reboot three times, 10 ms apart (uart.md §4.4). */
+  /** Send Reboot three times, 10 ms apart (docs/uart.md §4.4). */
   async reboot(): Promise<void> {
     for (let i = 0; i < 3; i++) {
       if (i > 0) await this.client.link.clock.sleep(10);
@@ -265,15 +269,15 @@ export class UartTarget implements FlashTarget {
     if (!Number.isInteger(addr) || !Number.isInteger(len) || addr < 0 || len < 0 || addr % align !== 0) {
       throw new FlashError(
         "BAD_RANGE",
-        `address ${hex(addr)} (+${len}) is not ${align}-byte aligned`,
+        `address ${hex(addr, 6)} (+${len}) is not ${align}-byte aligned`,
         `use addresses that are multiples of 0x${align.toString(16)}`,
       );
     }
     if (addr + len > this.#size) {
       throw new FlashError(
         "BAD_RANGE",
-        `${hex(addr)}..${hex(addr + len)} lies beyond the ${this.#size / 0x100000} MiB flash`,
-        `keep --addr + --size within ${hex(this.#size)}`,
+        `${hex(addr, 6)}..${hex(addr + len, 6)} lies beyond the ${this.#size / 0x100000} MiB flash`,
+        `keep --addr + --size within ${hex(this.#size, 6)}`,
       );
     }
   }
@@ -283,8 +287,10 @@ export class UartTarget implements FlashTarget {
     if (addr < end) {
       throw new FlashError(
         "BOOTLOADER_GUARD",
-        `the ${this.#profile.name} bootloader refuses to ${what} below ${hex(end)} (asked for ${hex(addr)})`,
-        `${what} at ${hex(end)} or above; the bootloader itself can only be replaced over SPI`,
+        `the ${this.#profile.name} bootloader refuses to ${what} below ${hex(end, 6)} (asked for ${
+          hex(addr, 6)
+        })`,
+        `${what} at ${hex(end, 6)} or above; the bootloader itself can only be replaced over SPI`,
       );
     }
   }
@@ -354,6 +360,9 @@ export interface OpenedUart {
  *
  * @example
  * ```ts
+ * import { chipById } from "../chips/profiles.ts";
+ * import type { ByteLink } from "../io/link.ts";
+ * declare const link: ByteLink;
  * const { target, identity } = await openUartTarget(link, { chip: chipById("bk7231n"), baud: 921600 });
  * identity.flashSize; // 2097152
  * ```

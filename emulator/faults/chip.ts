@@ -34,8 +34,11 @@ export const SLOWEST_CRC_BYTES_PER_SEC = 400_000;
  * nothing, and a reply the chip would have sent after the moment power failed never leaves.
  */
 export class PowerRail implements UartDevice {
+  /** The chip the faults act on. */
   readonly chip: BekenChip;
+  /** Its flash. */
   readonly nor: NorFlash;
+  /** The seeded dice deciding each fault. */
   readonly dice: FaultDice;
   /** False between a power cut and {@link powerOn}. */
   powered = true;
@@ -45,6 +48,7 @@ export class PowerRail implements UartDevice {
   /** Called when power fails (after the partial effect is in the flash). */
   onCut?: (at: number) => void;
 
+  /** A power rail for `chip` and `nor`, failing as `dice` decide. */
   constructor(chip: BekenChip, nor: NorFlash, dice: FaultDice) {
     this.chip = chip;
     this.nor = nor;
@@ -127,18 +131,24 @@ export class PowerRail implements UartDevice {
  * {@link PowerRail}. Until power returns every flash-changing call does nothing.
  */
 export class FaultyFlash implements LoaderFlash {
+  /** The flash underneath. */
   readonly nor: NorFlash;
+  /** The seeded dice deciding each fault. */
   readonly dice: FaultDice;
+  /** The rail whose failures cut operations short. */
   rail?: PowerRail;
 
+  /** A faulty view of `nor`. */
   constructor(nor: NorFlash, dice: FaultDice) {
     this.nor = nor;
     this.dice = dice;
   }
 
+  /** Flash size in bytes. */
   get size(): number {
     return this.nor.size;
   }
+  /** JEDEC ID, wire order. */
   get jedecId(): Uint8Array {
     return this.nor.jedecId;
   }
@@ -149,9 +159,11 @@ export class FaultyFlash implements LoaderFlash {
     return this.rail !== undefined && !this.rail.powered;
   }
 
+  /** Read bytes (wrapping at the flash size). */
   read(addr: number, len: number): Uint8Array {
     return this.nor.read(addr, len);
   }
+  /** Read a status register by opcode. */
   readSr(opcode: number): number {
     return this.nor.readSr(opcode);
   }
@@ -159,11 +171,13 @@ export class FaultyFlash implements LoaderFlash {
     return this.nor.protectedRange();
   }
 
+  /** Write status registers by opcode; may fail or re-protect as the dice decide. */
   writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean } {
     if (this.#dark()) return { doneAt: now, accepted: false };
     return this.nor.writeSr(opcode, bytes, now);
   }
 
+  /** Erase; power may fail midway and leave the range partly erased. */
   eraseRange(addr: number, kind: EraseKind, now: number): { changed: boolean; doneAt: number } {
     if (this.#dark()) return { changed: false, doneAt: now };
     const len = kind === "chip" ? this.nor.size : UNIT[kind];
@@ -203,6 +217,7 @@ export class FaultyFlash implements LoaderFlash {
     return { changed: true, doneAt: at };
   }
 
+  /** Program; power may fail midway and leave the page partly programmed. */
   program(addr: number, data: Uint8Array, now: number): { doneAt: number } {
     if (this.#dark()) return { doneAt: now };
     if (data.length === 0 || !this.dice.roll("power-loss-program")) return this.nor.program(addr, data, now);
@@ -253,12 +268,19 @@ export interface FaultyChipOptions {
 
 /** A virtual chip with chip-level faults, and a way to open faulty links to it. */
 export interface FaultyChip {
+  /** The chip's profile. */
   readonly profile: ChipProfile;
+  /** The chip. */
   readonly chip: BekenChip;
+  /** Its flash. */
   readonly nor: NorFlash;
+  /** The faulty view of the flash the loader uses. */
   readonly flash: FaultyFlash;
+  /** The power rail. */
   readonly rail: PowerRail;
+  /** The clock everything runs on. */
   readonly clock: VirtualClock;
+  /** What was injected. */
   readonly recorder: FaultRecorder;
   /** Dice of the chip-level faults (`active = false` pauses them). */
   readonly dice: FaultDice;

@@ -26,6 +26,7 @@ export interface FaultyLinkOptions {
  *
  * @example
  * ```ts
+ * import { createVirtualChip } from "../virtual.ts";
  * const v = await createVirtualChip({ chip: "bk7231n" });
  * const link = new FaultyLink(v.link(), { seed: 3, rates: { "rx-flip": 0.05, fragment: 0.5 } });
  * // … use `link` like any port; then:
@@ -35,6 +36,7 @@ export interface FaultyLinkOptions {
 export class FaultyLink implements ByteLink {
   /** The decorated link. */
   readonly inner: ByteLink;
+  /** What was injected. */
   readonly recorder: FaultRecorder;
   /** Dice of this injector; set `dice.active = false` to pass bytes through untouched. */
   readonly dice: FaultDice;
@@ -50,6 +52,7 @@ export class FaultyLink implements ByteLink {
   #gone = false;
   #closed = false;
 
+  /** `inner` with faults from `plan`. */
   constructor(inner: ByteLink, plan: FaultPlan, options: FaultyLinkOptions = {}) {
     this.inner = inner;
     this.recorder = options.recorder ?? new FaultRecorder();

@@ -134,6 +134,7 @@ export interface FaultPlan {
 
 /** One injected fault. */
 export interface InjectedFault {
+  /** The kind of fault. */
   kind: FaultKind;
   /** Clock time (ms) it was injected at. */
   t: number;
@@ -177,7 +178,9 @@ export class FaultRecorder {
  * or recovers).
  */
 export class FaultDice {
+  /** The plan the dice follow. */
   readonly plan: FaultPlan;
+  /** Where injected faults are recorded. */
   readonly recorder: FaultRecorder;
   /** Injection happens only while true. */
   active = true;

@@ -8,6 +8,7 @@
 
 import type { Clock } from "../../core/clock.ts";
 import type { UsbDeviceLike, UsbInResult, UsbOutResult } from "../../core/io/usb.ts";
+import { ForwardingUsbDevice } from "../../core/io/usb_forward.ts";
 import type { SpiModeChip } from "../spi_mode.ts";
 import { FaultDice, type FaultKind, type FaultPlan, FaultRecorder } from "./plan.ts";
 
@@ -26,61 +27,34 @@ export interface FaultyUsbOptions {
  *
  * @example
  * ```ts
+ * import { Ch341aSpi } from "../../core/io/ch341a.ts";
+ * import { createVirtualCh341a } from "../ch341a.ts";
  * const rig = createVirtualCh341a({ flashId: [0xeb, 0x60, 0x15] });
  * const dev = new FaultyUsbDevice(rig.device, { seed: 5, rates: { "usb-short": 0.01 } }, { clock: rig.clock });
  * const spi = await Ch341aSpi.open(dev, { clock: rig.clock });
  * ```
  */
-export class FaultyUsbDevice implements UsbDeviceLike {
-  readonly inner: UsbDeviceLike;
+export class FaultyUsbDevice extends ForwardingUsbDevice {
+  /** What was injected. */
   readonly recorder: FaultRecorder;
+  /** The seeded dice deciding each fault. */
   readonly dice: FaultDice;
   readonly #clock?: Clock;
 
+  /** `inner` with faults from `plan`. */
   constructor(inner: UsbDeviceLike, plan: FaultPlan, options: FaultyUsbOptions = {}) {
-    this.inner = inner;
+    super(inner);
     this.recorder = options.recorder ?? new FaultRecorder();
     this.dice = new FaultDice(plan, this.recorder, options.salt ?? 201);
     this.#clock = options.clock;
-  }
-
-  get vendorId(): number {
-    return this.inner.vendorId;
-  }
-  get productId(): number {
-    return this.inner.productId;
-  }
-  get productName(): string | null | undefined {
-    return this.inner.productName;
-  }
-  get serialNumber(): string | null | undefined {
-    return this.inner.serialNumber;
-  }
-  get opened(): boolean | undefined {
-    return this.inner.opened;
   }
 
   #record(kind: FaultKind, detail: string): void {
     this.recorder.record(kind, this.#clock?.now() ?? 0, detail);
   }
 
-  open(): Promise<void> {
-    return this.inner.open();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-  selectConfiguration(value: number): Promise<void> {
-    return this.inner.selectConfiguration(value);
-  }
-  claimInterface(n: number): Promise<void> {
-    return this.inner.claimInterface(n);
-  }
-  releaseInterface(n: number): Promise<void> {
-    return this.inner.releaseInterface(n);
-  }
-
-  async transferOut(ep: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
+  /** Bulk OUT through to the inner device, unless a fault stops or alters it. */
+  override async transferOut(ep: number, data: Uint8Array<ArrayBuffer>): Promise<UsbOutResult> {
     const d = this.dice;
     if (d.roll("usb-fail")) {
       this.#record("usb-fail", `bulk OUT of ${data.length} bytes failed`);
@@ -99,7 +73,8 @@ export class FaultyUsbDevice implements UsbDeviceLike {
     return await this.inner.transferOut(ep, data);
   }
 
-  async transferIn(ep: number, length: number): Promise<UsbInResult> {
+  /** Bulk IN from the inner device, possibly short, stalled or with flipped bits. */
+  override async transferIn(ep: number, length: number): Promise<UsbInResult> {
     const d = this.dice;
     const r = await this.inner.transferIn(ep, length);
     if (d.roll("usb-fail")) {

@@ -6,12 +6,12 @@
  * @module
  */
 
-import { crc32 } from "../../core/uart/crc.ts";
+import { crc32 } from "../../core/crc.ts";
 import { BOOT_BAUD } from "../../core/uart/session.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";
 import { appStart, withConnection } from "./common.ts";
 
-/** Rates the Beken GUI offers (uart.md §4.5). */
+/** Rates the Beken GUI offers (docs/uart.md §4.5). */
 export const BAUD_LADDER = [115200, 230400, 460800, 921600, 1_500_000, 2_000_000, 3_000_000] as const;
 
 /** The emulated adapter's ceiling. */

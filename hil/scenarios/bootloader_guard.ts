@@ -8,7 +8,7 @@
  */
 
 import { eraseRegion } from "../../core/flasher/erase.ts";
-import { SECTOR } from "../../core/flasher/target.ts";
+import { SECTOR } from "../../core/target.ts";
 import { writeFlash } from "../../core/flasher/write.ts";
 import { pseudoRandom } from "../images.ts";
 import { expect, expectFlashError, hex, type Scenario } from "../scenario.ts";

@@ -9,8 +9,8 @@
 import type { ChipProfile } from "../../core/chips/profiles.ts";
 import { MemoryStore } from "../../core/flasher/backup.ts";
 import type { ProgramOptions } from "../../core/flasher/program.ts";
-import { BLOCK } from "../../core/flasher/target.ts";
-import { crc32 } from "../../core/uart/crc.ts";
+import { BLOCK } from "../../core/target.ts";
+import { crc32 } from "../../core/crc.ts";
 import type { Connection, ConnectOptions } from "../bench.ts";
 import { expect, hex, type ScenarioContext } from "../scenario.ts";
 

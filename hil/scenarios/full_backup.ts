@@ -7,7 +7,7 @@
  */
 
 import { takeBackup } from "../../core/flasher/backup.ts";
-import { crc32 } from "../../core/uart/crc.ts";
+import { crc32 } from "../../core/crc.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";
 import { expectVirtualFlash, programOptions, withConnection } from "./common.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { SECTOR } from "../../core/flasher/target.ts";
+import { SECTOR } from "../../core/target.ts";
 import { writeFlash } from "../../core/flasher/write.ts";
 import { appImage, withChangedSectors } from "../images.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { BLOCK } from "../../core/flasher/target.ts";
+import { BLOCK } from "../../core/target.ts";
 import { BOOT_BAUD } from "../../core/uart/session.ts";
 import type { Connection } from "../bench.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";

@@ -13,7 +13,7 @@ import { eraseRegion } from "../../core/flasher/erase.ts";
 import { readFlash } from "../../core/flasher/read.ts";
 import { verifyFlash } from "../../core/flasher/verify.ts";
 import { writeFlash } from "../../core/flasher/write.ts";
-import { crc32 } from "../../core/uart/crc.ts";
+import { crc32 } from "../../core/crc.ts";
 import { flashPartFor } from "../../core/spi/jedec.ts";
 import { defaultImage } from "../../emulator/image.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";

@@ -8,7 +8,7 @@
 import { readFlash } from "../../core/flasher/read.ts";
 import { verifyFlash } from "../../core/flasher/verify.ts";
 import { writeFlash } from "../../core/flasher/write.ts";
-import { crc32 } from "../../core/uart/crc.ts";
+import { crc32 } from "../../core/crc.ts";
 import { appImage } from "../images.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";
 import { appStart, expectVirtualFlash, programOptions, withConnection } from "./common.ts";

@@ -1,14 +1,14 @@
 /**
- * File access for the CLI: the backup store on a directory, firmware images and output
+ * File access with Deno's file APIs (no FFI): the backup store on a directory, firmware images and output
  * files, with every failure turned into a one-line cause and remedy.
  *
  * @module
  */
 
 import { basename, dirname, join, resolve } from "node:path";
-import { FlashError } from "../core/errors.ts";
-import type { BackupStore, StoreEntry, StoreWriter } from "../core/flasher/backup.ts";
-import type { ByteSource } from "../core/flasher/source.ts";
+import { FlashError } from "../errors.ts";
+import type { BackupStore, StoreEntry, StoreWriter } from "./backup.ts";
+import type { ByteSource } from "./source.ts";
 
 /**
  * Backups, sidecars and journals as files in one directory (created on first use). Files
@@ -16,7 +16,9 @@ import type { ByteSource } from "../core/flasher/source.ts";
  * backup under the real name.
  */
 export class DirectoryStore implements BackupStore {
+  /** The directory holding the entries. */
   readonly dir: string;
+  /** A store in `dir` (created on first write). */
   constructor(dir: string) {
     this.dir = dir;
   }
@@ -108,7 +110,9 @@ async function fileWriter(path: string): Promise<StoreWriter> {
 
 /** A firmware image opened for reading piece by piece; close it when done. */
 export interface ImageFile extends ByteSource {
+  /** Path of the image file. */
   readonly path: string;
+  /** Close the file. */
   close(): void;
 }
 

@@ -15,8 +15,8 @@
  * @module
  */
 
-import { chipById, CHIPS } from "../core/chips/profiles.ts";
-import { FlashError } from "../core/errors.ts";
+import { chipById, CHIPS } from "../chips/profiles.ts";
+import { FlashError } from "../errors.ts";
 
 /** A parsed `--port`. */
 export type PortSpec =

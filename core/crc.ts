@@ -1,5 +1,5 @@
 /**
- * The chip's CRC (uart.md §4.6): CRC-32, reflected polynomial 0xEDB88320, initial value
+ * The chip's CRC (docs/uart.md §4.6): CRC-32, reflected polynomial 0xEDB88320, initial value
  * 0xFFFFFFFF, **no final XOR**. It is the standard CRC-32 XOR 0xFFFFFFFF.
  *
  * @module

@@ -34,8 +34,11 @@ export interface UnprotectReport {
 
 /** Wire and time accounting for one operation (issue 6/6); every target keeps one. */
 export interface WireStats {
+  /** Bytes sent to the chip. */
   bytesOut: number;
+  /** Bytes received from the chip. */
   bytesIn: number;
+  /** Request/reply exchanges. */
   roundTrips: number;
 }
 
