@@ -177,3 +177,66 @@ Deno.test("a flash size detected twice too big never ends in a success that the 
   assert.ok(r instanceof FlashError || holds, `reported success but the chip does not hold the image: ${r}`);
   await wrong.close();
 });
+
+Deno.test("a job writes back a bootloader sector a corrupted request hit only with overwriteBootloader", async () => {
+  for (const allowed of [false, true]) {
+    const v = createFaultyChip({
+      chip: "bk7231n",
+      flashId: [0x85, 0x60, 0x13],
+      plan: { seed: 1, rates: {} },
+    });
+    const pre = v.nor.read(0, v.nor.size);
+    const { target: real, client } = await openUartTarget(v.link(), { linkTimeoutMs: 2000 });
+    let hit = false;
+    // a corrupted request with a lost reply erased a sector of the bootloader and one beyond the job
+    const target = new Proxy(real, {
+      get(t, prop) {
+        if (prop === "writeSector") {
+          return (a: number, d: Uint8Array) => {
+            if (!hit) {
+              hit = true;
+              v.nor.eraseRange(0x3000, "4k", v.clock.now());
+              v.nor.eraseRange(0x60000, "4k", v.clock.now());
+            }
+            return t.writeSector(a, d);
+          };
+        }
+        const value = Reflect.get(t, prop, t);
+        return typeof value === "function" ? value.bind(t) : value;
+      },
+    });
+    const events: FlasherEvent[] = [];
+    const r = await writeFlash(
+      await createContext(target, client.link.clock, { onEvent: (e) => events.push(e) }),
+      new Uint8Array(0x3000).fill(0x11),
+      {
+        addr: 0x30000,
+        store: new MemoryStore(),
+        identity: ID,
+        createdAt: new Date(0),
+        overwriteBootloader: allowed,
+      },
+    ).catch((x) => x);
+    await real.close();
+    assertSameBytes(
+      v.nor.read(0x60000, 0x1000),
+      pre.subarray(0x60000, 0x61000),
+      "outside the window: written back",
+    );
+    assert.ok(events.some((e) => e.type === "notice" && /writing back/.test(e.message)), "said without -v");
+    if (allowed) {
+      assert.ok(!(r instanceof Error), String(r));
+      assertSameBytes(v.nor.read(0x3000, 0x1000), pre.subarray(0x3000, 0x4000), "the bootloader sector");
+    } else {
+      assert.ok(r instanceof FlashError && r.code === "WRITE_FAILED", String(r));
+      assert.match(r.message, /bootloader window changed .*0x3000\.\.0x3fff.*needs --overwrite-bootloader/);
+      // the job's own range, not verified yet when the write-back stopped, is named too
+      assert.ok(r.damage && r.damage.start === 0x3000 && r.damage.end >= 0x4000, JSON.stringify(r.damage));
+      assertSameBytes(
+        v.nor.read(0x3000, 0x1000),
+        new Uint8Array(0x1000).fill(0xff),
+        "left as the request left it",
+      );
+    }
+  }
+});

@@ -432,3 +432,31 @@ Deno.test("locks are OS flock locks: held by one process, refused to another, fr
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a journal without a device fingerprint (older format) is refused, and --restore-outside needs --resume", async () => {
+  const b = await bench();
+  try {
+    await interrupt(b);
+    const { journal } = await backupOf(b);
+    const before = await b.chip();
+    await rewriteJson(journal, (o) => {
+      o.version = 1;
+      delete o.fingerprint;
+    });
+    const r = await flash(resume(b));
+    refused(r, "USAGE", /holds no fingerprint of the chip it was made on \(an older bekenlab wrote it\)/);
+    const alone = await flash([
+      ...b.v(),
+      "--json",
+      "write-flash",
+      b.big,
+      "--addr",
+      "0x11000",
+      "--restore-outside",
+    ]);
+    refused(alone, "USAGE", /--restore-outside only applies to --resume/);
+    same(await b.chip(), before, "the chip");
+  } finally {
+    await Deno.remove(b.dir, { recursive: true });
+  }
+});

@@ -184,26 +184,47 @@ export async function writeBackSectors(
  * differ, after saving what they hold. Used at the end of a job, under its locks: the backup
  * was read from this chip by this job (or, on a resume, checked against the chip and the
  * journal's fingerprint before anything was written), so a sector that differs now was changed
- * by one of this run's own requests, corrupted on the wire; writing the backup's copy back
- * restores what the user had, also in the bootloader window, where leaving the damage would
- * leave a chip that no longer boots. Resolves to the sectors written back.
+ * by one of this run's own requests, corrupted on the wire. Sectors in the bootloader window
+ * are written back only where the user allowed writing there; otherwise they are named as
+ * damage (WRITE_FAILED) after the others are restored. Resolves to the sectors written back.
  *
  * @example
  * ```ts
- * const restored = await restoreOutside(ctx, { store, backup, addr: 0x11000, end: 0x40000, attempts: 3, save });
+ * const restored = await restoreOutside(ctx, {
+ *   store, backup, addr: 0x11000, end: 0x40000, attempts: 3, save,
+ *   bootloader: { end: 0x11000, allowed: false },
+ * });
  * ```
  */
-export async function restoreOutside(ctx: FlasherContext, check: OutsideCheck): Promise<number[]> {
+export async function restoreOutside(
+  ctx: FlasherContext,
+  check: OutsideCheck & { bootloader: { end: number; allowed: boolean } },
+): Promise<number[]> {
   const size = ctx.flashSize;
   const backup = new FlashContent(0, storedSource(check.store, check.backup, size));
   const spans: Span[] = [...sectorSpans(0, check.addr), ...sectorSpans(check.end, size - check.end)];
   const bad = await differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
-  return await writeBackSectors(
+  const sectors = bad.map((b) => b.addr);
+  const guarded = check.bootloader.allowed ? [] : sectors.filter((s) => s < check.bootloader.end);
+  const restored = await writeBackSectors(
     ctx,
     check,
-    bad.map((b) => b.addr),
+    sectors.filter((s) => !guarded.includes(s)),
     "they changed while this job ran (a request corrupted on the wire)",
   );
+  if (guarded.length > 0) {
+    const start = guarded[0];
+    const last = guarded[guarded.length - 1] + SECTOR;
+    throw new FlashError(
+      "WRITE_FAILED",
+      `${guarded.length} sector(s) of the bootloader window changed while this job ran (${
+        sectorRanges(guarded)
+      }: a request corrupted on the wire), and writing there needs --overwrite-bootloader`,
+      "keep the chip powered and run the same command with --resume --restore-outside --overwrite-bootloader: it puts the backup's copy back (what they hold now is saved first)",
+      { damage: { start, end: last, backup: check.backup } },
+    );
+  }
+  return restored;
 }
 
 /** CRCs of the flash on each side of a job's range, taken before its first erase. */
@@ -240,7 +261,12 @@ export async function checkOutside(
   ctx: FlasherContext,
   before: OutsideSnapshot,
   job: { addr: number; end: number; attempts: number },
-  repair: { store: BackupStore; backup: string; save: SaveFirst } | null,
+  repair: {
+    store: BackupStore;
+    backup: string;
+    save: SaveFirst;
+    bootloader: { end: number; allowed: boolean };
+  } | null,
 ): Promise<number[]> {
   const changed: Span[] = [];
   for (const [i, s] of before.spans.entries()) {

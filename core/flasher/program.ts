@@ -222,8 +222,13 @@ export async function programRange(
     return candidates.filter((s) => b.sectorCrcs[s / SECTOR] !== want[(s - addr) / SECTOR]);
   };
   let backup: BackupInfo | null = null;
-  const nothingToDo = () => {
+  const nothingToDo = async () => {
     ctx.onEvent?.({ type: "plan", op, changed: 0, unchanged: size / SECTOR, blocks: 0, sectors: 0 });
+    // a resumed job whose range already holds the image is finished: its journal says so
+    if (opts.resume && opts.store) {
+      await new JournalWriter(opts.store, opts.resume.name, opts.resume.journal).finish("verified")
+        .catch((e) => noteJournal(e));
+    }
     report.accounting = meter.finish(size, { except: backup?.accounting, wire: op === "write" });
     return report;
   };
@@ -380,7 +385,16 @@ export async function programRange(
     if (outside || (ctx.target.hasChipCrc && repair)) {
       const restored = outside
         ? await checkOutside(ctx, outside, { addr, end, attempts }, null)
-        : await restoreOutside(ctx, { ...repair!, addr, end, attempts });
+        : await restoreOutside(ctx, {
+          ...repair!,
+          addr,
+          end,
+          attempts,
+          bootloader: {
+            end: opts.bootloaderEnd ?? BOOTLOADER_END,
+            allowed: opts.overwriteBootloader ?? false,
+          },
+        });
       report.restoredOutside.push(...restored);
     }
     if (ctx.target.hasChipCrc) await verifyFlash(ctx, content, { addr, window: Number.POSITIVE_INFINITY });
