@@ -9,9 +9,12 @@
  * release; deleting it would let a process that opened the old inode and one that created a new
  * one both hold "the" lock.
  *
- * Deno's `FsFile.tryLock` is the OS call: `flock(LOCK_EX | LOCK_NB)` on Linux and macOS,
- * `LockFileEx(LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY)` on Windows. Like flock, the
- * lock belongs to the open file, so two opens in one process also exclude each other.
+ * The lock is Deno's non-blocking `FsFile.tryLock(true)`. On Linux that is `flock(LOCK_EX |
+ * LOCK_NB)`: the tests hold a lock here and watch `flock(1)` (which calls flock(2), whose locks do
+ * not interact with fcntl record locks) fail on the same file, and succeed after release. On
+ * macOS and Windows it is Deno's lock of the same name (an exclusive whole-file lock that fails at
+ * once), not run here. The lock belongs to the open file, so two opens in one process also
+ * exclude each other.
  *
  * @module
  */
