@@ -115,7 +115,10 @@ function same(a: Uint8Array, b: Uint8Array, what: string): void {
 
 async function backupOf(b: Bench): Promise<{ bin: string; sidecar: string; journal: string }> {
   const names = await b.files();
-  const journal = names.find((n) => n.endsWith(".journal.json"))!;
+  let journal = "";
+  for (const n of names.filter((n) => n.endsWith(".journal.json"))) {
+    if (JSON.parse(await Deno.readTextFile(`${b.bk}/${n}`)).state !== "verified") journal = n;
+  }
   const base = journal.replace(/\.journal\.json$/, "");
   return { bin: `${b.bk}/${base}.bin`, sidecar: `${b.bk}/${base}.json`, journal: `${b.bk}/${journal}` };
 }
@@ -456,6 +459,40 @@ Deno.test("a journal without a device fingerprint (older format) is refused, and
     ]);
     refused(alone, "USAGE", /--restore-outside only applies to --resume/);
     same(await b.chip(), before, "the chip");
+  } finally {
+    await Deno.remove(b.dir, { recursive: true });
+  }
+});
+
+Deno.test("the backup an unfinished job reused is never pruned by a later job", async () => {
+  const b = await bench();
+  try {
+    await (await createVirtualChip({ chip: "bk7231n", state: b.state })).save();
+    const small = `${b.dir}/small.bin`;
+    await Deno.writeFile(small, noise(8192, 21));
+    assert.equal((await flash([...b.v(), "write-flash", small, "--addr", "0x100000"])).code, 0);
+    const cut = await flash([...b.v(), "--faults", DISCONNECT, "write-flash", b.big, "--addr", "0x11000"]);
+    assert.equal(cut.code, 10, cut.stderr);
+    assert.match(cut.stderr, /backup: reusing .*\.after\.bin/);
+    const { journal } = await backupOf(b);
+    const reused = JSON.parse(await Deno.readTextFile(journal)).backup as string;
+    assert.match(reused, /\.after\.bin$/);
+    const cfgPath = `${b.dir}/cfg.bin`;
+    await Deno.writeFile(cfgPath, noise(8192, 99));
+    // a later job saves its own after-image and prunes older ones of this chip
+    assert.equal((await flash([...b.v(), "write-flash", cfgPath, "--addr", "0x1f8000"])).code, 0);
+    await Deno.stat(reused);
+    const r = await flash([
+      ...b.v(),
+      "write-flash",
+      b.big,
+      "--addr",
+      "0x11000",
+      "--resume",
+      "--restore-outside",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /writing back 2 sector\(s\) outside the job/);
   } finally {
     await Deno.remove(b.dir, { recursive: true });
   }

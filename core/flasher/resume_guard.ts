@@ -65,7 +65,11 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
     throw new FlashError(
       "USAGE",
       `the journal ${o.journalName} holds no fingerprint of the chip it was made on (${
-        j.version < 2 ? "an older bekenlab wrote it" : "it has none for this flash size"
+        j.version < 2
+          ? "an older bekenlab wrote it"
+          : j.fingerprint
+          ? `it does not cover this chip's ${humanSize(size)} flash`
+          : "the job had neither a chip CRC nor a backup to take one from"
       }), so resuming from it could write over another device or newer data`,
       RESTART,
     );
@@ -93,7 +97,7 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
     const first = unexplained[0];
     throw new FlashError(
       "WRONG_CHIP",
-      `this chip is not the one the interrupted job ran on (or its flash was rewritten since): ${
+      `this chip is not the one the interrupted job ran on, or its flash was rewritten since: ${
         unexplained.length + changedOutside.length
       } of ${fp.spans.length} regions differ from the journal's fingerprint, including ${hex(first.addr)}..${
         hex(first.addr + first.len - 1)
