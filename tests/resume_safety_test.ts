@@ -497,3 +497,27 @@ Deno.test("the backup an unfinished job reused is never pruned by a later job", 
     await Deno.remove(b.dir, { recursive: true });
   }
 });
+
+Deno.test("a state file served by `emulate` is locked against flash commands for as long as it serves", async () => {
+  const { main: emulate } = await import("../cli/emulate.ts");
+  const dir = await Deno.makeTempDir({ prefix: "bekenlab-lock-" });
+  try {
+    const state = `${dir}/S`;
+    let stop: () => void = () => {};
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    let address: (line: string) => void = () => {};
+    const first = new Promise<string>((resolve) => (address = resolve));
+    const serving = emulate(["--tcp", "127.0.0.1:0", "--pace", "none", "--state", state], {
+      io: { stdout: (t) => address(t.trim()), stderr: () => {}, stderrIsTTY: false },
+      stop: stopped,
+    });
+    await first;
+    const r = await flash(["--json", "--port", "virtual:bk7231n", "--state", state, "chip-info"]);
+    refused(r, "PORT", /S is in use by another process$/);
+    stop();
+    assert.equal(await serving, 0);
+    assert.equal((await flash(["--port", "virtual:bk7231n", "--state", state, "chip-info"])).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
