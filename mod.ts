@@ -175,3 +175,4 @@ export { DirectoryStore, type ImageFile, openImage } from "./core/flasher/files.
 export { type BlockPolicy, type BlockWork, planBlocks } from "./core/flasher/erase_plan.ts";
 export { type ProgramOptions, type ProgramReport } from "./core/flasher/program.ts";
 export { JOURNAL_VERSION, type WriteJournal } from "./core/flasher/journal.ts";
+export type { Fingerprint } from "./core/flasher/fingerprint.ts";

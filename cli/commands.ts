@@ -201,6 +201,7 @@ function programJson(r: ProgramReport): Record<string, unknown> {
     backupReused: r.backupRecord?.reused ?? false,
     afterImage: r.afterImage,
     journal: r.journal,
+    restoredOutside: r.restoredOutside.map((a) => hex(a)),
     unprotected: r.unprotect?.wrote ?? false,
     verified: true,
   };
@@ -220,6 +221,11 @@ function programHuman(r: ProgramReport, verb: string): string[] {
       : `${verb === "write" ? "Wrote" : "Erased"} ${r.changed} sector(s) (${r.unchanged} already matched): ` +
         `${r.blockErases} 64 KiB + ${r.sectorErases} 4 KiB erases, ${r.sectorWrites} sector writes, ${r.retries} retries; verified`,
   ];
+  if (r.restoredOutside.length) {
+    lines.push(
+      `Wrote back ${r.restoredOutside.length} sector(s) outside the ${verb} from the backup (saved first)`,
+    );
+  }
   if (r.backup) {
     lines.push(`Backup: ${r.backup}${r.backupRecord?.reused ? " (reused: the chip still matched it)" : ""}`);
   }
@@ -230,7 +236,13 @@ function programHuman(r: ProgramReport, verb: string): string[] {
 export async function writeFlashCommand(
   s: Session,
   env: CommandEnv,
-  args: { image: string; data: Uint8Array | ByteSource; addr: number; resume?: string | boolean },
+  args: {
+    image: string;
+    data: Uint8Array | ByteSource;
+    addr: number;
+    resume?: string | boolean;
+    restoreOutside?: boolean;
+  },
 ): Promise<void> {
   const image = args.data;
   const size = image instanceof Uint8Array ? image.length : image.size;
@@ -256,8 +268,11 @@ export async function writeFlashCommand(
   const ctx = await contextFor(s, env);
   const r = await writeFlash(ctx, image, {
     resume: point ? { journal: point.journal, name: point.name } : undefined,
+    restoreOutside: args.restoreOutside ?? false,
     addr: args.addr,
-    overwriteBootloader: await bootloaderAllowed(s, env, "write", args.addr, size),
+    // over SPI, --yes also confirms a resume's write-back into the bootloader window
+    overwriteBootloader: (await bootloaderAllowed(s, env, "write", args.addr, size)) ||
+      (s.kind === "spi" && env.yes),
     bootloaderEnd: s.bootloaderEnd,
     store: new DirectoryStore(env.backupDir),
     identity: s.identity,

@@ -16,6 +16,7 @@
 
 import { Command, CommanderError, Option } from "commander";
 import { chipById, CHIPS } from "../core/chips/profiles.ts";
+import { type HeldLock, lockPath } from "../core/io/lock.ts";
 import { FlashError } from "../core/errors.ts";
 import { type EmulatorServer, type Pace, parseListenAddress, servePty, serveTcp } from "../emulator/serve.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
@@ -149,6 +150,7 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
   let server: EmulatorServer | undefined;
   let control: ControlServer | undefined;
   let save: (() => Promise<void>) | undefined;
+  let lock: HeldLock | undefined;
   try {
     if ([flags.pty, flags.tcp, flags.rfc2217].filter(Boolean).length !== 1) {
       throw new FlashError(
@@ -167,6 +169,8 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
         `use one of: ${CHIPS.map((c) => c.id).join(", ")}`,
       );
     }
+    // a flash command on the same state file would write over the served chip's saves
+    if (flags.state) lock = await lockPath(flags.state, { directory: false });
     const virtual = await createVirtualChip({
       chip: profile.id,
       state: flags.state,
@@ -225,6 +229,8 @@ export async function main(args: readonly string[], options: EmulateOptions = {}
     await server?.close();
     await save?.().catch(() => {});
     return report(io, e);
+  } finally {
+    lock?.release();
   }
 }
 

@@ -243,6 +243,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
   const run = async (
     cmd: { optsWithGlobals(): unknown },
     body: (s: Session, env: CommandEnv) => Promise<void>,
+    job: { writes: boolean } = { writes: false },
   ): Promise<void> => {
     const g = globalsOf(cmd);
     const spec = parsePortSpec(g.port);
@@ -270,6 +271,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
         linkTimeoutMs: parsePositiveDuration(g.linkTimeout, "--link-timeout"),
         skipKeyCheck: g.skipKeyCheck ?? false,
         state: g.state,
+        lockBackupDir: job.writes ? g.backupDir : undefined,
         seed: g.seed === undefined ? undefined : parseNumber(g.seed, "--seed"),
         signal: opts.signal,
         spiEntry: spiEntryOf(g),
@@ -321,12 +323,26 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       "--resume [journal]",
       "finish an interrupted write of this image: reuse its backup and journal (default: the newest unfinished one in --backup-dir)",
     )
+    .option(
+      "--restore-outside",
+      "with --resume: write the backup's copy back over sectors outside the image that changed since the interruption (saved first)",
+    )
     .action(async (image, o, cmd) => {
       const addr = parseNumber(o.addr, "--addr");
-      const data = await openImage(image);
       const resume = o.resume as string | boolean | undefined;
+      const restoreOutside = o.restoreOutside ?? false;
+      if (restoreOutside && !resume) {
+        throw new FlashError(
+          "USAGE",
+          "--restore-outside only applies to --resume",
+          "add --resume to finish an interrupted write, or drop --restore-outside",
+        );
+      }
+      const data = await openImage(image);
       try {
-        await run(cmd, (s, env) => writeFlashCommand(s, env, { image, data, addr, resume }));
+        await run(cmd, (s, env) => writeFlashCommand(s, env, { image, data, addr, resume, restoreOutside }), {
+          writes: true,
+        });
       } finally {
         data.close();
       }
@@ -352,7 +368,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .requiredOption("--size <n>", "bytes (multiple of 4K)")
     .action(async (o, cmd) => {
       const args = { addr: parseNumber(o.addr, "--addr"), size: parseNumber(o.size, "--size") };
-      await run(cmd, (s, env) => eraseRegionCommand(s, env, args));
+      await run(cmd, (s, env) => eraseRegionCommand(s, env, args), { writes: true });
     });
 
   program.command("spi-enter")

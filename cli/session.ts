@@ -15,6 +15,7 @@ import { FlashError } from "../core/errors.ts";
 import type { ChipIdentity } from "../core/flasher/backup.ts";
 import type { FlashTarget } from "../core/target.ts";
 import type { ByteLink } from "../core/io/link.ts";
+import { type HeldLock, lockPath } from "../core/io/lock.ts";
 import { recordLink, recordUsbDevice } from "../core/io/record.ts";
 import type { TraceWriter } from "../core/io/trace.ts";
 import type { SpiMaster } from "../core/io/spi.ts";
@@ -65,8 +66,10 @@ export interface SessionOptions {
   baud: number;
   linkTimeoutMs: number;
   skipKeyCheck: boolean;
-  /** `--state` file of a virtual chip. */
+  /** `--state` file of a virtual chip (locked for the session). */
   state?: string;
+  /** Backup directory of a job that writes (locked for the session, with its journals). */
+  lockBackupDir?: string;
   /** Seed of a virtual chip's randomness (wire garbage, SPI-entry luck). */
   seed?: number;
   /** Beken SPI-mode entry overrides. */
@@ -149,6 +152,19 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
       "drop --seed, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
+  // a second process on the same chip state or backup directory would interleave its writes
+  // with ours and both would report success: each is held for the whole session
+  const locks: HeldLock[] = [];
+  try {
+    if (opts.state) locks.push(await lockPath(opts.state, { directory: false }));
+    if (opts.lockBackupDir) locks.push(await lockPath(opts.lockBackupDir, { directory: true }));
+    return await runSession(opts, body);
+  } finally {
+    for (const l of locks.reverse()) l.release();
+  }
+}
+
+async function runSession<T>(opts: SessionOptions, body: (s: Session) => Promise<T>): Promise<T> {
   const cleanups: (() => Promise<void>)[] = [];
   let result: T;
   try {

@@ -552,12 +552,23 @@ async function pruneAfterImages(
   try {
     const entries = await store.list();
     const byName = new Map(entries.map((e) => [e.name, e]));
+    // an unfinished job's backup is what its resume restores from: never pruned
+    const held = new Set(keep);
+    for (const entry of entries) {
+      if (!entry.name.endsWith(".journal.json")) continue;
+      try {
+        const j = JSON.parse(new TextDecoder().decode(await store.get(entry.location)));
+        if (j?.state !== "verified" && typeof j?.backup === "string") held.add(j.backup);
+      } catch {
+        // a torn journal names nothing to keep
+      }
+    }
     for (const entry of entries) {
       if (!entry.name.endsWith(".after.json")) continue;
       const sidecar = parseSidecar(await store.get(entry.location));
       const image = sidecar && byName.get(sidecar.file);
       if (
-        !sidecar || !image || sidecar.kind !== "after-write" || keep.includes(image.location) ||
+        !sidecar || !image || sidecar.kind !== "after-write" || held.has(image.location) ||
         sidecar.chip !== identity.chip || sidecar.flashId !== identity.flashId || sidecar.key !== identity.key
       ) continue;
       await store.remove(image.location);

@@ -12,7 +12,9 @@
 
 import { FlashError } from "../errors.ts";
 import { crc32 } from "../crc.ts";
-import { type BackupStore, storedSource } from "./backup.ts";
+import { type BackupStore, type ChipIdentity, crcHex, storedSource } from "./backup.ts";
+import { chipSpanCrc } from "./fingerprint.ts";
+import { readSectorRun } from "./read_ahead.ts";
 import { differingSpans, sectorSpans, type Span } from "./compare.ts";
 import type { FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
@@ -30,47 +32,129 @@ export interface OutsideCheck {
   end: number;
   /** Attempts per sector when writing one back. */
   attempts: number;
+  /** Where what a write-back overwrites is saved first. */
+  save: SaveFirst;
+}
+
+/** Name and identity for the copy of sectors about to be overwritten. */
+export interface SaveFirst {
+  /** Base name in the store (`<name>.bin` and `<name>.json`). */
+  name: string;
+  identity: ChipIdentity;
+  createdAt: Date;
 }
 
 /** Coarse-to-fine CRC windows: each side of the job in one CRC, then 256 KiB, then 64 KiB. */
 const WINDOWS = [Number.POSITIVE_INFINITY, 0x40000, 0x10000];
 
+/** Sectors as a short list of ranges, e.g. "0x0..0xfff, 0x1f8000..0x1f9fff". */
+export function sectorRanges(sectors: readonly number[], limit = 4): string {
+  const runs: [number, number][] = [];
+  for (const s of [...sectors].sort((a, b) => a - b)) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === s) last[1] = s + SECTOR;
+    else runs.push([s, s + SECTOR]);
+  }
+  const shown = runs.slice(0, limit).map(([a, b]) => `${hex(a)}..${hex(b - 1)}`);
+  return shown.join(", ") + (runs.length > limit ? `, … (${runs.length} ranges)` : "");
+}
+
+/** The sidecar of a saved set of sectors. */
+export interface SectorCopySidecar {
+  tool: "bekenlab";
+  kind: "sectors";
+  chip: string;
+  key: string | null;
+  flashId: string | null;
+  /** Flash address of each 4 KiB sector, in the order they follow each other in the file. */
+  sectors: number[];
+  /** Standard CRC-32 of the file, 8 hex digits. */
+  crc32: string;
+  createdAt: string;
+  file: string;
+  /** Why they were saved. */
+  reason: string;
+}
+
 /**
- * Compare the flash outside `[addr, end)` with the backup and write back the sectors that
- * differ. Resolves to the sectors written back; throws WRITE_FAILED naming the range when a
- * sector cannot be restored.
- *
- * @example
- * ```ts
- * import type { BackupStore } from "./backup.ts";
- * import type { FlasherContext } from "./context.ts";
- * declare const ctx: FlasherContext;
- * declare const store: BackupStore;
- * declare const backup: string; // the backup's location in the store
- * const restored = await restoreOutside(ctx, { store, backup, addr: 0x11000, end: 0x40000, attempts: 3 });
- * ```
+ * Read `sectors` from the chip and save them (file and sidecar, read back and checked) before
+ * anything overwrites them. Resolves to the file's location.
  */
-export async function restoreOutside(ctx: FlasherContext, check: OutsideCheck): Promise<number[]> {
+export async function saveSectors(
+  ctx: FlasherContext,
+  store: BackupStore,
+  sectors: readonly number[],
+  save: SaveFirst,
+  reason: string,
+): Promise<string> {
+  const data = new Uint8Array(sectors.length * SECTOR);
+  const index = new Map(sectors.map((s, i) => [s, i]));
+  await readSectorRun(ctx, sectors, { op: "integrity", attempts: 3 }, (s, d) => {
+    data.set(d, index.get(s)! * SECTOR);
+  });
+  const crc = crc32(data);
+  const file = `${save.name}.bin`;
+  const sidecar: SectorCopySidecar = {
+    tool: "bekenlab",
+    kind: "sectors",
+    chip: save.identity.chip,
+    key: save.identity.key,
+    flashId: save.identity.flashId,
+    sectors: [...sectors],
+    crc32: crcHex(crc),
+    createdAt: save.createdAt.toISOString(),
+    file,
+    reason,
+  };
+  let location: string;
+  try {
+    location = await store.put(file, data);
+    await store.put(`${save.name}.json`, new TextEncoder().encode(JSON.stringify(sidecar, null, 2) + "\n"));
+    const back = crc32(await store.get(location));
+    if (back !== crc) throw new Error(`it reads back with CRC ${hex(back)}, expected ${hex(crc)}`);
+  } catch (e) {
+    throw new FlashError(
+      "BACKUP_FAILED",
+      `could not save the ${sectors.length} sector(s) about to be written back (${sectorRanges(sectors)}): ${
+        reasonOf(e)
+      }; nothing was written`,
+      "check free space and permissions of the backup directory, then run again",
+      { cause: e },
+    );
+  }
+  return location;
+}
+
+/**
+ * Save what `sectors` hold now ({@link saveSectors}), then write each back from the backup and
+ * check it by CRC. Said on stderr (a notice, shown without -v). Resolves to the sectors written
+ * back; throws WRITE_FAILED naming the range when one cannot be restored.
+ */
+export async function writeBackSectors(
+  ctx: FlasherContext,
+  check: Omit<OutsideCheck, "addr" | "end">,
+  sectors: readonly number[],
+  reason: string,
+): Promise<number[]> {
+  if (sectors.length === 0) return [];
   const size = ctx.flashSize;
   const backup = new FlashContent(0, storedSource(check.store, check.backup, size));
-  const spans: Span[] = [...sectorSpans(0, check.addr), ...sectorSpans(check.end, size - check.end)];
-  const bad = await differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
-  if (bad.length === 0) return [];
+  const saved = await saveSectors(ctx, check.store, sectors, check.save, reason);
   ctx.onEvent?.({
-    type: "note",
-    message: `${bad.length} sector(s) outside the job no longer match the backup (first at ${
-      hex(bad[0].addr)
-    }): writing them back`,
+    type: "notice",
+    message: `writing back ${sectors.length} sector(s) outside the job from the backup ${check.backup} (${
+      sectorRanges(sectors)
+    }): ${reason}; what they held is saved in ${saved}`,
   });
   const failed: number[] = [];
-  for (const { addr: s } of bad) {
+  for (const s of sectors) {
     const data = await backup.bytes(s, SECTOR);
     let ok = false;
     for (let attempt = 1; attempt <= check.attempts && !ok; attempt++) {
       try {
         await ctx.target.eraseSector(s);
         if (!data.every((b) => b === 0xff)) await ctx.target.writeSector(s, data);
-        ok = (await withRetries(ctx, "integrity", s, 3, () => ctx.target.crc(s, SECTOR))) === crc32(data);
+        ok = (await chipSpanCrc(ctx, { addr: s, len: SECTOR }, "integrity")) === crc32(data);
       } catch (e) {
         if (!isTransient(e)) {
           ctx.onEvent?.({ type: "note", message: `sector ${hex(s)} cannot be written back: ${reasonOf(e)}` });
@@ -88,11 +172,66 @@ export async function restoreOutside(ctx: FlasherContext, check: OutsideCheck): 
       `${failed.length} sector(s) outside the job differ from the backup and could not be written back (${
         hex(first)
       }..${hex(last - 1)})`,
-      `write the backup ${check.backup} back over that range (over SPI for the bootloader window)`,
+      `write the backup ${check.backup} back over that range (over SPI for the bootloader window); what they held is in ${saved}`,
       { damage: { start: first, end: last, backup: check.backup } },
     );
   }
-  return bad.map((b) => b.addr);
+  return [...sectors];
+}
+
+/**
+ * Compare the flash outside `[addr, end)` with the backup and write back the sectors that
+ * differ, after saving what they hold. Used at the end of a job, under its locks: the backup
+ * was read from this chip by this job (or, on a resume, checked against the chip and the
+ * journal's fingerprint before anything was written), so a sector that differs now was changed
+ * by one of this run's own requests, corrupted on the wire. Sectors in the bootloader window
+ * are written back only where the user allowed writing there; otherwise they are named as
+ * damage (WRITE_FAILED) after the others are restored. Resolves to the sectors written back.
+ *
+ * @example
+ * ```ts
+ * import type { BackupStore } from "./backup.ts";
+ * import type { FlasherContext } from "./context.ts";
+ * import type { SaveFirst } from "./integrity.ts";
+ * declare const ctx: FlasherContext;
+ * declare const store: BackupStore;
+ * declare const backup: string; // the backup's location in the store
+ * declare const save: SaveFirst;
+ * const restored = await restoreOutside(ctx, {
+ *   store, backup, addr: 0x11000, end: 0x40000, attempts: 3, save,
+ *   bootloader: { end: 0x11000, allowed: false },
+ * });
+ * ```
+ */
+export async function restoreOutside(
+  ctx: FlasherContext,
+  check: OutsideCheck & { bootloader: { end: number; allowed: boolean } },
+): Promise<number[]> {
+  const size = ctx.flashSize;
+  const backup = new FlashContent(0, storedSource(check.store, check.backup, size));
+  const spans: Span[] = [...sectorSpans(0, check.addr), ...sectorSpans(check.end, size - check.end)];
+  const bad = await differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
+  const sectors = bad.map((b) => b.addr);
+  const guarded = check.bootloader.allowed ? [] : sectors.filter((s) => s < check.bootloader.end);
+  const restored = await writeBackSectors(
+    ctx,
+    check,
+    sectors.filter((s) => !guarded.includes(s)),
+    "they changed while this job ran (a request corrupted on the wire)",
+  );
+  if (guarded.length > 0) {
+    const start = guarded[0];
+    const last = guarded[guarded.length - 1] + SECTOR;
+    throw new FlashError(
+      "WRITE_FAILED",
+      `${guarded.length} sector(s) of the bootloader window changed while this job ran (${
+        sectorRanges(guarded)
+      }: a request corrupted on the wire), and writing there needs --overwrite-bootloader`,
+      "keep the chip powered and run the same command with --resume --restore-outside --overwrite-bootloader: it puts the backup's copy back (what they hold now is saved first)",
+      { damage: { start, end: last, backup: check.backup } },
+    );
+  }
+  return restored;
 }
 
 /** CRCs of the flash on each side of a job's range, taken before its first erase. */
@@ -129,7 +268,12 @@ export async function checkOutside(
   ctx: FlasherContext,
   before: OutsideSnapshot,
   job: { addr: number; end: number; attempts: number },
-  repair: { store: BackupStore; backup: string } | null,
+  repair: {
+    store: BackupStore;
+    backup: string;
+    save: SaveFirst;
+    bootloader: { end: number; allowed: boolean };
+  } | null,
 ): Promise<number[]> {
   const changed: Span[] = [];
   for (const [i, s] of before.spans.entries()) {

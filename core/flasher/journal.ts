@@ -9,20 +9,32 @@
 
 import { FlashError } from "../errors.ts";
 import type { BackupStore } from "./backup.ts";
+import type { Fingerprint } from "./fingerprint.ts";
 
-/** Journal format version. */
-export const JOURNAL_VERSION = 1;
+/**
+ * Journal format version. 2 binds the journal to its device (key, flash size, fingerprint) and
+ * to its backup (CRC); version-1 journals are still read, so a resume can refuse them by name.
+ */
+export const JOURNAL_VERSION = 2;
 
 /** The journal document. Addresses are absolute flash addresses of 4 KiB sectors. */
 export interface WriteJournal {
-  /** Format version ({@link JOURNAL_VERSION}). */
-  version: typeof JOURNAL_VERSION;
+  /** Format version ({@link JOURNAL_VERSION}; version 1 journals are read, never resumed). */
+  version: 1 | typeof JOURNAL_VERSION;
   /** The job the journal records. */
   op: "write" | "erase";
   /** Chip profile id. */
   chip: string;
   /** JEDEC ID as hex, or null when unknown. */
   flashId: string | null;
+  /** Efuse key of the chip as four hex words, when read (version 2). */
+  key?: string | null;
+  /** Flash size in bytes (version 2). */
+  flashSize?: number;
+  /** The chip before the first erase (version 2); null when it could not be taken. */
+  fingerprint?: Fingerprint | null;
+  /** Standard CRC-32 of the backup, 8 hex digits (version 2, with a backup). */
+  backupCrc32?: string | null;
   /** Start of the range being programmed. */
   addr: number;
   /** Length of the range (the image padded to whole sectors). */
@@ -65,7 +77,7 @@ export function parseJournal(text: string): WriteJournal {
   }
   if (typeof j !== "object" || j === null) throw bad("not an object");
   const o = j as Record<string, unknown>;
-  if (o.version !== JOURNAL_VERSION) throw bad(`version ${String(o.version)}`);
+  if (o.version !== 1 && o.version !== JOURNAL_VERSION) throw bad(`version ${String(o.version)}`);
   if (o.op !== "write" && o.op !== "erase") throw bad("unknown op");
   for (const k of ["addr", "size"]) if (!Number.isSafeInteger(o[k])) throw bad(`missing ${k}`);
   for (const k of ["planned", "done"]) {

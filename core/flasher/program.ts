@@ -40,7 +40,11 @@ import {
   reuseBackup,
   saveAfterImage,
   saveBackup,
+  storedSource,
 } from "./backup.ts";
+import { BOOTLOADER_END } from "../chips/profiles.ts";
+import { type Fingerprint, sourceSpanCrcs, takeFingerprint } from "./fingerprint.ts";
+import { guardResume } from "./resume_guard.ts";
 import { differingSpans, sectorSpans, type Span } from "./compare.ts";
 import { checkCancelled, type FlasherContext } from "./context.ts";
 import { JOURNAL_VERSION, JournalWriter, type WriteJournal } from "./journal.ts";
@@ -64,8 +68,20 @@ export interface ProgramOptions {
   createdAt: Date;
   /** Skip the full backup (the user asked for it). */
   noBackup?: boolean;
-  /** Continue an interrupted job: reuse its backup and journal instead of taking a new backup. */
+  /**
+   * Continue an interrupted job: reuse its backup and journal instead of taking a new backup,
+   * once {@link guardResume} has checked the chip, the backup and the rest of the chip.
+   */
   resume?: { journal: WriteJournal; name: string };
+  /**
+   * On a resume, write the backup's copy back over sectors outside the job that changed since
+   * the interruption (saved first) instead of refusing (default false).
+   */
+  restoreOutside?: boolean;
+  /** Allow writing into the bootloader window (also for a resume's write-back). */
+  overwriteBootloader?: boolean;
+  /** End of the bootloader window (default 0x11000). */
+  bootloaderEnd?: number;
   /** Attempts per sector: erase + program + CRC (default 3). */
   attempts?: number;
   /**
@@ -122,6 +138,8 @@ export interface ProgramReport {
   journal: string | null;
   /** Where the flash content after the job was saved (`saveResult`), or null. */
   afterImage: string | null;
+  /** Sectors outside the job written back from the backup (each saved first). */
+  restoredOutside: number[];
   /** What clearing the flash protection did, or null when nothing was protected. */
   unprotect: UnprotectReport | null;
   /** What the job cost on the wire. */
@@ -159,6 +177,7 @@ export async function programRange(
     backupRecord: null,
     journal: null,
     afterImage: null,
+    restoredOutside: [],
     unprotect: null,
     accounting: meter.finish(0),
   };
@@ -170,12 +189,28 @@ export async function programRange(
       "give a backup directory, or pass --no-backup",
     );
   }
+  if (opts.resume) {
+    const guarded = await guardResume(ctx, {
+      journal: opts.resume.journal,
+      journalName: opts.resume.name,
+      identity: opts.identity,
+      store: opts.store,
+      content,
+      restoreOutside: opts.restoreOutside ?? false,
+      bootloader: { end: opts.bootloaderEnd ?? BOOTLOADER_END, allowed: opts.overwriteBootloader ?? false },
+      attempts,
+      createdAt: opts.createdAt,
+    });
+    report.restoredOutside = guarded.restored;
+  }
 
   const willBackup = !opts.resume && !opts.noBackup && opts.store !== undefined;
   // one base name for this job's backup, journal and after-image
   const base = opts.store && !opts.resume
     ? await freshBase(opts.store, opts.identity, opts.createdAt)
     : backupBaseName(opts.identity, opts.createdAt);
+  // what a write-back outside the job overwrites is saved beside the journal, under its name
+  const journalBase = opts.resume ? opts.resume.name.replace(/\.journal\.json$/, "") : base;
   const all = sectorSpans(addr, size).map((sp) => sp.addr);
   let expectedCrcs: Uint32Array | null = null;
   const differingFrom = async (b: BackupInfo, candidates: readonly number[]) => {
@@ -184,8 +219,13 @@ export async function programRange(
     return candidates.filter((s) => b.sectorCrcs[s / SECTOR] !== want[(s - addr) / SECTOR]);
   };
   let backup: BackupInfo | null = null;
-  const nothingToDo = () => {
+  const nothingToDo = async () => {
     ctx.onEvent?.({ type: "plan", op, changed: 0, unchanged: size / SECTOR, blocks: 0, sectors: 0 });
+    // a resumed job whose range already holds the image is finished: its journal says so
+    if (opts.resume && opts.store) {
+      await new JournalWriter(opts.store, opts.resume.name, opts.resume.journal).finish("verified")
+        .catch((e) => noteJournal(e));
+    }
     report.accounting = meter.finish(size, { except: backup?.accounting, wire: op === "write" });
     return report;
   };
@@ -259,7 +299,20 @@ export async function programRange(
   report.unprotect = await ctx.target.unprotect();
   if (report.unprotect.wrote) ctx.onEvent?.({ type: "unprotect", report: report.unprotect });
 
-  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup, base);
+  // the chip as this job found it, bound into the journal before the first erase, so a resume can
+  // tell this chip from another and from newer data; the backup must reproduce it
+  const fingerprint = opts.store && !opts.resume
+    ? await takeFingerprint(
+      ctx,
+      addr,
+      end,
+      backup && opts.store ? storedSource(opts.store, backup.location, ctx.flashSize) : null,
+    )
+    : null;
+  if (fingerprint?.source === "chip" && backup && opts.store) {
+    await backupMatches(opts.store, backup, fingerprint);
+  }
+  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, backup, base, fingerprint);
   report.journal = journal?.location ?? null;
   // the rest of the chip, to notice a corrupted request that hit it; with a backup, the backup says
   const outside = ctx.target.hasChipCrc && !report.backup ? await outsideSnapshot(ctx, addr, end) : null;
@@ -313,14 +366,33 @@ export async function programRange(
     // the rest of the chip may have been hit by a corrupted request the job never heard back from;
     // checked (and written back) before the final verify, which then also proves that writing
     // back did not touch the job's range (it would, through an alias, with a misdetected size)
-    const repair = opts.store && report.backup ? { store: opts.store, backup: report.backup } : null;
+    const repair = opts.store && report.backup
+      ? {
+        store: opts.store,
+        backup: report.backup,
+        save: {
+          name: `${journalBase}.overwritten-${
+            backupBaseName(opts.identity, opts.createdAt).split("_").pop()
+          }`,
+          identity: opts.identity,
+          createdAt: opts.createdAt,
+        },
+      }
+      : null;
     if (outside || (ctx.target.hasChipCrc && repair)) {
       const restored = outside
         ? await checkOutside(ctx, outside, { addr, end, attempts }, null)
-        : await restoreOutside(ctx, { ...repair!, addr, end, attempts });
-      if (restored.length) {
-        ctx.onEvent?.({ type: "note", message: `wrote back ${restored.length} sector(s) from the backup` });
-      }
+        : await restoreOutside(ctx, {
+          ...repair!,
+          addr,
+          end,
+          attempts,
+          bootloader: {
+            end: opts.bootloaderEnd ?? BOOTLOADER_END,
+            allowed: opts.overwriteBootloader ?? false,
+          },
+        });
+      report.restoredOutside.push(...restored);
     }
     if (ctx.target.hasChipCrc) await verifyFlash(ctx, content, { addr, window: Number.POSITIVE_INFINITY });
   } catch (e) {
@@ -466,6 +538,22 @@ async function confirmBackup(
   );
 }
 
+/** The backup must reproduce the chip CRCs of the fingerprint, or nothing is erased. */
+async function backupMatches(store: BackupStore, backup: BackupInfo, fp: Fingerprint): Promise<void> {
+  const spans = fp.spans.map(([addr, len]) => ({ addr, len }));
+  const crcs = await sourceSpanCrcs(storedSource(store, backup.location, backup.size), spans);
+  const i = fp.spans.findIndex((w, k) => w[2] !== crcHex(crcs[k]));
+  if (i < 0) return;
+  const [a, len] = fp.spans[i];
+  throw new FlashError(
+    "BACKUP_FAILED",
+    `the backup ${backup.location} differs from the chip at ${hex(a)}..${hex(a + len - 1)} (chip CRC ${
+      fp.spans[i][2]
+    }, backup ${crcHex(crcs[i])}): it cannot be trusted`,
+    "nothing was erased: check the wiring and use a lower --baud, then run again",
+  );
+}
+
 function checkResumable(journal: WriteJournal, plan: ProgramPlan, crc: number): void {
   if (
     journal.op !== plan.op || journal.addr !== plan.addr || journal.size !== plan.content.size ||
@@ -487,8 +575,9 @@ async function startJournal(
   plan: ProgramPlan,
   crc: number,
   changed: number[],
-  backup: string | null,
+  backup: BackupInfo | null,
   base: string,
+  fingerprint: Fingerprint | null,
 ): Promise<JournalWriter | null> {
   const store = opts.store;
   if (!store) return null;
@@ -505,10 +594,14 @@ async function startJournal(
       op: plan.op,
       chip: opts.identity.chip,
       flashId: opts.identity.flashId,
+      key: opts.identity.key,
+      flashSize: ctx.flashSize,
+      fingerprint,
+      backupCrc32: backup ? crcHex(backup.crc32) : null,
       addr: plan.addr,
       size: plan.content.size,
       crc32: crcHex(crc),
-      backup,
+      backup: backup?.location ?? null,
       planned: changed,
       done: [],
       state: "in-progress",

@@ -373,6 +373,9 @@ async function runOp(
     createdAt: new Date(CREATED_AT.getTime() + attempt * 3600_000),
     overwriteBootloader: s.low,
     resume,
+    // the first run's unseen collateral is what the resume is held to repair: the user's
+    // --restore-outside (without it a resume names the sectors and writes nothing)
+    restoreOutside: resume !== undefined,
   };
   const out: RunOutcome = { error: null };
   try {
