@@ -6,6 +6,7 @@
  */
 
 import {
+  BL2_LINK_CHECK,
   commandByKey,
   type CommandSpec,
   type Personality,
@@ -13,6 +14,8 @@ import {
 } from "../core/uart/table.ts";
 import { decodeFields, encodeReply, frameReply, type RequestFrame, type Values } from "../core/uart/codec.ts";
 import { chipToStandard, crc32 } from "../core/uart/crc.ts";
+import { baudReplyDelayMs, crcLength, type LoaderFamily, type SrLockQuirk } from "../core/chips/loaders.ts";
+import { wireMs } from "../core/timing.ts";
 
 /** Bytes the CheckCRC handler reads from the flash model at a time. */
 const CRC_PIECE = 0x10000;
@@ -34,12 +37,19 @@ export interface LoaderFlash {
   protectedRange(): { start: number; end: number };
   /** Status-register layout of the part. */
   readonly part: { layout: { bpShift: number; bpBits: number } };
+  /** The stored status word (SR1 | SR2 << 8); setting it bypasses locks (a part's own quirk). */
+  srWord: number;
 }
 
 /** Chip services the loader calls into (registers, reset, baud). */
 export interface LoaderHost {
   readonly personality: Personality;
-  readonly crcEndInclusive: boolean;
+  /** The loader family's behaviour (core/chips/loaders.ts). */
+  readonly family: LoaderFamily;
+  /** A flash-part quirk of this chip mode (SR lock after a no-op WRSR). */
+  readonly srLockQuirk: SrLockQuirk | null;
+  /** The chip's UART rate at time `t`. */
+  baudAt(t: number): number;
   readonly loaderProtectedEnd: number;
   readonly crcProtectLock: boolean;
   readonly bootVersion: string | null;
@@ -80,7 +90,7 @@ function isProtected(flash: LoaderFlash): boolean {
 
 /**
  * Handle one request frame at time `now`. Unknown or unsupported commands are answered with
- * status 7 on FULL loaders and ignored by the basic bootloaders.
+ * status 7 or ignored, as the loader family does.
  */
 export function handleRequest(
   host: LoaderHost,
@@ -89,8 +99,15 @@ export function handleRequest(
   replyMs: number,
 ): LoaderReply {
   const spec = commandByKey(req.kind, req.code);
+  if (
+    req.kind === "short" && req.code === BL2_LINK_CHECK.code &&
+    host.family.extraCommands.includes("bl2LinkCheck")
+  ) {
+    const bytes = frameReply("short", BL2_LINK_CHECK.replyCode, Uint8Array.of(0));
+    return { bytes, at: now + replyMs, name: "Bl2LinkCheck" };
+  }
   const unknown = (name: string): LoaderReply => {
-    if (host.personality !== "FULL") return { bytes: null, at: now, name };
+    if (host.family.unknownCommand === "silent") return { bytes: null, at: now, name };
     const bytes = req.kind === "short"
       ? frameReply("short", req.code, Uint8Array.of(STATUS_UNKNOWN_COMMAND))
       : frameReply("long", req.code, new Uint8Array(0), STATUS_UNKNOWN_COMMAND);
@@ -133,6 +150,18 @@ function inLoaderWindow(host: LoaderHost, raw: number): boolean {
   return raw >>> 0 < host.loaderProtectedEnd;
 }
 
+/**
+ * A write or erase of `[raw, raw + len)` overlaps a range the loader refuses without a word
+ * (BK7236/BK7258 forbidden partitions): the request gets no reply at all.
+ */
+function silentlyForbidden(host: LoaderHost, raw: number, len: number, spec: CommandSpec, now: number) {
+  const f = host.family.forbidden;
+  if (f.answer !== "silence") return null;
+  const a = raw >>> 0;
+  if (!f.ranges.some((r) => a < r.end && a + len > r.start)) return null;
+  return { bytes: null, at: now, name: `${spec.name} (forbidden: no reply)` } satisfies LoaderReply;
+}
+
 /** Before an erase, a basic loader unprotects only if its flag says so (uart.md §5.4). */
 function lockBeforeErase(host: LoaderHost, now: number): number {
   if (!host.crcProtectLock) return now;
@@ -160,15 +189,15 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return { bytes: null, at: now, name: spec.name };
   },
   SetBaudRate(host, spec, v, now) {
-    const baud = num(v, "baud");
-    const at = now + Math.max(1, num(v, "delay"));
-    host.switchBaud(baud, at);
-    return { bytes: encodeReply(spec, v), at, baud, name: spec.name };
+    // the UART switches first, then the loader waits, then it replies at the new rate
+    host.switchBaud(num(v, "baud"), now);
+    const at = now + baudReplyDelayMs(host.family.baudDelay, num(v, "delay"));
+    return { bytes: encodeReply(spec, v), at, baud: host.baudAt(now), name: spec.name };
   },
   CheckCRC(host, spec, v, now, replyMs) {
     const start = num(v, "start");
     const end = num(v, "end");
-    const len = Math.max(0, (host.crcEndInclusive ? end + 1 : end) - start);
+    const len = crcLength(host.family.crcLength, start, end);
     // in pieces: a whole-flash CRC must not copy the whole flash
     let crc = 0;
     for (let o = 0; o < len; o += CRC_PIECE) {
@@ -199,6 +228,8 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
       };
     }
     if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs, Uint8Array.of(0));
+    const silent = silentlyForbidden(host, addr, data.length, spec, now);
+    if (silent) return silent;
     const done = host.flash.program(addr % host.flash.size, data, now).doneAt;
     return ok(spec, { addr, count: data.length & 0xff }, done + replyMs);
   },
@@ -206,9 +237,19 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const addr = num(v, "addr");
     if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs);
     const data = bin(v, "data");
+    const silent = silentlyForbidden(host, addr, data.length, spec, now);
+    if (silent) return silent;
+    // a loader that programs each page as soon as it has arrived overlaps with the reception
+    const byteMs = host.family.write4kOverlap ? wireMs(1, host.baudAt(now)) : 0;
     let t = now;
     for (let off = 0; off < data.length; off += 256) {
-      t = host.flash.program((addr + off) % host.flash.size, data.subarray(off, off + 256), t).doneAt;
+      const arrived = now - (data.length - off - 256) * byteMs;
+      t = host.flash.program(
+        (addr + off) % host.flash.size,
+        data.subarray(off, off + 256),
+        Math.max(t, arrived),
+      )
+        .doneAt;
     }
     return ok(spec, { addr }, t + replyMs);
   },
@@ -223,11 +264,15 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { addr, data: host.flash.read(addr % host.flash.size, 4096) }, now + replyMs);
   },
   FlashEraseAll(host, spec, v, now, replyMs) {
+    const silent = silentlyForbidden(host, 0, host.flash.size, spec, now);
+    if (silent) return silent;
     const done = host.flash.eraseRange(0, "chip", now).doneAt;
     return ok(spec, { arg: num(v, "arg") }, done + replyMs);
   },
   FlashErase4K(host, spec, v, now, replyMs) {
     const addr = num(v, "addr");
+    const silent = silentlyForbidden(host, addr - (addr % 0x1000), 0x1000, spec, now);
+    if (silent) return silent;
     const done = host.flash.eraseRange(addr % host.flash.size, "4k", now).doneAt;
     return ok(spec, { addr }, done + replyMs);
   },
@@ -244,8 +289,16 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
         name: spec.name,
       };
     }
-    const done = host.flash.writeSr(num(v, "cmd"), value, now).doneAt;
-    return ok(spec, v, done + replyMs);
+    const cmd = num(v, "cmd");
+    const unchanged = cmd === 0x01 && value.every((b, i) => b === host.flash.readSr(i === 0 ? 0x05 : 0x35));
+    const done = host.flash.writeSr(cmd, value, now).doneAt;
+    const q = host.srLockQuirk;
+    if (q && unchanged && q.flashId.every((b, i) => host.flash.jedecId[i] === b)) {
+      // a P25Q16HBK behind the T1 loader reads 0x7BFC (SRP0/SRP1 set) after a no-op WRSR
+      host.flash.srWord = q.lockedSr;
+    }
+    // WREN + WRSR + WRDI, then the reply: some loaders do not wait for the flash
+    return ok(spec, v, (host.family.writeSrRepliesEarly ? now : done) + replyMs);
   },
   FlashGetMID(host, spec, _v, now, replyMs) {
     return ok(spec, { pad: 0, id: Uint8Array.from(host.flash.jedecId) }, now + replyMs);
@@ -275,6 +328,9 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
         name: `${spec.name} (refused)`,
       };
     }
+    const unit = kind === "4k" ? 0x1000 : kind === "32k" ? 0x8000 : 0x10000;
+    const silent = silentlyForbidden(host, addr - (addr % unit), unit, spec, now);
+    if (silent) return silent;
     const t = lockBeforeErase(host, now);
     const done = host.flash.eraseRange(addr % host.flash.size, kind, t).doneAt;
     return ok(spec, { sizeCmd, addr }, done + replyMs);

@@ -12,6 +12,7 @@ import type { WireStats } from "../flasher/target.ts";
 import { type ByteLink, LinkClosedError } from "../io/link.ts";
 import { checkReply, encodeRequest, type Values } from "./codec.ts";
 import { ChangeLedger } from "./ledger.ts";
+import { crcBudgetMs } from "../timing.ts";
 import { ReplyParser } from "./parser.ts";
 import {
   COMMANDS,
@@ -56,16 +57,13 @@ export interface CommandOptions {
   flushFirst?: boolean;
 }
 
-/** The chip's CheckCRC rate BT budgets for (uart.md §4.6). */
-const CRC_BYTES_PER_SECOND = 400_000;
-
 /**
  * How long to wait for the reply to `spec`, in ms after the request was handed to the link:
  * the chip-side budget for the command plus the wire time of request and reply at `baud`.
  *
  * @example
  * ```ts
- * replyTimeoutMs(COMMANDS.CheckCRC, { start: 0, end: 0x200000 }, 921600); // ≈ 10 500
+ * replyTimeoutMs(COMMANDS.CheckCRC, { start: 0, end: 0x200000 }, 921600); // ≈ 8 000
  * ```
  */
 export function replyTimeoutMs(spec: CommandSpec, values: Values, baud: number): number {
@@ -77,7 +75,7 @@ function chipBudgetMs(spec: CommandSpec, values: Values): number {
   switch (spec.name) {
     case "CheckCRC": {
       const len = Math.abs(num(values.end) - num(values.start)) + 1;
-      return Math.max(1000, (len / CRC_BYTES_PER_SECOND) * 2 * 1000);
+      return crcBudgetMs(len);
     }
     case "FlashErase":
       return num(values.sizeCmd) === ERASE_64K ? 3000 : 1000;

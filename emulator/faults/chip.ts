@@ -145,6 +145,12 @@ export class FaultyFlash implements LoaderFlash {
   get part(): NorFlash["part"] {
     return this.nor.part;
   }
+  get srWord(): number {
+    return this.nor.srWord;
+  }
+  set srWord(value: number) {
+    this.nor.srWord = value;
+  }
   #dark(): boolean {
     return this.rail !== undefined && !this.rail.powered;
   }
