@@ -80,6 +80,8 @@ export interface SessionOptions {
   signal?: AbortSignal;
   /** Lines for stderr: `level` "info" always shows, "debug" only with -v. */
   onMessage: (line: string, level: "info" | "debug") => void;
+  /** `--read-ahead` (true) or `--no-read-ahead` (false); absent: as the loader family allows. */
+  readAhead?: boolean;
 }
 
 /** Hex string of a JEDEC ID in wire order ("eb6015"). */
@@ -236,8 +238,15 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
     linkTimeoutMs: opts.linkTimeoutMs,
     overrideKeyCheck: opts.skipKeyCheck,
     onEvent: (e) => opts.onMessage(...sessionEventLine(e)),
+    readAhead: opts.readAhead,
   });
   const id = opened.identity;
+  if (opts.readAhead === undefined && !opened.target.readSectors) {
+    opts.onMessage(
+      `read-ahead off: the ${opened.target.family.name} is not known to keep a request sent while it replies (--read-ahead forces it)`,
+      "debug",
+    );
+  }
   return {
     save,
     session: {

@@ -61,13 +61,11 @@ export function baudsMatch(a: number, b: number): boolean {
   return Math.abs(a - b) / Math.max(a, b) < BAUD_TOLERANCE;
 }
 
-/** The nearest working rates below and above `baud` (exact divisors of the clock, or common ones). */
+/** The nearest rates adapters commonly offer that work, below and above `baud`. */
 export function nearestWorkingBauds(baud: number, clockHz = UART_CLOCK_HZ): number[] {
-  const exact: number[] = [];
-  for (let div = Math.floor(clockHz / MIN_WORKING_BAUD); div >= 2; div--) exact.push(clockHz / div);
-  const pool = [...COMMON_BAUDS.filter((b) => baudWorks(b, clockHz)), ...exact.filter(Number.isInteger)];
-  const below = pool.filter((b) => b < baud).sort((a, b) => b - a)[0];
-  const above = pool.filter((b) => b > baud).sort((a, b) => a - b)[0];
+  const pool = COMMON_BAUDS.filter((b) => baudWorks(b, clockHz));
+  const below = pool.filter((b) => b < baud).at(-1);
+  const above = pool.find((b) => b > baud);
   return [below, above].filter((b): b is number => b !== undefined);
 }
 

@@ -13,7 +13,8 @@ import { type ByteLink, LinkClosedError } from "../io/link.ts";
 import { checkReply, encodeRequest, type Values } from "./codec.ts";
 import { ChangeLedger } from "./ledger.ts";
 import { crcBudgetMs } from "../timing.ts";
-import { ReplyParser } from "./parser.ts";
+import { MAX_REQUEST_FRAME, ReplyParser } from "./parser.ts";
+import type { LoaderFamily } from "../chips/loaders.ts";
 import {
   COMMANDS,
   type CommandSpec,
@@ -153,6 +154,17 @@ export class UartClient {
   flashSize: number | null = null;
   /** Frames received and ignored as stale or foreign since the client was made. */
   skippedFrames = 0;
+  /**
+   * The loader family once the chip is identified: it decides how the client recovers from a
+   * request the loader may have received only in part.
+   */
+  family: LoaderFamily | null = null;
+  /** Filler bytes sent to complete frames a loader may have been eating, since the client was made. */
+  fillerBytes = 0;
+  /** The last request that got no reply (the frame a loader may still be eating). */
+  #unanswered: CommandSpec | null = null;
+  /** Until the next fence is answered, a write reply for an unknown address is the filler's no-op. */
+  #fillerWrites = false;
   readonly #parser = new ReplyParser();
   readonly #ledger = new ChangeLedger();
   /** How long to wait for a resynchronising LinkCheck before the next command; 0 when in step. */
@@ -184,6 +196,7 @@ export class UartClient {
       const got = await this.#awaitReply(spec, values, timeoutMs);
       if (got) return got;
       this.#fenceMs = Math.max(this.#fenceMs, timeoutMs);
+      this.#unanswered = spec;
       if (attempt >= this.attempts) throw this.#timeout(spec, timeoutMs);
     }
   }
@@ -196,9 +209,32 @@ export class UartClient {
   async #resync(): Promise<void> {
     const wait = this.#fenceMs;
     this.#fenceMs = 0;
+    await this.#completeEatenFrame();
     const fence = COMMANDS.LinkCheck;
     await this.#write(fence, {}, true);
-    if (!(await this.#awaitReply(fence, {}, wait))) this.#fenceMs = wait;
+    if (await this.#awaitReply(fence, {}, wait)) this.#fillerWrites = false;
+    else this.#fenceMs = wait;
+  }
+
+  /**
+   * A loader whose parser never abandons a partial frame (T/U) treats everything after a
+   * truncated request as the rest of that request, so a retry or a link check would only be
+   * eaten. Before the fence the client sends as many filler bytes as the longest frame the
+   * loader accepts: the eaten frame completes with filler, and what is left of the filler is
+   * skipped as noise (it holds no `01 E0 FC`). The filler is 0xFF, so a write completed with it
+   * programs nothing (NOR programming only clears bits), and 0x00 after an erase, so an erase
+   * address completed with it falls below 0x11000, which these loaders refuse. A loader with a
+   * frame timeout has abandoned the partial frame during the reply timeout already.
+   */
+  async #completeEatenFrame(): Promise<void> {
+    const spec = this.#unanswered;
+    this.#unanswered = null;
+    if (!spec || !this.family || this.family.frameTimeoutMs !== null) return;
+    const erase = spec.name === "FlashErase" || spec.name === "FlashErase4K" || spec.name === "FlashEraseAll";
+    const filler = new Uint8Array(MAX_REQUEST_FRAME).fill(erase ? 0x00 : 0xff);
+    this.#fillerWrites = !erase;
+    this.fillerBytes += filler.length;
+    await this.writeRaw(filler);
   }
 
   /**
@@ -220,6 +256,7 @@ export class UartClient {
     const got = await this.#awaitReply(spec, values, timeoutMs);
     if (got) return got;
     this.#fenceMs = Math.max(this.#fenceMs, timeoutMs);
+    this.#unanswered = spec;
     throw this.#timeout(spec, timeoutMs);
   }
 
@@ -326,8 +363,11 @@ export class UartClient {
           this.stats.roundTrips++;
           throw new ChipStatusError(spec.name, check.status);
         }
-        // a flash change nobody asked for means a request was corrupted on the way
-        const unrequested = this.#ledger.check(frame, this.flashSize ?? undefined);
+        // a flash change nobody asked for means a request was corrupted on the way; a write
+        // completed by the 0xFF filler programmed nothing, whatever address it ended up with
+        const fillerWrite = this.#fillerWrites && frame.kind === "long" &&
+          (frame.code === COMMANDS.FlashWrite4K.code || frame.code === COMMANDS.FlashWrite.code);
+        const unrequested = fillerWrite ? null : this.#ledger.check(frame, this.flashSize ?? undefined);
         if (unrequested) throw unrequested;
         this.skippedFrames++;
       }
