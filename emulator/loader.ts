@@ -31,7 +31,8 @@ export interface LoaderFlash {
     now: number,
   ): { changed: boolean; doneAt: number };
   program(addr: number, data: Uint8Array, now: number): { doneAt: number };
-  readSr(opcode: number): number;
+  /** A status register by opcode; at `now` it includes WIP/WEL (absent: the stored bits). */
+  readSr(opcode: number, now?: number): number;
   writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean };
   /** The range block protection currently covers (empty when `start === end`). */
   protectedRange(): { start: number; end: number };
@@ -75,6 +76,80 @@ export interface LoaderReply {
   baud?: number;
   /** The command as decoded, for logs. */
   name: string;
+}
+
+/**
+ * Standard CRC-32 of `len` bytes from `start` through the address wrap. A garbled request can
+ * ask for gigabytes (the loader would then be busy for hours); whole turns of the flash are
+ * folded with {@link crc32Combine} instead of being read again.
+ */
+function wrappedCrc(flash: LoaderFlash, start: number, len: number): number {
+  const size = flash.size;
+  const from = start % size;
+  const piece = (off: number, n: number, crc: number) => {
+    for (let o = 0; o < n; o += CRC_PIECE) {
+      crc = crc32(flash.read((from + off + o) % size, Math.min(CRC_PIECE, n - o)), crc);
+    }
+    return crc;
+  };
+  if (len <= 2 * size) return piece(0, len, 0);
+  const turn = piece(0, size, 0);
+  let turns = Math.floor(len / size);
+  // binary method: acc = CRC of `done` whole turns, pow = CRC of `span` whole turns
+  let acc = 0;
+  let done = 0;
+  let pow = turn;
+  let span = 1;
+  while (turns > 0) {
+    if (turns % 2 === 1) {
+      acc = done === 0 ? pow : crc32Combine(acc, pow, span * size);
+      done += span;
+    }
+    turns = Math.floor(turns / 2);
+    if (turns > 0) {
+      pow = crc32Combine(pow, pow, span * size);
+      span *= 2;
+    }
+  }
+  const rest = len - done * size;
+  return rest > 0 ? crc32Combine(acc, piece(0, rest, 0), rest) : acc;
+}
+
+function gf2Times(mat: Uint32Array, vec: number): number {
+  let sum = 0;
+  for (let i = 0; vec !== 0; i++, vec >>>= 1) if (vec & 1) sum ^= mat[i];
+  return sum >>> 0;
+}
+
+function gf2Square(out: Uint32Array, mat: Uint32Array): void {
+  for (let n = 0; n < 32; n++) out[n] = gf2Times(mat, mat[n]);
+}
+
+/**
+ * The CRC-32 of A followed by B from the CRC of A, the CRC of B and B's length: the CRC of A is
+ * run through `len2` zero bytes (as a 32 × 32 matrix over GF(2), squared per bit of `len2`).
+ */
+export function crc32Combine(crc1: number, crc2: number, len2: number): number {
+  if (len2 <= 0) return crc1 >>> 0;
+  const even = new Uint32Array(32);
+  const odd = new Uint32Array(32);
+  odd[0] = 0xedb88320; // one zero bit
+  for (let n = 1, row = 1; n < 32; n++, row <<= 1) odd[n] = row >>> 0;
+  gf2Square(even, odd); // two zero bits
+  gf2Square(odd, even); // four zero bits
+  let crc = crc1 >>> 0;
+  let n = len2;
+  for (;;) {
+    gf2Square(even, odd); // one zero byte, then 4, 16, …
+    if (n % 2 === 1) crc = gf2Times(even, crc);
+    n = Math.floor(n / 2);
+    if (n === 0) break;
+    gf2Square(odd, even);
+    if (n % 2 === 1) crc = gf2Times(odd, crc);
+    n = Math.floor(n / 2);
+    if (n === 0) break;
+  }
+  return (crc ^ crc2) >>> 0;
 }
 
 /** SR1 value with every block-protect bit set: what a basic loader writes after CheckCRC. */
@@ -198,11 +273,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const start = num(v, "start");
     const end = num(v, "end");
     const len = crcLength(host.family.crcLength, start, end);
-    // in pieces: a whole-flash CRC must not copy the whole flash
-    let crc = 0;
-    for (let o = 0; o < len; o += CRC_PIECE) {
-      crc = crc32(host.flash.read((start + o) % host.flash.size, Math.min(CRC_PIECE, len - o)), crc);
-    }
+    const crc = wrappedCrc(host.flash, start, len);
     const busy = (len / host.crcBytesPerSec) * 1000;
     if (host.crcProtectLock) host.flash.writeSr(0x01, Uint8Array.of(protectAllSr(host.flash)), now);
     return ok(spec, { crc: chipToStandard(crc) }, now + busy + replyMs);
@@ -278,7 +349,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
   },
   FlashReadSR(host, spec, v, now, replyMs) {
     const cmd = num(v, "cmd");
-    return ok(spec, { cmd, value: host.flash.readSr(cmd) & 0xff }, now + replyMs);
+    return ok(spec, { cmd, value: host.flash.readSr(cmd, now) & 0xff }, now + replyMs);
   },
   FlashWriteSR(host, spec, v, now, replyMs) {
     const value = bin(v, "value");

@@ -158,8 +158,8 @@ export class FaultyFlash implements LoaderFlash {
   read(addr: number, len: number): Uint8Array {
     return this.nor.read(addr, len);
   }
-  readSr(opcode: number): number {
-    return this.nor.readSr(opcode);
+  readSr(opcode: number, now?: number): number {
+    return this.nor.readSr(opcode, now);
   }
   protectedRange(): { start: number; end: number } {
     return this.nor.protectedRange();
