@@ -111,7 +111,8 @@ export const LOADER_FAMILIES: { readonly [K in LoaderFamilyId]: LoaderFamily & {
     name: "BootROM loader",
     busy: { kind: "drop" },
     busyKnown: false,
-    frameTimeoutMs: 20,
+    // unknown: assumed to eat later bytes like the T/U parser (the unkinder choice)
+    frameTimeoutMs: null,
     crcLength: "inclusive",
     unknownCommand: "status7",
     baudDelay: { offsetMs: 1, scale: 1 },

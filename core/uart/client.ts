@@ -224,12 +224,17 @@ export class UartClient {
    * skipped as noise (it holds no `01 E0 FC`). The filler is 0xFF, so a write completed with it
    * programs nothing (NOR programming only clears bits), and 0x00 after an erase, so an erase
    * address completed with it falls below 0x11000, which these loaders refuse. A loader with a
-   * frame timeout has abandoned the partial frame during the reply timeout already.
+   * frame timeout has abandoned the partial frame during the reply timeout already; one that
+   * does not refuse low addresses gets no filler (a 0x00-completed erase could hit sector 0):
+   * there the fence alone runs, and the change ledger names what a completed frame changed.
    */
   async #completeEatenFrame(): Promise<void> {
     const spec = this.#unanswered;
     this.#unanswered = null;
-    if (!spec || !this.family || this.family.frameTimeoutMs !== null) return;
+    const f = this.family;
+    if (!spec || !f || f.frameTimeoutMs !== null) return;
+    const refusesLow = f.forbidden.answer === "status6" && f.forbidden.ranges.some((r) => r.start === 0);
+    if (!refusesLow) return;
     const erase = spec.name === "FlashErase" || spec.name === "FlashErase4K" || spec.name === "FlashEraseAll";
     const filler = new Uint8Array(MAX_REQUEST_FRAME).fill(erase ? 0x00 : 0xff);
     this.#fillerWrites = !erase;
