@@ -306,6 +306,11 @@ export class BekenChip implements UartDevice, LoaderHost {
 
   /** The UART switches to what its divisor makes of `baud` (26 MHz / an integer). */
   switchBaud(baud: number, at: number): void {
-    this.#bauds.push({ at, baud: baud > 0 ? realBaud(baud, this.family.uartClockHz) : Infinity });
+    // a divisor register cannot hold a rate of 0; nor can the UART run faster than its clock
+    if (!(baud > 0)) return;
+    this.#bauds.push({
+      at,
+      baud: Math.min(realBaud(baud, this.family.uartClockHz), this.family.uartClockHz),
+    });
   }
 }

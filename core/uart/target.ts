@@ -172,7 +172,7 @@ export class UartTarget implements FlashTarget {
   /** Erase the 64 KiB block at `addr` (FlashErase 0xD8). */
   async eraseBlock(addr: number): Promise<void> {
     this.#checkRange(addr, BLOCK, BLOCK);
-    this.#refuseLoaderWindow(addr, "erase");
+    this.#refuseLoaderWindow(addr, "erase", BLOCK);
     await this.#releaseCrcLock();
     await this.client.command(COMMANDS.FlashErase, { sizeCmd: ERASE_64K, addr });
   }
@@ -312,8 +312,22 @@ export class UartTarget implements FlashTarget {
     }
   }
 
-  #refuseLoaderWindow(addr: number, what: string): void {
+  #refuseLoaderWindow(addr: number, what: string, len = SECTOR): void {
     const end = this.#profile.loaderProtectedEnd;
+    const f = this.family.forbidden;
+    const silent = f.answer === "silence"
+      ? f.ranges.find((r) => addr < r.end && addr + len > r.start)
+      : undefined;
+    if (silent) {
+      // the loader would not answer at all: refuse before sending rather than time out
+      throw new FlashError(
+        "BOOTLOADER_GUARD",
+        `the ${this.family.name} ignores ${what}s of ${hex(silent.start)}..${
+          hex(silent.end - 1)
+        } without a reply (asked for ${hex(addr)})`,
+        `${what} at ${hex(silent.end)} or above; that range can only be written over SPI`,
+      );
+    }
     if (addr < end) {
       throw new FlashError(
         "BOOTLOADER_GUARD",

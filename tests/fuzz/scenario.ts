@@ -60,6 +60,7 @@ import { defaultImage } from "../../emulator/image.ts";
 import { NorFlash } from "../../emulator/nor.ts";
 import { Rng } from "../../emulator/rng.ts";
 import { baudsMatch } from "../../emulator/wire.ts";
+import { loaderFamilyOf } from "../../core/chips/loaders.ts";
 
 /** What fills one sector of the image. */
 export type SectorFill = "same" | "random" | "blank" | "zero" | "near";
@@ -440,6 +441,12 @@ function legitimateRefusal(s: Scenario, profile: ChipProfile, addr: number, e: u
   if (code === "BOOTLOADER_GUARD" && s.path === "uart" && addr < profile.loaderProtectedEnd) {
     return "the loader guards its window";
   }
+  // a BK7236-class loader answers nothing there: the client refuses before sending
+  const f = loaderFamilyOf(profile).forbidden;
+  if (
+    code === "BOOTLOADER_GUARD" && s.path === "uart" && f.answer === "silence" &&
+    f.ranges.some((r) => addr < r.end)
+  ) return "the loader ignores its forbidden range";
   if (s.op === "verify" && code === "VERIFY_FAILED") return "the image differs";
   return null;
 }
