@@ -16,6 +16,7 @@ import { DEFAULT_TIMING, type TimingModel } from "../../core/timing.ts";
 import { BekenChip } from "../chip.ts";
 import { defaultImage } from "../image.ts";
 import type { LoaderFlash } from "../loader.ts";
+import type { LoaderFamily } from "../../core/chips/loaders.ts";
 import { type EraseKind, NorFlash } from "../nor.ts";
 import type { TxChunk, UartDevice } from "../uart_device.ts";
 import { efuseFromKey } from "../virtual.ts";
@@ -255,6 +256,8 @@ export interface FaultyChipOptions {
   wpHigh?: boolean;
   /** Overrides of the timing model. */
   timing?: Partial<TimingModel>;
+  /** Changes to the loader family (a smaller ring buffer, say). */
+  loader?: Partial<LoaderFamily>;
 }
 
 /** A virtual chip with chip-level faults, and a way to open faulty links to it. */
@@ -317,7 +320,7 @@ export function createFaultyChip(opts: FaultyChipOptions): FaultyChip {
   const dice = new FaultDice(opts.plan, recorder, 101);
   const flash = new FaultyFlash(nor, dice);
   const efuse = efuseFromKey(profile.key?.words ?? [0, 0, 0, 0], Math.max(profile.efuseSize, 16));
-  const chip = new BekenChip({ profile, flash, efuse, timing });
+  const chip = new BekenChip({ profile, flash, efuse, timing, loader: opts.loader });
   const rail = new PowerRail(chip, nor, dice);
   flash.rail = rail;
   const clock = new VirtualClock();

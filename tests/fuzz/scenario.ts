@@ -69,8 +69,10 @@ export type SectorFill = "same" | "random" | "blank" | "zero" | "near";
 export interface Scenario {
   /** Chip profile id. */
   chip: string;
-  /** "default" = the profile's flash; "small" = a 512 KiB part (faster). */
-  flash: "default" | "small";
+  /** "default" = the profile's flash; "small" = a 512 KiB part (faster); "p25q16hbk" = the part that locks its SR after a no-op WRSR on BK7238. */
+  flash: "default" | "small" | "p25q16hbk";
+  /** Loader quirks: T/U ring-buffer size (0 = the family's), read-ahead forced on. */
+  quirks?: { ring: number; readAhead: boolean };
   path: "uart" | "spi";
   /** Working baud rate of the UART path. */
   baud: number;
@@ -219,13 +221,20 @@ function buildImage(s: Scenario, pre: Uint8Array, addr: number): Uint8Array {
   return out;
 }
 
+function flashIdOf(s: Scenario): readonly number[] | undefined {
+  return s.flash === "small" ? SMALL_FLASH : s.flash === "p25q16hbk" ? [0x85, 0x20, 0x15] : undefined;
+}
+
 function uartRig(s: Scenario, profile: ChipProfile): Rig {
   const v = createFaultyChip({
     chip: profile.id,
     plan: s.plan,
-    flashId: s.flash === "small" ? SMALL_FLASH : undefined,
+    flashId: flashIdOf(s),
     protect: s.protect,
     wpHigh: !s.wpLow,
+    loader: s.quirks?.ring && loaderFamilyOf(profile).busy.kind === "ring"
+      ? { busy: { kind: "ring", size: s.quirks.ring, variants: [s.quirks.ring] } }
+      : undefined,
   });
   if (trace) {
     v.chip.onCommand = (name, req, rep, at) =>
@@ -259,6 +268,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
       try {
         opened = await openUartTarget(link, {
           chip: profile,
+          readAhead: s.quirks?.readAhead ? true : undefined,
           baud: s.baud,
           linkTimeoutMs: 5000,
           onEvent: (e) => events.push(e),
@@ -296,7 +306,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
 }
 
 function spiRig(s: Scenario, profile: ChipProfile): Rig {
-  const part = flashPartFor(s.flash === "small" ? SMALL_FLASH : profile.defaultFlashId);
+  const part = flashPartFor(flashIdOf(s) ?? profile.defaultFlashId);
   const nor = new NorFlash({ part, data: defaultImage(profile, part.size), sr: s.protect, wpHigh: !s.wpLow });
   const bench = createVirtualCh341a({ nor, seed: s.plan.seed });
   const recorder = new FaultRecorder();
