@@ -121,6 +121,8 @@ export interface ScenarioResult {
   undetectable: string[];
   /** Faults injected, by kind. */
   faults: Partial<Record<FaultKind, number>>;
+  /** Loader quirks that acted in this scenario (core/chips/loaders.ts), by name. */
+  quirks: Record<string, number>;
   /** Virtual milliseconds the scenario took on the chip's clock. */
   virtualMs: number;
 }
@@ -191,6 +193,8 @@ interface Rig {
   powerCycle(): void;
   /** Checks after a successful open (baud). */
   afterOpen: string[];
+  /** Loader quirks that acted, gathered after the runs (UART rigs). */
+  quirks(): Record<string, number>;
 }
 
 function buildImage(s: Scenario, pre: Uint8Array, addr: number): Uint8Array {
@@ -241,6 +245,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
       console.error(`chip ${at.toFixed(1)} ${name} ${hexBytes(req, 9)} -> ${rep ? rep.length : "none"}`);
     v.recorder.onFault = (f) => console.error(`fault ${f.t.toFixed(1)} ${f.kind}: ${f.detail}`);
   }
+  const fillers: { fillerBytes: number }[] = [];
   const rig: Rig = {
     profile,
     nor: v.nor,
@@ -248,6 +253,18 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
     clock: v.clock,
     recorder: v.recorder,
     afterOpen: [],
+    quirks() {
+      const q: Record<string, number> = {};
+      const l = v.chip.loss;
+      if (l.dropped) q["busy-drop"] = 1;
+      if (l.overflowed) q["ring-overflow"] = 1;
+      if (l.abandoned) q["frame-abandoned"] = 1;
+      if (fillers.some((c) => c.fillerBytes > 0)) q["tu-filler-recovery"] = 1;
+      const f = loaderFamilyOf(profile).forbidden;
+      if (s.low && f.answer === "silence") q["silent-forbidden-range"] = 1;
+      if (v.chip.srLockQuirk && s.flash === "p25q16hbk") q["sr-lock-part"] = 1;
+      return q;
+    },
     powerCycle() {
       v.rail.powerOn(v.clock.now());
     },
@@ -295,6 +312,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
       }
       link.dice.active = runFaults;
       v.dice.active = runFaults;
+      fillers.push(opened.client);
       const ctx = await createContext(opened.target, v.clock, {}).catch(async (e) => {
         await opened.target.close();
         throw e;
@@ -320,6 +338,7 @@ function spiRig(s: Scenario, profile: ChipProfile): Rig {
     clock: bench.clock,
     recorder,
     afterOpen: [],
+    quirks: () => ({}),
     powerCycle() {
       nor.powerCycle();
     },
@@ -555,6 +574,11 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   } else if (deferred.length) {
     undetectable.push(...deferred);
   }
+  if (rig.quirks()["sr-lock-part"] && rig.nor.srWord === 0x7bfc && s.protect !== 0x7bfc) {
+    violations.push(
+      "the status register reads 0x7BFC: an unchanged value was written to the P25Q16HBK, which locks it",
+    );
+  }
   return {
     outcome: first.error ? codeOf(first.error) : "ok",
     recovery,
@@ -562,6 +586,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     unverified,
     undetectable,
     faults: rig.recorder.counts(),
+    quirks: rig.quirks(),
     virtualMs: rig.clock.now() - t0,
   };
 }
