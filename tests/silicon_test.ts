@@ -319,3 +319,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test("client on T/U: an erase cut inside its address is completed with 0x00 and refused: nothing erased", async () => {
+  for (const keep of [9, 10, 11]) {
+    const v = await createVirtualChip({ chip: "bk7231t" });
+    const link = v.link();
+    const { target, client } = await openUartTarget(link, { linkTimeoutMs: 2000 });
+    const before = v.nor.read(0, v.nor.size);
+    const realWrite = link.write.bind(link);
+    let cut = true;
+    link.write = (d: Uint8Array) => {
+      // the erase frame is 13 bytes: header, size code, 4 address bytes; keep the first `keep`
+      if (cut && d.length === 13 && d[7] === 0x0f) {
+        cut = false;
+        return realWrite(d.subarray(0, keep));
+      }
+      return realWrite(d);
+    };
+    await assert.rejects(() => target.eraseSector(0x1f3000), FlashError);
+    assert.deepEqual(await target.readSector(0x20000), v.nor.read(0x20000, 4096));
+    assert.ok(client.fillerBytes > 0);
+    assert.deepEqual(v.nor.read(0, v.nor.size), before, `kept ${keep} bytes: a sector was erased`);
+  }
+});
