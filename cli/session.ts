@@ -296,9 +296,6 @@ async function openLink(opts: SessionOptions): Promise<ByteLink> {
   }
 }
 
-/** Per-attempt odds that a `ch341a:virtual:` chip enters SPI mode (users report many attempts). */
-const VIRTUAL_SPI_ENTRY_ODDS = 0.4;
-
 async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]): Promise<Opened> {
   const { spec } = opts;
   if (opts.chip !== undefined && !isSpiMode(opts.chip)) {
@@ -324,7 +321,7 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       nor: v.nor,
       clock: v.clock,
       // like real chips, the virtual one does not enter SPI mode on every CEN release
-      entry: mode === "beken-spi" ? { successProbability: VIRTUAL_SPI_ENTRY_ODDS } : false,
+      entry: mode === "beken-spi" ? {} : false,
       seed: opts.seed,
     });
     let device: UsbDeviceLike = opts.record
