@@ -326,7 +326,8 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
 function spiRig(s: Scenario, profile: ChipProfile): Rig {
   const part = flashPartFor(flashIdOf(s) ?? profile.defaultFlashId);
   const nor = new NorFlash({ part, data: defaultImage(profile, part.size), sr: s.protect, wpHigh: !s.wpLow });
-  const bench = createVirtualCh341a({ nor, seed: s.plan.seed });
+  // refusals come from the plan's spi-entry-refused fault, so that each one is counted
+  const bench = createVirtualCh341a({ nor, seed: s.plan.seed, entry: { successProbability: 1 } });
   const recorder = new FaultRecorder();
   const entryDice = new FaultDice(s.plan, recorder, 301);
   if (bench.chip) refuseSpiEntry(bench.chip, entryDice, bench.clock);
