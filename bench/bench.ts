@@ -193,7 +193,9 @@ async function run(): Promise<void> {
     say(
       `    BK7231T 2 Mbaud backup ratio: read-ahead ${round(tu.backupRatio2000000)}, without ${
         round(tuOff.backupRatio2000000)
-      }, 16 ms adapter ${round(ftdi.backupRatio2000000)}`,
+      }, 16 ms adapter ${round(ftdi.backupRatio2000000)}; BK7231N (no read-ahead) with a 16 ms adapter ${
+        round(ftdiOff.backupRatio2000000)
+      }`,
     );
 
     if (json) {
@@ -213,6 +215,7 @@ async function run(): Promise<void> {
             readAheadOff: round(tuOff.backupRatio2000000),
             adapter16msReadAheadOn: round(ftdi.backupRatio2000000),
           },
+          bk7231nBackupRatio2000000Adapter16msReadAheadOff: round(ftdiOff.backupRatio2000000),
           firstWriteSeconds: round(r.firstWrite.modelledMs / 1000),
           firstWriteBackupSeconds: round(r.firstWrite.backupMs / 1000),
           ch341aKiBsRealWorld: {
