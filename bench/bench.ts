@@ -184,6 +184,7 @@ async function run(): Promise<void> {
       chip: "bk7231t",
       usbTurnaroundMs: TIMING_RANGES.usbTurnaroundMs.high,
     });
+    const ftdiOff = await sensitivity(crc.default, { usbTurnaroundMs: TIMING_RANGES.usbTurnaroundMs.high });
     say();
     say(`calibrated CRC range ${crc.low / 1e6}–${crc.high / 1e6} MB/s (default ${crc.default / 1e6}):`);
     for (const k of ["backupRatio921600", "backupRatio2000000", "incrementalSpeedup"] as const) {
