@@ -61,6 +61,15 @@ export {
 export { chipById, type ChipProfile, CHIPS, formatKey, type Region } from "./core/chips/profiles.ts";
 export { bootloaderByCrc, KNOWN_BOOTLOADERS, type KnownBootloader } from "./core/chips/bootloaders.ts";
 export { PERSONALITIES, type Personality } from "./core/chips/personality.ts";
+export {
+  type BaudDelayRule,
+  type BusyBehaviour,
+  type CrcLengthRule,
+  LOADER_FAMILIES,
+  type LoaderFamily,
+  type LoaderFamilyId,
+  type SrLockQuirk,
+} from "./core/chips/loaders.ts";
 
 // Links and programmers.
 export { type ByteLink, LinkClosedError, type ModemSignals } from "./core/io/link.ts";

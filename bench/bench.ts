@@ -15,7 +15,7 @@
  * @module
  */
 
-import { CH341A_TIMING, DEFAULT_TIMING } from "../core/timing.ts";
+import { CH341A_TIMING, DEFAULT_TIMING, TIMING_RANGES } from "../core/timing.ts";
 import { ch341aFigure } from "./ch341a.ts";
 import { rssFigure } from "./rss.ts";
 import { sensitivity } from "./sensitivity.ts";
@@ -166,8 +166,68 @@ export async function run(): Promise<void> {
       } at 2000000 baud; incremental speed-up ${slow.incrementalSpeedup.toFixed(2)}x`,
     );
 
+    // every CRC-dependent figure at the default and both ends of the calibrated range, and the
+    // backup ratio with read-ahead on/off and with a 16 ms adapter latency timer
+    const crc = TIMING_RANGES.crcBytesPerSec;
+    const at = {
+      default: await sensitivity(crc.default),
+      low: await sensitivity(crc.low),
+      high: await sensitivity(crc.high),
+    };
+    const ranged = (k: "backupRatio921600" | "backupRatio2000000" | "incrementalSpeedup") => ({
+      default: round(at.default[k]),
+      low: round(at.low[k]),
+      high: round(at.high[k]),
+    });
+    const tu = await sensitivity(crc.default, { chip: "bk7231t" });
+    const tuOff = await sensitivity(crc.default, { chip: "bk7231t", readAhead: false });
+    const ftdi = await sensitivity(crc.default, {
+      chip: "bk7231t",
+      usbTurnaroundMs: TIMING_RANGES.usbTurnaroundMs.high,
+    });
+    const ftdiOff = await sensitivity(crc.default, { usbTurnaroundMs: TIMING_RANGES.usbTurnaroundMs.high });
+    say();
+    say(`calibrated CRC range ${crc.low / 1e6}–${crc.high / 1e6} MB/s (default ${crc.default / 1e6}):`);
+    for (const k of ["backupRatio921600", "backupRatio2000000", "incrementalSpeedup"] as const) {
+      const r = ranged(k);
+      say(`    ${k}: default ${r.default}, low ${r.low}, high ${r.high}`);
+    }
+    say(
+      `    BK7231T 2 Mbaud backup ratio: read-ahead ${round(tu.backupRatio2000000)}, without ${
+        round(tuOff.backupRatio2000000)
+      }, 16 ms adapter ${round(ftdi.backupRatio2000000)}; BK7231N (no read-ahead) with a 16 ms adapter ${
+        round(ftdiOff.backupRatio2000000)
+      }`,
+    );
+
     if (json) {
       console.log(JSON.stringify({
+        calibrated: {
+          assumptions: {
+            crcBytesPerSec: crc,
+            usbTurnaroundMs: TIMING_RANGES.usbTurnaroundMs,
+            chip: "BK7231N (BootROM: read-ahead off, not known to keep queued requests) unless named",
+            shape: "each figure { default, low, high } = the CRC rate at its default, slow and fast end",
+          },
+          backupRatio921600: ranged("backupRatio921600"),
+          backupRatio2000000: ranged("backupRatio2000000"),
+          incrementalSpeedup: ranged("incrementalSpeedup"),
+          bk7231tBackupRatio2000000: {
+            readAheadOn: round(tu.backupRatio2000000),
+            readAheadOff: round(tuOff.backupRatio2000000),
+            adapter16msReadAheadOn: round(ftdi.backupRatio2000000),
+          },
+          bk7231nBackupRatio2000000Adapter16msReadAheadOff: round(ftdiOff.backupRatio2000000),
+          firstWriteSeconds: round(r.firstWrite.modelledMs / 1000),
+          firstWriteBackupSeconds: round(r.firstWrite.backupMs / 1000),
+          ch341aKiBsRealWorld: {
+            model: round(e.kibPerSec),
+            low: round(e.kibPerSec * 0.7),
+            high: round(e.kibPerSec * 0.8),
+            why:
+              "model has no gaps between SPI bytes; published pipelined readers reach 120–130 KiB/s: expect 20–30 % slower",
+          },
+        },
         backupRatio921600: round(backups[0].ratio),
         backupRatio2000000: round(backups[1].ratio),
         freshWriteRatio: round(r.freshWriteRatio),

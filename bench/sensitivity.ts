@@ -23,18 +23,37 @@ export interface SensitivityFigure {
   incrementalSpeedup: number;
 }
 
+/** What else a figure assumes: the chip (its loader family decides read-ahead) and the adapter. */
+export interface SensitivityOptions {
+  chip?: string;
+  /** Force read-ahead on or off (default: as the loader family allows). */
+  readAhead?: boolean;
+  usbTurnaroundMs?: number;
+}
+
+let assumed: SensitivityOptions = {};
+
 async function open(
   baud: number,
   crcBytesPerSec: number,
 ): Promise<{ ctx: FlasherContext; now: () => number }> {
-  const v = await createVirtualChip({ chip: "bk7231n", timing: { crcBytesPerSec } });
+  const chip = assumed.chip ?? "bk7231n";
+  const timing = {
+    crcBytesPerSec,
+    ...(assumed.usbTurnaroundMs ? { usbTurnaroundMs: assumed.usbTurnaroundMs } : {}),
+  };
+  const v = await createVirtualChip({ chip, timing });
   const link = v.link();
-  const { target } = await openUartTarget(link, { chip: chipById("bk7231n"), baud });
+  const { target } = await openUartTarget(link, { chip: chipById(chip), baud, readAhead: assumed.readAhead });
   return { ctx: await createContext(target, link.clock, { baud }), now: () => link.clock.now() };
 }
 
 /** Run (a) and (c) with the chip CRC at `crcBytesPerSec`. */
-export async function sensitivity(crcBytesPerSec = 400_000): Promise<SensitivityFigure> {
+export async function sensitivity(
+  crcBytesPerSec = 400_000,
+  options: SensitivityOptions = {},
+): Promise<SensitivityFigure> {
+  assumed = options;
   const ratios: number[] = [];
   for (const baud of [921600, 2_000_000]) {
     const { ctx } = await open(baud, crcBytesPerSec);

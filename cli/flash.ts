@@ -35,7 +35,9 @@ import {
   streamOutput,
 } from "../core/flasher/files.ts";
 import { listPortsCommand } from "./list_ports.ts";
-import { parseAtLeast, parseNumber, parsePositiveDuration } from "./numbers.ts";
+import { parseAtLeast, parseBaud, parseNumber, parsePositiveDuration } from "./numbers.ts";
+import { BAUD_TOLERANCE, baudTable } from "../core/uart/baud.ts";
+import { UART_CLOCK_HZ } from "../core/chips/loaders.ts";
 import { type CliIO, exitCodeFor, Output, processIO, toFlashError } from "./output.ts";
 import { parsePortSpec } from "../core/io/port_spec.ts";
 import { progressView } from "./progress.ts";
@@ -91,7 +93,7 @@ interface Globals {
   pollBudget?: string;
   record?: string;
   faults?: string;
-  readAhead: boolean;
+  readAhead?: boolean;
 }
 
 /** Beken SPI-mode entry overrides given on the command line. */
@@ -185,7 +187,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .option("-c, --chip <id>", "chip mode (bk7231n, bk7231t, …; beken-spi or spi-generic on SPI ports)")
     .option(
       "-b, --baud <rate>",
-      "working baud rate of the UART (the link starts at 115200)",
+      "working baud rate of the UART (the link starts at 115200; `baud-rates` lists what works)",
       String(DEFAULT_BAUD),
     )
     .option("--json", "print exactly one JSON object on stdout")
@@ -217,8 +219,12 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       `virtual ports: inject seeded faults, a plan as JSON or a .json file, e.g. '{"seed":1,"rates":{"rx-flip":0.01}}'`,
     )
     .option(
+      "--read-ahead",
+      "send the next read request while a reply still arrives, even where the loader is not known to keep it",
+    )
+    .option(
       "--no-read-ahead",
-      "one read request at a time (by default the next request is sent while a reply still arrives)",
+      "one read request at a time (default where the loader is not known to keep a queued request)",
     );
 
   const globalsOf = (cmd: { optsWithGlobals(): unknown }) => cmd.optsWithGlobals() as Globals;
@@ -260,14 +266,15 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       overwriteBootloader: g.overwriteBootloader ?? false,
       yes: g.yes ?? false,
       confirm: opts.confirm ?? ((q) => (out.json ? Promise.resolve(false) : askOnTerminal(io, q))),
-      readAhead: g.readAhead,
+      readAhead: g.readAhead !== false,
     };
     return withSession(
       {
         spec,
         portText: g.port ?? "",
         chip: g.chip,
-        baud: parseNumber(g.baud, "--baud"),
+        baud: parseBaud(g.baud),
+        readAhead: g.readAhead,
         linkTimeoutMs: parsePositiveDuration(g.linkTimeout, "--link-timeout"),
         skipKeyCheck: g.skipKeyCheck ?? false,
         state: g.state,
@@ -393,6 +400,27 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
   program.command("reboot")
     .description("restart the chip into its application")
     .action((_o, cmd) => run(cmd, rebootCommand));
+
+  program.command("baud-rates")
+    .description(
+      "the --baud rates clients offer, the rate the chip's 26 MHz UART really makes of each, and which work",
+    )
+    .action(() => {
+      const rows = baudTable();
+      out.result(
+        { uartClockHz: UART_CLOCK_HZ, tolerancePercent: BAUD_TOLERANCE * 100, rates: rows },
+        [
+          `chip UART clock ${UART_CLOCK_HZ / 1e6} MHz: real rate = clock / floor(clock / baud)`,
+          ...rows.map((r) =>
+            `${String(r.baud).padStart(8)} -> ${String(r.real).padStart(8)} (${
+              r.errorPercent >= 0 ? "+" : ""
+            }${r.errorPercent.toFixed(2)} %) ${
+              r.works ? "works" : `garbage: refused (more than ${BAUD_TOLERANCE * 100} % off)`
+            }`
+          ),
+        ],
+      );
+    });
 
   program.command("list-ports")
     .description("list serial ports and programmers")

@@ -27,7 +27,7 @@ import { formatMs, formatTable, toJson, toJunit } from "../hil/report.ts";
 import { type HilReport, runHil } from "../hil/runner.ts";
 import { SCENARIOS } from "../hil/scenarios/mod.ts";
 import { DirectoryStore } from "../core/flasher/files.ts";
-import { parseDuration, parseNumber } from "./numbers.ts";
+import { parseBaud, parseDuration, parseNumber } from "./numbers.ts";
 import { type CliIO, exitCodeFor, processIO } from "./output.ts";
 
 /** Where `main` writes, and the clock for backup names. */
@@ -123,7 +123,7 @@ export async function main(args: readonly string[], opts: HilMainOptions = {}): 
     const target: HilTargetOptions = {
       target: flags.target,
       chip: flags.chip,
-      baud: parseNumber(flags.baud, "--baud"),
+      baud: parseBaud(flags.baud),
       linkTimeoutMs: parseDuration(flags.linkTimeout, "--link-timeout"),
       powerCycleCmd: flags.powerCycleCmd,
       seed: flags.seed === undefined ? undefined : parseNumber(flags.seed, "--seed"),

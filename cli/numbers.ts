@@ -6,6 +6,7 @@
  */
 
 import { FlashError } from "../core/errors.ts";
+import { checkBaud } from "../core/uart/baud.ts";
 
 const SUFFIX: Record<string, number> = { "": 1, k: 1024, m: 1024 * 1024 };
 
@@ -88,4 +89,25 @@ export function parsePositiveDuration(text: string, what: string): number {
     );
   }
   return ms;
+}
+
+/**
+ * Parse `--baud`: a plain number (`921600`, `2000000`; `2M` is read as 2 000 000), refused
+ * when the chip's UART cannot produce it (core/uart/baud.ts) before anything is sent.
+ *
+ * @example
+ * ```ts
+ * parseBaud("921600"); // 921600
+ * parseBaud("3000000"); // throws USAGE naming 2000000
+ * ```
+ */
+export function parseBaud(text: string, what = "--baud"): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(k|m)?\s*$/i.exec(text);
+  const scale = m?.[2] ? (m[2].toLowerCase() === "k" ? 1e3 : 1e6) : 1;
+  const value = m ? Math.round(Number(m[1]) * scale) : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw new FlashError("USAGE", `${what} "${text}" is not a baud rate`, "write it as 921600 or 2000000");
+  }
+  checkBaud(value);
+  return value;
 }

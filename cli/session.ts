@@ -83,6 +83,8 @@ export interface SessionOptions {
   signal?: AbortSignal;
   /** Lines for stderr: `level` "info" always shows, "debug" only with -v. */
   onMessage: (line: string, level: "info" | "debug") => void;
+  /** `--read-ahead` (true) or `--no-read-ahead` (false); absent: as the loader family allows. */
+  readAhead?: boolean;
 }
 
 /** Hex string of a JEDEC ID in wire order ("eb6015"). */
@@ -270,8 +272,15 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
     overrideKeyCheck: opts.skipKeyCheck,
     onEvent: (e) => opts.onMessage(...sessionEventLine(e)),
     signal: opts.signal,
+    readAhead: opts.readAhead,
   });
   const id = opened.identity;
+  if (opts.readAhead === undefined && !opened.target.readSectors) {
+    opts.onMessage(
+      `read-ahead off: the ${opened.target.family.name} is not known to keep a request sent while it replies (--read-ahead forces it)`,
+      "debug",
+    );
+  }
   return {
     save,
     session: {
@@ -329,9 +338,6 @@ async function openLink(opts: SessionOptions): Promise<ByteLink> {
   }
 }
 
-/** Per-attempt odds that a `ch341a:virtual:` chip enters SPI mode (users report many attempts). */
-const VIRTUAL_SPI_ENTRY_ODDS = 0.4;
-
 async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]): Promise<Opened> {
   const { spec } = opts;
   if (opts.chip !== undefined && !isSpiMode(opts.chip)) {
@@ -362,7 +368,7 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       nor: v.nor,
       clock: v.clock,
       // like real chips, the virtual one does not enter SPI mode on every CEN release
-      entry: mode === "beken-spi" ? { successProbability: VIRTUAL_SPI_ENTRY_ODDS } : false,
+      entry: mode === "beken-spi" ? {} : false,
       seed: opts.seed,
     });
     let device: UsbDeviceLike = opts.record

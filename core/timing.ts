@@ -12,12 +12,13 @@
  * - USB-UART turnaround: about 1 ms per round trip (FTDI with a 1 ms latency timer, CH340
  *   with its low-latency bit; measured 1.0–1.6 ms byte echo on Linux). Charged once per
  *   reply, on its way to the host.
- * - Loader: it answers one request at a time. A request that arrives while the previous reply
- *   is still being sent waits in the UART receive FIFO; the loader takes it up after that
- *   reply's last byte, plus its reply latency. Neither the latency nor the CRC speed has a
- *   public measurement: bk7231tools budgets at least 400 000 B/s for the chip CRC; we assume
- *   the ROM's table-driven CRC runs from the flash cache at 8 MB/s (an assumption, flagged as
- *   such: a 2 MiB CheckCRC then costs 0.26 s, 2.5 % of a 2 Mbaud read of the same bytes).
+ * - Loader: it answers one request at a time; what it does with bytes that arrive while it is
+ *   busy, its reply latency and its SetBaudRate delay depend on the loader family
+ *   (core/chips/loaders.ts). The reply latency has no public measurement (0.05 ms assumed).
+ * - Chip CRC (docs/silicon.md §1): real logs bound it from below (a 2 MiB + 1 CRC within 5 s:
+ *   faster than 0.42 MB/s); the loaders compute it byte by byte in a 256-byte SPI read loop, and
+ *   2–3 s per 2 MiB is the best estimate: 0.8 MB/s here, with the range 0.42–1.5 MB/s in
+ *   {@link TIMING_RANGES} (the bench reports figures at both ends).
  * - Boot window: a Beken bootloader log prints `wait uart download timeout: 400` (unit
  *   probably ms).
  *
@@ -56,7 +57,7 @@ export interface TimingModel {
 export const DEFAULT_TIMING: Readonly<TimingModel> = Object.freeze({
   usbTurnaroundMs: 1,
   loaderReplyMs: 0.05,
-  crcBytesPerSec: 8_000_000,
+  crcBytesPerSec: 800_000,
   pageProgramMs: 0.4,
   sectorEraseMs: 45,
   block32EraseMs: 120,
@@ -66,6 +67,41 @@ export const DEFAULT_TIMING: Readonly<TimingModel> = Object.freeze({
   resetToWindowMs: 10,
   bootWindowMs: 400,
 });
+
+/** A model value where the evidence gives a range: the value used, both ends, and why. */
+export interface RangedValue {
+  readonly default: number;
+  readonly low: number;
+  readonly high: number;
+  readonly source: string;
+}
+
+/** The ranges behind the model's most uncertain values. */
+export const TIMING_RANGES: {
+  readonly crcBytesPerSec: RangedValue;
+  readonly usbTurnaroundMs: RangedValue;
+} = Object.freeze({
+  crcBytesPerSec: {
+    default: 800_000,
+    low: 420_000,
+    high: 1_500_000,
+    source: "real logs: a 2 MiB CRC within 5 s, 905 216 bytes within 3 s; estimate 2–3 s per 2 MiB",
+  },
+  usbTurnaroundMs: {
+    default: 1,
+    low: 1,
+    high: 16,
+    source: "FTDI/CH340 with a 1 ms latency timer (low-latency); 16 ms is FTDI's default timer",
+  },
+});
+
+/**
+ * The chip-side CRC budget a client should allow for `bytes` (ms): the slow end of the
+ * calibrated range with a 1.5 × margin, plus half a second for everything else.
+ */
+export function crcBudgetMs(bytes: number): number {
+  return Math.max(1000, (bytes / TIMING_RANGES.crcBytesPerSec.low) * 1000 * 1.5 + 500);
+}
 
 /**
  * What the virtual CH341A charges (docs/spi-ch341.md A.3–A.8). Assumptions, each flagged:

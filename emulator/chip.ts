@@ -12,6 +12,8 @@ import type { Personality } from "../core/chips/personality.ts";
 import { DEFAULT_TIMING, type TimingModel, wireMs } from "../core/timing.ts";
 import type { TxChunk, UartDevice } from "./uart_device.ts";
 import { handleRequest, type LoaderFlash, type LoaderHost } from "./loader.ts";
+import { type LoaderFamily, loaderFamilyOf, type SrLockQuirk, srLockQuirkOf } from "../core/chips/loaders.ts";
+import { realBaud } from "../core/uart/baud.ts";
 
 /** Registers of the efuse controller (docs/uart.md §4.16). */
 export const EFUSE_CTRL = 0x00800074;
@@ -44,6 +46,18 @@ export interface BekenChipOptions {
   silent?: boolean;
   /** Called for each decoded request and its reply (the emulator's `-v` log). */
   onCommand?: (name: string, request: Uint8Array | null, reply: Uint8Array | null, at: number) => void;
+  /** Changes to the chip's loader family (tests and the fuzzer: a smaller ring buffer, say). */
+  loader?: Partial<LoaderFamily>;
+}
+
+/** What the loader did with bytes it could not take (the emulator's `-v` log and tests). */
+export interface RxLoss {
+  /** Bytes discarded while busy (`drop` loaders). */
+  dropped: number;
+  /** Bytes lost to a ring-buffer overflow (`ring` loaders). */
+  overflowed: number;
+  /** Partial frames abandoned after the family's frame timeout. */
+  abandoned: number;
 }
 
 /**
@@ -60,6 +74,11 @@ export class BekenChip implements UartDevice, LoaderHost {
   /** The timing the chip charges. */
   readonly timing: TimingModel;
   readonly lock = { protectFlag: false };
+  /** The loader family this chip's loader follows (core/chips/loaders.ts). */
+  readonly family: LoaderFamily;
+  readonly srLockQuirk: SrLockQuirk | null;
+  /** Bytes the loader could not take, since the chip was made. */
+  readonly loss: RxLoss = { dropped: 0, overflowed: 0, abandoned: 0 };
   /** What the application does with UART text. */
   app: AppBehaviour;
   /** An unpowered chip that never answers. */
@@ -78,10 +97,16 @@ export class BekenChip implements UartDevice, LoaderHost {
   #efusePending = false;
   #parser = new RequestParser();
   #text = "";
+  /** Time the last byte reached the loader's parser. */
+  #lastRx = -Infinity;
+  /** Frames queued in the ring buffer: when the loader takes each up, and its size. */
+  #ring: { at: number; bytes: number }[] = [];
 
   /** A chip as `opts` describe it, held in reset until powered. */
   constructor(opts: BekenChipOptions) {
     this.profile = opts.profile;
+    this.family = { ...loaderFamilyOf(opts.profile), ...opts.loader };
+    this.srLockQuirk = srLockQuirkOf(opts.profile);
     this.flash = opts.flash;
     this.efuse = opts.efuse;
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
@@ -141,6 +166,8 @@ export class BekenChip implements UartDevice, LoaderHost {
     this.#bauds = [{ at: -Infinity, baud: 115200 }];
     this.#parser.reset();
     this.#text = "";
+    this.#ring = [];
+    this.#lastRx = -Infinity;
     this.lock.protectFlag = false;
   }
 
@@ -158,29 +185,96 @@ export class BekenChip implements UartDevice, LoaderHost {
     this.signals({ dtr: false, rts: low }, now);
   }
 
+  /**
+   * Bytes from the host; the last of them finished arriving at `now`, the others one byte time
+   * apart before it. What the loader makes of bytes that arrive while it is busy (from the end
+   * of a request until its reply has left) follows its family: a `drop` loader discards them,
+   * a `ring` loader queues them in a buffer of fixed size (bytes beyond it are lost). A partial
+   * frame is abandoned after the family's frame timeout, or never.
+   */
   receive(data: Uint8Array, now: number): TxChunk[] {
     const state = this.stateAt(now);
     if (state === "off" || state === "reset") return [];
     if (state === "app") return this.#app(data, now);
-    this.#parser.push(data);
+    const byteMs = wireMs(1, this.baudAt(now));
+    const n = data.length;
+    const arrival = (i: number) => now - (n - 1 - i) * byteMs;
     const out: TxChunk[] = [];
-    for (let req = this.#parser.next(); req; req = this.#parser.next()) {
-      const st = this.stateAt(now);
-      if (st === "window") {
-        if (req.kind !== "short" || req.code !== 0x00) continue;
-        this.#state = "loader";
-      } else if (st !== "loader") break;
-      const start = Math.max(now, this.#busyUntil);
-      const r = handleRequest(this, req, start, this.timing.loaderReplyMs);
-      const baud = r.baud ?? this.baudAt(r.at);
-      // the loader sends its reply before it takes up the next request (timing.ts)
-      this.#busyUntil = r.at + (r.bytes ? wireMs(r.bytes.length, baud) : 0);
-      this.onCommand?.(r.name, req.payload, r.bytes, start);
-      if (r.bytes) out.push({ at: r.at, baud, data: r.bytes });
+    let i = 0;
+    while (i < n) {
+      // bytes that arrive while the loader is busy
+      if (arrival(i) < this.#busyUntil) {
+        const j = Math.min(n, Math.max(i + 1, Math.ceil((this.#busyUntil - now) / byteMs + n - 1 - 1e-9)));
+        if (this.family.busy.kind === "drop") {
+          this.loss.dropped += j - i;
+          i = j;
+          continue;
+        }
+        const room = Math.max(0, this.family.busy.size - this.#ringLevel(arrival(i)));
+        const kept = Math.min(room, j - i);
+        this.loss.overflowed += j - i - kept;
+        const from = i;
+        if (kept > 0) this.#feed(data.subarray(i, i + kept), (k) => arrival(from + k), out, true);
+        i = j;
+        continue;
+      }
+      // the loader is free: the bytes go straight to its parser, up to the end of the next frame
+      const from = i;
+      i += this.#feed(data.subarray(i), (k) => arrival(from + k), out, false);
     }
     // keep the parser from hoarding a stream that never frames
     if (this.#parser.pending > 0x2000) this.#parser.reset();
     return out;
+  }
+
+  /** Bytes in the ring buffer at time `t` (frames not yet taken up, plus a partial frame). */
+  #ringLevel(t: number): number {
+    this.#ring = this.#ring.filter((f) => f.at > t);
+    return this.#ring.reduce((sum, f) => sum + f.bytes, 0) + this.#parser.pending;
+  }
+
+  /**
+   * Hand `bytes` (byte `k` arrived at `arrival(k)`) to the parser and answer the frames they
+   * complete. A free loader (`queued` false) stops after a frame that keeps it busy past the
+   * next byte's arrival, and returns how many bytes it took; queued bytes (ring) are all parsed,
+   * each frame taken up when the loader is free again.
+   */
+  #feed(bytes: Uint8Array, arrival: (k: number) => number, out: TxChunk[], queued: boolean): number {
+    const total = bytes.length;
+    const timeout = this.family.frameTimeoutMs;
+    if (timeout !== null && this.#parser.pending > 0 && arrival(0) - this.#lastRx > timeout) {
+      this.loss.abandoned++;
+      this.#parser.reset();
+    }
+    this.#parser.push(bytes);
+    this.#lastRx = arrival(total - 1);
+    for (let req = this.#parser.next(); req; req = this.#parser.next()) {
+      // the frame's last byte is the one before what the parser still holds of this chunk
+      const rest = Math.min(this.#parser.pending, total);
+      const endAt = arrival(total - rest - 1);
+      const st = this.stateAt(endAt);
+      if (st === "window") {
+        if (req.kind !== "short" || req.code !== 0x00) continue;
+        this.#state = "loader";
+      } else if (st !== "loader") break;
+      const start = Math.max(endAt, this.#busyUntil);
+      if (queued && start > endAt) {
+        this.#ring.push({ at: start, bytes: req.payload.length + (req.kind === "short" ? 5 : 8) });
+      }
+      const r = handleRequest(this, req, start, this.family.replyMs);
+      const baud = r.baud ?? this.baudAt(r.at);
+      // the loader sends its reply before it takes up the next request
+      this.#busyUntil = Math.max(this.#busyUntil, r.at + (r.bytes ? wireMs(r.bytes.length, baud) : 0));
+      this.onCommand?.(r.name, req.payload, r.bytes, start);
+      if (r.bytes) out.push({ at: r.at, baud, data: r.bytes });
+      if (!queued && rest > 0 && this.#busyUntil > arrival(total - rest)) {
+        // the rest of the chunk arrives while the loader is busy: the caller decides its fate
+        this.#parser.reset();
+        this.#parser.skipped -= rest;
+        return total - rest;
+      }
+    }
+    return total;
   }
 
   #app(data: Uint8Array, now: number): TxChunk[] {
@@ -230,7 +324,13 @@ export class BekenChip implements UartDevice, LoaderHost {
     this.reset(at + 1);
   }
 
+  /** The UART switches to what its divisor makes of `baud` (26 MHz / an integer). */
   switchBaud(baud: number, at: number): void {
-    this.#bauds.push({ at, baud });
+    // a divisor register cannot hold a rate of 0; nor can the UART run faster than its clock
+    if (!(baud > 0)) return;
+    this.#bauds.push({
+      at,
+      baud: Math.min(realBaud(baud, this.family.uartClockHz), this.family.uartClockHz),
+    });
   }
 }

@@ -6,6 +6,7 @@
  */
 
 import {
+  BL2_LINK_CHECK,
   commandByKey,
   type CommandSpec,
   type Personality,
@@ -15,6 +16,8 @@ import { decodeFields, encodeReply, frameReply, type RequestFrame, type Values }
 import { chipToStandard, crc32 } from "../core/crc.ts";
 import { LOADER_STATUS } from "../core/errors.ts";
 import { SPI_OP } from "../core/spi/opcodes.ts";
+import { baudReplyDelayMs, crcLength, type LoaderFamily, type SrLockQuirk } from "../core/chips/loaders.ts";
+import { wireMs } from "../core/timing.ts";
 
 /** Bytes the CheckCRC handler reads from the flash model at a time. */
 const CRC_PIECE = 0x10000;
@@ -35,22 +38,28 @@ export interface LoaderFlash {
   ): { changed: boolean; doneAt: number };
   /** Program bytes; reports when the flash is done. */
   program(addr: number, data: Uint8Array, now: number): { doneAt: number };
-  /** Read a status register by opcode. */
-  readSr(opcode: number): number;
+  /** A status register by opcode; at `now` it includes WIP/WEL (absent: the stored bits). */
+  readSr(opcode: number, now?: number): number;
   /** Write status registers by opcode; reports when done and whether the part took it. */
   writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean };
   /** The range block protection currently covers (empty when `start === end`). */
   protectedRange(): { start: number; end: number };
   /** Status-register layout of the part. */
   readonly part: { layout: { bpShift: number; bpBits: number } };
+  /** The stored status word (SR1 | SR2 << 8); setting it bypasses locks (a part's own quirk). */
+  srWord: number;
 }
 
 /** Chip services the loader calls into (registers, reset, baud). */
 export interface LoaderHost {
   /** The loader's protocol. */
   readonly personality: Personality;
-  /** Whether CheckCRC's end address is inclusive. */
-  readonly crcEndInclusive: boolean;
+  /** The loader family's behaviour (core/chips/loaders.ts). */
+  readonly family: LoaderFamily;
+  /** A flash-part quirk of this chip mode (SR lock after a no-op WRSR). */
+  readonly srLockQuirk: SrLockQuirk | null;
+  /** The chip's UART rate at time `t`. */
+  baudAt(t: number): number;
   /** End of the window the loader refuses to touch (0: none). */
   readonly loaderProtectedEnd: number;
   /** Whether CheckCRC re-protects the flash (BASIC loaders). */
@@ -85,6 +94,80 @@ export interface LoaderReply {
   name: string;
 }
 
+/**
+ * Standard CRC-32 of `len` bytes from `start` through the address wrap. A garbled request can
+ * ask for gigabytes (the loader would then be busy for hours); whole turns of the flash are
+ * folded with {@link crc32Combine} instead of being read again.
+ */
+function wrappedCrc(flash: LoaderFlash, start: number, len: number): number {
+  const size = flash.size;
+  const from = start % size;
+  const piece = (off: number, n: number, crc: number) => {
+    for (let o = 0; o < n; o += CRC_PIECE) {
+      crc = crc32(flash.read((from + off + o) % size, Math.min(CRC_PIECE, n - o)), crc);
+    }
+    return crc;
+  };
+  if (len <= 2 * size) return piece(0, len, 0);
+  const turn = piece(0, size, 0);
+  let turns = Math.floor(len / size);
+  // binary method: acc = CRC of `done` whole turns, pow = CRC of `span` whole turns
+  let acc = 0;
+  let done = 0;
+  let pow = turn;
+  let span = 1;
+  while (turns > 0) {
+    if (turns % 2 === 1) {
+      acc = done === 0 ? pow : crc32Combine(acc, pow, span * size);
+      done += span;
+    }
+    turns = Math.floor(turns / 2);
+    if (turns > 0) {
+      pow = crc32Combine(pow, pow, span * size);
+      span *= 2;
+    }
+  }
+  const rest = len - done * size;
+  return rest > 0 ? crc32Combine(acc, piece(0, rest, 0), rest) : acc;
+}
+
+function gf2Times(mat: Uint32Array, vec: number): number {
+  let sum = 0;
+  for (let i = 0; vec !== 0; i++, vec >>>= 1) if (vec & 1) sum ^= mat[i];
+  return sum >>> 0;
+}
+
+function gf2Square(out: Uint32Array, mat: Uint32Array): void {
+  for (let n = 0; n < 32; n++) out[n] = gf2Times(mat, mat[n]);
+}
+
+/**
+ * The CRC-32 of A followed by B from the CRC of A, the CRC of B and B's length: the CRC of A is
+ * run through `len2` zero bytes (as a 32 × 32 matrix over GF(2), squared per bit of `len2`).
+ */
+export function crc32Combine(crc1: number, crc2: number, len2: number): number {
+  if (len2 <= 0) return crc1 >>> 0;
+  const even = new Uint32Array(32);
+  const odd = new Uint32Array(32);
+  odd[0] = 0xedb88320; // one zero bit
+  for (let n = 1, row = 1; n < 32; n++, row <<= 1) odd[n] = row >>> 0;
+  gf2Square(even, odd); // two zero bits
+  gf2Square(odd, even); // four zero bits
+  let crc = crc1 >>> 0;
+  let n = len2;
+  for (;;) {
+    gf2Square(even, odd); // one zero byte, then 4, 16, …
+    if (n % 2 === 1) crc = gf2Times(even, crc);
+    n = Math.floor(n / 2);
+    if (n === 0) break;
+    gf2Square(odd, even);
+    if (n % 2 === 1) crc = gf2Times(odd, crc);
+    n = Math.floor(n / 2);
+    if (n === 0) break;
+  }
+  return (crc ^ crc2) >>> 0;
+}
+
 /** SR1 value with every block-protect bit set: what a basic loader writes after CheckCRC. */
 function protectAllSr(flash: LoaderFlash): number {
   const { bpShift, bpBits } = flash.part.layout;
@@ -98,7 +181,7 @@ function isProtected(flash: LoaderFlash): boolean {
 
 /**
  * Handle one request frame at time `now`. Unknown or unsupported commands are answered with
- * status 7 on FULL loaders and ignored by the basic bootloaders.
+ * status 7 or ignored, as the loader family does.
  */
 export function handleRequest(
   host: LoaderHost,
@@ -107,8 +190,15 @@ export function handleRequest(
   replyMs: number,
 ): LoaderReply {
   const spec = commandByKey(req.kind, req.code);
+  if (
+    req.kind === "short" && req.code === BL2_LINK_CHECK.code &&
+    host.family.extraCommands.includes("bl2LinkCheck")
+  ) {
+    const bytes = frameReply("short", BL2_LINK_CHECK.replyCode, Uint8Array.of(0));
+    return { bytes, at: now + replyMs, name: "Bl2LinkCheck" };
+  }
   const unknown = (name: string): LoaderReply => {
-    if (host.personality !== "FULL") return { bytes: null, at: now, name };
+    if (host.family.unknownCommand === "silent") return { bytes: null, at: now, name };
     const bytes = req.kind === "short"
       ? frameReply("short", req.code, Uint8Array.of(STATUS_UNKNOWN_COMMAND))
       : frameReply("long", req.code, new Uint8Array(0), STATUS_UNKNOWN_COMMAND);
@@ -155,6 +245,18 @@ function inLoaderWindow(host: LoaderHost, raw: number): boolean {
   return raw >>> 0 < host.loaderProtectedEnd;
 }
 
+/**
+ * A write or erase of `[raw, raw + len)` overlaps a range the loader refuses without a word
+ * (BK7236/BK7258 forbidden partitions): the request gets no reply at all.
+ */
+function silentlyForbidden(host: LoaderHost, raw: number, len: number, spec: CommandSpec, now: number) {
+  const f = host.family.forbidden;
+  if (f.answer !== "silence") return null;
+  const a = raw >>> 0;
+  if (!f.ranges.some((r) => a < r.end && a + len > r.start)) return null;
+  return { bytes: null, at: now, name: `${spec.name} (forbidden: no reply)` } satisfies LoaderReply;
+}
+
 /** Before an erase, a basic loader unprotects only if its flag says so (docs/uart.md §5.4). */
 function lockBeforeErase(host: LoaderHost, now: number): number {
   if (!host.crcProtectLock) return now;
@@ -182,20 +284,16 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return { bytes: null, at: now, name: spec.name };
   },
   SetBaudRate(host, spec, v, now) {
-    const baud = num(v, "baud");
-    const at = now + Math.max(1, num(v, "delay"));
-    host.switchBaud(baud, at);
-    return { bytes: encodeReply(spec, v), at, baud, name: spec.name };
+    // the UART switches first, then the loader waits, then it replies at the new rate
+    host.switchBaud(num(v, "baud"), now);
+    const at = now + baudReplyDelayMs(host.family.baudDelay, num(v, "delay"));
+    return { bytes: encodeReply(spec, v), at, baud: host.baudAt(now), name: spec.name };
   },
   CheckCRC(host, spec, v, now, replyMs) {
     const start = num(v, "start");
     const end = num(v, "end");
-    const len = Math.max(0, (host.crcEndInclusive ? end + 1 : end) - start);
-    // in pieces: a whole-flash CRC must not copy the whole flash
-    let crc = 0;
-    for (let o = 0; o < len; o += CRC_PIECE) {
-      crc = crc32(host.flash.read((start + o) % host.flash.size, Math.min(CRC_PIECE, len - o)), crc);
-    }
+    const len = crcLength(host.family.crcLength, start, end);
+    const crc = wrappedCrc(host.flash, start, len);
     const busy = (len / host.crcBytesPerSec) * 1000;
     if (host.crcProtectLock) {
       host.flash.writeSr(SPI_OP.WRITE_SR, Uint8Array.of(protectAllSr(host.flash)), now);
@@ -223,6 +321,8 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
       };
     }
     if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs, Uint8Array.of(0));
+    const silent = silentlyForbidden(host, addr, data.length, spec, now);
+    if (silent) return silent;
     const done = host.flash.program(addr % host.flash.size, data, now).doneAt;
     return ok(spec, { addr, count: data.length & 0xff }, done + replyMs);
   },
@@ -230,9 +330,19 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const addr = num(v, "addr");
     if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs);
     const data = bin(v, "data");
+    const silent = silentlyForbidden(host, addr, data.length, spec, now);
+    if (silent) return silent;
+    // a loader that programs each page as soon as it has arrived overlaps with the reception
+    const byteMs = host.family.write4kOverlap ? wireMs(1, host.baudAt(now)) : 0;
     let t = now;
     for (let off = 0; off < data.length; off += 256) {
-      t = host.flash.program((addr + off) % host.flash.size, data.subarray(off, off + 256), t).doneAt;
+      const arrived = now - (data.length - off - 256) * byteMs;
+      t = host.flash.program(
+        (addr + off) % host.flash.size,
+        data.subarray(off, off + 256),
+        Math.max(t, arrived),
+      )
+        .doneAt;
     }
     return ok(spec, { addr }, t + replyMs);
   },
@@ -247,17 +357,21 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { addr, data: host.flash.read(addr % host.flash.size, 4096) }, now + replyMs);
   },
   FlashEraseAll(host, spec, v, now, replyMs) {
+    const silent = silentlyForbidden(host, 0, host.flash.size, spec, now);
+    if (silent) return silent;
     const done = host.flash.eraseRange(0, "chip", now).doneAt;
     return ok(spec, { arg: num(v, "arg") }, done + replyMs);
   },
   FlashErase4K(host, spec, v, now, replyMs) {
     const addr = num(v, "addr");
+    const silent = silentlyForbidden(host, addr - (addr % 0x1000), 0x1000, spec, now);
+    if (silent) return silent;
     const done = host.flash.eraseRange(addr % host.flash.size, "4k", now).doneAt;
     return ok(spec, { addr }, done + replyMs);
   },
   FlashReadSR(host, spec, v, now, replyMs) {
     const cmd = num(v, "cmd");
-    return ok(spec, { cmd, value: host.flash.readSr(cmd) & 0xff }, now + replyMs);
+    return ok(spec, { cmd, value: host.flash.readSr(cmd, now) & 0xff }, now + replyMs);
   },
   FlashWriteSR(host, spec, v, now, replyMs) {
     const value = bin(v, "value");
@@ -268,8 +382,16 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
         name: spec.name,
       };
     }
-    const done = host.flash.writeSr(num(v, "cmd"), value, now).doneAt;
-    return ok(spec, v, done + replyMs);
+    const cmd = num(v, "cmd");
+    const unchanged = cmd === 0x01 && value.every((b, i) => b === host.flash.readSr(i === 0 ? 0x05 : 0x35));
+    const done = host.flash.writeSr(cmd, value, now).doneAt;
+    const q = host.srLockQuirk;
+    if (q && unchanged && q.flashId.every((b, i) => host.flash.jedecId[i] === b)) {
+      // a P25Q16HBK behind the T1 loader reads 0x7BFC (SRP0/SRP1 set) after a no-op WRSR
+      host.flash.srWord = q.lockedSr;
+    }
+    // WREN + WRSR + WRDI, then the reply: some loaders do not wait for the flash
+    return ok(spec, v, (host.family.writeSrRepliesEarly ? now : done) + replyMs);
   },
   FlashGetMID(host, spec, _v, now, replyMs) {
     return ok(spec, { pad: 0, id: Uint8Array.from(host.flash.jedecId) }, now + replyMs);
@@ -305,6 +427,9 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
         name: `${spec.name} (refused)`,
       };
     }
+    const unit = kind === "4k" ? 0x1000 : kind === "32k" ? 0x8000 : 0x10000;
+    const silent = silentlyForbidden(host, addr - (addr % unit), unit, spec, now);
+    if (silent) return silent;
     const t = lockBeforeErase(host, now);
     const done = host.flash.eraseRange(addr % host.flash.size, kind, t).doneAt;
     return ok(spec, { sizeCmd, addr }, done + replyMs);

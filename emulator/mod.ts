@@ -18,7 +18,15 @@
  */
 
 export { createVirtualChip, efuseFromKey, type VirtualChip, type VirtualChipOptions } from "./virtual.ts";
-export { type AppBehaviour, BekenChip, type BekenChipOptions, type BootState } from "./chip.ts";
+export { type AppBehaviour, BekenChip, type BekenChipOptions, type BootState, type RxLoss } from "./chip.ts";
+export type {
+  BaudDelayRule,
+  BusyBehaviour,
+  CrcLengthRule,
+  LoaderFamily,
+  LoaderFamilyId,
+  SrLockQuirk,
+} from "../core/chips/loaders.ts";
 export type { LoaderFlash, LoaderHost } from "./loader.ts";
 export type { TxChunk, UartDevice } from "./uart_device.ts";
 export { type SpiEntryModel, SpiModeChip, type SpiModeState } from "./spi_mode.ts";

@@ -421,9 +421,10 @@ export async function runSession(
     for (let data = await channel.receive(); data; data = await channel.receive()) {
       const clientBaud = channel.clientBaud();
       const t = clock.now();
-      const end = pace === "wire"
-        ? Math.max(t, rxFree) + wireMs(data.length, clientBaud || device.baudAt(t))
-        : t;
+      // bytes take their wire time in both paces: a loader that drops what arrives while it is
+      // busy must not see a request begin before the reply that preceded it had ended
+      const end = Math.max(t, rxFree) + wireMs(data.length, clientBaud || device.baudAt(t));
+      if (pace === "none") clock.advanceTo(end);
       rxFree = end;
       const heard = clientBaud === undefined
         ? data

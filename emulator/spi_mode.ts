@@ -26,9 +26,19 @@ export interface SpiEntryModel {
   windowMs: number;
   /** 0xD2 bytes needed inside the window. Default 32. */
   requiredD2: number;
-  /** After entry, time during which every byte reads 0x00 (ms). Default 2. */
+  /**
+   * After entry, time during which every byte reads 0x00 (ms): drawn per entry between
+   * `settleMs` and `settleMaxMs` (seeded). Clients flush 32 to 25 000 zero bytes (0.2–130 ms at
+   * 1.5 MHz) or poll the ID up to 500 times before the flash answers; default 2–100 ms.
+   */
   settleMs: number;
-  /** Per-attempt success probability (seeded). Default 1. Ignored with `succeedOnAttempt`. */
+  /** Upper end of the settle time (ms); at or below `settleMs` the settle time is fixed. */
+  settleMaxMs: number;
+  /**
+   * Per-attempt success probability (seeded). Ignored with `succeedOnAttempt`. Default 0.25:
+   * most boards enter within the GUI's 10 attempts (94 %); a stubborn BK7252 needed 398
+   * (`successProbability: 1 / 400` reproduces that).
+   */
   successProbability: number;
   /** Attempts (CEN releases) before this one fail; from this one on, entry works. */
   succeedOnAttempt?: number;
@@ -43,7 +53,8 @@ export const DEFAULT_SPI_ENTRY_MODEL: Readonly<SpiEntryModel> = Object.freeze({
   windowMs: 50,
   requiredD2: 32,
   settleMs: 2,
-  successProbability: 1,
+  settleMaxMs: 100,
+  successProbability: 0.25,
   opcodeSlotMiso: 0x00,
   seed: 1,
 });
@@ -140,7 +151,8 @@ export class SpiModeChip {
         if (mosi === BEKEN_SPI_SYNC) this.#d2++;
         if (this.#lucky && this.#d2 >= this.model.requiredD2) {
           this.#state = "settling";
-          this.#settledAt = now + this.model.settleMs;
+          const { settleMs: lo, settleMaxMs: hi } = this.model;
+          this.#settledAt = now + (hi > lo ? lo + this.#rng.float() * (hi - lo) : lo);
           this.entries++;
         }
         return first && this.#lucky ? BEKEN_SPI_SYNC : 0x00;

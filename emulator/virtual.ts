@@ -16,6 +16,7 @@ import { chipById, type ChipProfile, CHIPS } from "../core/chips/profiles.ts";
 import { flashPartFor } from "../core/spi/jedec.ts";
 import { DEFAULT_TIMING, type TimingModel } from "../core/timing.ts";
 import { VirtualClock } from "../core/clock.ts";
+import type { LoaderFamily } from "../core/chips/loaders.ts";
 import { FlashError } from "../core/errors.ts";
 import { NorFlash, norTimingOf } from "./nor.ts";
 import { type AppBehaviour, BekenChip } from "./chip.ts";
@@ -50,6 +51,8 @@ export interface VirtualChipOptions {
    * `deno task emulate` says `--chip <id>`).
    */
   chipFlag?: (id: string) => string;
+  /** Changes to the chip's loader family (a smaller ring buffer, say). */
+  loader?: Partial<LoaderFamily>;
 }
 
 /** A virtual chip and the means to reach it. */
@@ -162,7 +165,15 @@ export async function createVirtualChip(opts: VirtualChipOptions): Promise<Virtu
     nor = new NorFlash({ part, timing: norTiming, data, sr: opts.protect ?? 0 });
     efuse = efuseFromKey(opts.key ?? profile.key?.words ?? [0, 0, 0, 0], Math.max(profile.efuseSize, 16));
   }
-  const chip = new BekenChip({ profile, flash: nor, efuse, timing, app: opts.app, silent: opts.silent });
+  const chip = new BekenChip({
+    profile,
+    flash: nor,
+    efuse,
+    timing,
+    app: opts.app,
+    silent: opts.silent,
+    loader: opts.loader,
+  });
   const clock = new VirtualClock();
   let wire: VirtualWire | null = null;
   let saving: Promise<void> = Promise.resolve();

@@ -11,11 +11,9 @@
 import { VirtualClock } from "../core/clock.ts";
 import { type ByteLink, LinkClosedError, type ModemSignals } from "../core/io/link.ts";
 import { DEFAULT_TIMING, type TimingModel, wireMs } from "../core/timing.ts";
+import { baudsMatch } from "../core/uart/baud.ts";
 import type { TxChunk, UartDevice } from "./uart_device.ts";
 import { Rng } from "./rng.ts";
-
-/** Two UARTs understand each other when their rates differ by less than this. */
-const BAUD_TOLERANCE = 0.03;
 
 interface Segment {
   /** Time the first bit of the first byte leaves the device. */
@@ -52,10 +50,8 @@ export interface VirtualWireOptions {
   onEvent?: (e: WireEvent) => void;
 }
 
-/** Whether two baud rates are close enough for a UART to decode. */
-export function baudsMatch(a: number, b: number): boolean {
-  return Math.abs(a - b) / Math.max(a, b) < BAUD_TOLERANCE;
-}
+/** Whether two baud rates are close enough for a UART to decode (one rule, in core/uart/baud.ts). */
+export { baudsMatch };
 
 /**
  * A host-side ByteLink connected to an emulated device.

@@ -10,6 +10,7 @@ import { connect } from "../core/uart/session.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "../core/uart/table.ts";
 import { createFaultyChip, type FaultyChip } from "../emulator/faults.ts";
 import { Rng } from "../emulator/rng.ts";
+import { crcLength, loaderFamilyOf } from "../core/chips/loaders.ts";
 
 /**
  * Model-based test of the loader and flash over the wire (docs/testing.md §2 item 4): random
@@ -83,6 +84,22 @@ async function expectRefused(p: Promise<unknown>, what: string): Promise<void> {
   assert.fail(`${what} was not refused`);
 }
 
+/** The loader answers nothing to a write or erase overlapping its forbidden ranges (BK7236). */
+function silentlyForbidden(m: Model, start: number, len: number): boolean {
+  const f = loaderFamilyOf(m.profile).forbidden;
+  return f.answer === "silence" && f.ranges.some((r) => start < r.end && start + len > r.start);
+}
+
+async function expectSilence(p: Promise<unknown>, what: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof FlashError && e.code === "TIMEOUT", `${what}: ${e}`);
+    return;
+  }
+  assert.fail(`${what} was answered`);
+}
+
 class Read implements Cmd {
   constructor(readonly s: number) {}
   check() {
@@ -111,6 +128,7 @@ class Erase implements Cmd {
       addr: start,
     });
     if (start < m.profile.loaderProtectedEnd) return await expectRefused(req, `erase ${hex(start)}`);
+    if (silentlyForbidden(m, start, len)) return await expectSilence(req, `erase ${hex(start)}`);
     if (m.profile.crcProtectLock && m.lockFlag) {
       m.sr &= ~0xff;
       m.lockFlag = false;
@@ -140,6 +158,7 @@ class Program implements Cmd {
     for (let i = 0; i < SECTOR; i++) if (i % this.density !== 0) data[i] = 0xff;
     const req = r.client.command(COMMANDS.FlashWrite4K, { addr: this.s, data });
     if (this.s < m.profile.loaderProtectedEnd) return await expectRefused(req, `program ${hex(this.s)}`);
+    if (silentlyForbidden(m, this.s, SECTOR)) return await expectSilence(req, `program ${hex(this.s)}`);
     const prot = protectedBytes(m, r);
     const before = r.v.nor.read(prot.start, prot.end - prot.start);
     const old = r.v.nor.read(this.s, SECTOR);
@@ -216,7 +235,9 @@ class Crc implements Cmd {
     const start = Math.min(this.start, size - this.len);
     const end = m.profile.crcEndInclusive ? start + this.len - 1 : start + this.len;
     const raw = (await r.client.command(COMMANDS.CheckCRC, { start, end })).crc as number;
-    assert.equal(chipToStandard(raw), crc32(m.flash.subarray(start, start + this.len)), this.toString());
+    // the loader's own length rule (T/U: whole 256-byte chunks only)
+    const bytes = crcLength(loaderFamilyOf(m.profile).crcLength, start, end);
+    assert.equal(chipToStandard(raw), crc32(m.flash.subarray(start, start + bytes)), this.toString());
     if (m.profile.crcProtectLock) {
       const { bpShift, bpBits } = part(r).layout;
       m.sr = (m.sr & ~0xff) | ((((1 << bpBits) - 1) << bpShift) & 0xff);

@@ -377,13 +377,13 @@ class DropRequest implements ByteLink {
 }
 
 Deno.test("e2e: read-ahead over the wire writes the next request before the reply ends; a lost request falls back", async () => {
-  const v = await createVirtualChip({ chip: "bk7231n" });
+  const v = await createVirtualChip({ chip: "bk7231t" });
   const wire: { dir: string; t: number; n: number }[] = [];
   const link = new DropRequest(
     v.link({ onEvent: (e) => wire.push({ dir: e.dir, t: e.t, n: e.data?.length ?? 0 }) }),
     0x13000,
   );
-  const { target } = await openUartTarget(link, { chip: chipById("bk7231n"), baud: 921600 });
+  const { target } = await openUartTarget(link, { chip: chipById("bk7231t"), baud: 921600 });
   const events: FlasherEvent[] = [];
   const ctx = await createContext(target, link.clock, { baud: 921600, onEvent: (e) => events.push(e) });
   const start = wire.length;

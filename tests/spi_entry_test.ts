@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { FlashError } from "../core/errors.ts";
 import { Ch341aSpi } from "../core/io/ch341a.ts";
 import {
+  DEFAULT_ENTRY,
   enterSpiMode,
   type EntryProgress,
   isEntrySignature,
@@ -36,9 +37,9 @@ Deno.test("entry: a chip that only enters on attempt 3 is entered on attempt 3",
   assert.equal(r.chip!.attempts, 3);
   assert.equal(r.chip!.entries, 1);
   const messages = events.map((e) => e.message);
-  assert.ok(messages.includes("SPI-mode entry: attempt 1/10"));
-  assert.ok(messages.some((m) => m.startsWith("SPI-mode entry: attempt 2/10: no 0xD2 answer")));
-  assert.ok(messages.includes("SPI-mode entry: attempt 3/10: flash ID eb 60 15"));
+  assert.ok(messages.includes("SPI-mode entry: attempt 1/20"));
+  assert.ok(messages.some((m) => m.startsWith("SPI-mode entry: attempt 2/20: no 0xD2 answer")));
+  assert.ok(messages.includes("SPI-mode entry: attempt 3/20: flash ID eb 60 15"));
   assert.equal(r.chip!.stateAt(r.clock.now()), "spi");
 });
 
@@ -62,7 +63,7 @@ Deno.test("entry: backoff doubles up to its cap", async () => {
 });
 
 Deno.test("entry: too few 0xD2 bytes never enter", async () => {
-  const r = await rig({ entry: { requiredD2: 100 } });
+  const r = await rig({ entry: { requiredD2: 100, successProbability: 1 } });
   const err = await enterSpiMode(r.spi, { d2Count: 62, attempts: 2 }).catch((e) => e);
   assert.equal(err.code, "SPI_ENTRY");
   const ok = await enterSpiMode(r.spi, { d2Count: 124, attempts: 1 });
@@ -70,12 +71,12 @@ Deno.test("entry: too few 0xD2 bytes never enter", async () => {
 });
 
 Deno.test("entry: polls through the settling period, and a poll budget too small fails", async () => {
-  const slow = await rig({ entry: { settleMs: 20 } });
+  const slow = await rig({ entry: { settleMs: 20, settleMaxMs: 20, successProbability: 1 } });
   const res = await enterSpiMode(slow.spi);
   assert.equal(res.attempt, 1);
   assert.ok(res.polls > 5, `polls ${res.polls}`);
 
-  const r = await rig({ entry: { settleMs: 20 } });
+  const r = await rig({ entry: { settleMs: 20, settleMaxMs: 20, successProbability: 1 } });
   const err = await enterSpiMode(r.spi, { pollBudget: 3, attempts: 2 }).catch((e) => e);
   assert.equal(err.code, "SPI_ENTRY");
   assert.match(err.message, /flash ID still 00 00 00 after 3 reads/);
@@ -111,4 +112,31 @@ Deno.test("entry: a CEN pulse takes the chip out of SPI mode", async () => {
   assert.equal(r.chip!.stateAt(r.clock.now()), "spi");
   await pulseCen(r.spi);
   assert.equal(r.chip!.stateAt(r.clock.now() + 1000), "booted");
+});
+
+Deno.test("entry: a chip that needs 398 attempts (a real BK7252) is entered with --spi-attempts 500, progress on every attempt", async () => {
+  const r = await rig({ entry: { succeedOnAttempt: 398 } });
+  const seen: number[] = [];
+  const res = await enterSpiMode(r.spi, { attempts: 500 }, {
+    onProgress: (p) => {
+      if (p.phase === "reset") seen.push(p.attempt);
+      assert.match(p.message, /^SPI-mode entry: attempt \d+\/500/);
+    },
+  });
+  assert.equal(res.attempt, 398);
+  assert.equal(seen.length, 398);
+  // the defaults give up earlier: persistence is asked for, not assumed
+  const again = await rig({ entry: { succeedOnAttempt: 398 } });
+  assert.equal((await enterSpiMode(again.spi).catch((e) => e)).code, "SPI_ENTRY");
+});
+
+Deno.test("entry: the default model enters on some attempts only and settles up to 100 ms; the default poll budget outlasts it", async () => {
+  let attempts = 0;
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+    const r = await rig({ seed });
+    const res = await enterSpiMode(r.spi);
+    attempts += res.attempt;
+    assert.ok(res.polls <= DEFAULT_ENTRY.pollBudget);
+  }
+  assert.ok(attempts > 8, "not every chip enters on its first attempt");
 });

@@ -42,14 +42,18 @@ export interface EntryParams {
   pollWithoutSignature: boolean;
 }
 
-/** Defaults: 100 ms reset (GUI, PICO2), 279 × D2 (B.5), 64 polls, 10 attempts (GUI, PICO1). */
+/**
+ * Defaults: 100 ms reset (GUI, PICO2), 279 × D2 (B.5), 500 JEDEC polls per attempt (the notes'
+ * minimum: the flash may answer zeros for 100 ms and more after entry), 20 attempts (real boards
+ * often need more than the GUI's 10; one BK7252 needed 398: pass `attempts` for persistence).
+ */
 export const DEFAULT_ENTRY: Readonly<EntryParams> = Object.freeze({
   cenLowMs: 100,
   d2Count: 279,
   releaseDelayUs: 0,
-  pollBudget: 64,
+  pollBudget: 500,
   pollIntervalMs: 0,
-  attempts: 10,
+  attempts: 20,
   backoffMs: 100,
   maxBackoffMs: 1000,
   pollWithoutSignature: false,

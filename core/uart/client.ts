@@ -12,7 +12,9 @@ import type { WireStats } from "../target.ts";
 import { type ByteLink, LinkClosedError } from "../io/link.ts";
 import { checkReply, encodeRequest, type Values } from "./codec.ts";
 import { ChangeLedger } from "./ledger.ts";
-import { ReplyParser } from "./parser.ts";
+import { crcBudgetMs } from "../timing.ts";
+import { MAX_REQUEST_FRAME, ReplyParser } from "./parser.ts";
+import type { LoaderFamily } from "../chips/loaders.ts";
 import {
   COMMANDS,
   type CommandSpec,
@@ -56,9 +58,6 @@ export interface CommandOptions {
   flushFirst?: boolean;
 }
 
-/** The chip's CheckCRC rate BT budgets for (docs/uart.md §4.6). */
-const CRC_BYTES_PER_SECOND = 400_000;
-
 /**
  * How long to wait for the reply to `spec`, in ms after the request was handed to the link:
  * the chip-side budget for the command plus the wire time of request and reply at `baud`.
@@ -66,7 +65,7 @@ const CRC_BYTES_PER_SECOND = 400_000;
  * @example
  * ```ts
  * import { COMMANDS } from "./table.ts";
- * replyTimeoutMs(COMMANDS.CheckCRC, { start: 0, end: 0x200000 }, 921600); // ≈ 10 500
+ * replyTimeoutMs(COMMANDS.CheckCRC, { start: 0, end: 0x200000 }, 921600); // ≈ 8 000
  * ```
  */
 export function replyTimeoutMs(spec: CommandSpec, values: Values, baud: number): number {
@@ -78,7 +77,7 @@ function chipBudgetMs(spec: CommandSpec, values: Values): number {
   switch (spec.name) {
     case "CheckCRC": {
       const len = Math.abs(num(values.end) - num(values.start)) + 1;
-      return Math.max(1000, (len / CRC_BYTES_PER_SECOND) * 2 * 1000);
+      return crcBudgetMs(len);
     }
     case "FlashErase":
       return num(values.sizeCmd) === ERASE_64K ? 3000 : 1000;
@@ -159,6 +158,17 @@ export class UartClient {
   flashSize: number | null = null;
   /** Frames received and ignored as stale or foreign since the client was made. */
   skippedFrames = 0;
+  /**
+   * The loader family once the chip is identified: it decides how the client recovers from a
+   * request the loader may have received only in part.
+   */
+  family: LoaderFamily | null = null;
+  /** Filler bytes sent to complete frames a loader may have been eating, since the client was made. */
+  fillerBytes = 0;
+  /** The last request that got no reply (the frame a loader may still be eating). */
+  #unanswered: CommandSpec | null = null;
+  /** Until the next fence is answered, a write reply for an unknown address is the filler's no-op. */
+  #fillerWrites = false;
   readonly #parser = new ReplyParser();
   readonly #ledger = new ChangeLedger();
   /** How long to wait for a resynchronising LinkCheck before the next command; 0 when in step. */
@@ -190,6 +200,7 @@ export class UartClient {
       const got = await this.#awaitReply(spec, values, timeoutMs);
       if (got) return got;
       this.#fenceMs = Math.max(this.#fenceMs, timeoutMs);
+      this.#unanswered = spec;
       if (attempt >= this.attempts) throw this.#timeout(spec, timeoutMs);
     }
   }
@@ -202,9 +213,37 @@ export class UartClient {
   async #resync(): Promise<void> {
     const wait = this.#fenceMs;
     this.#fenceMs = 0;
+    await this.#completeEatenFrame();
     const fence = COMMANDS.LinkCheck;
     await this.#write(fence, {}, true);
-    if (!(await this.#awaitReply(fence, {}, wait))) this.#fenceMs = wait;
+    if (await this.#awaitReply(fence, {}, wait)) this.#fillerWrites = false;
+    else this.#fenceMs = wait;
+  }
+
+  /**
+   * A loader whose parser never abandons a partial frame (T/U) treats everything after a
+   * truncated request as the rest of that request, so a retry or a link check would only be
+   * eaten. Before the fence the client sends as many filler bytes as the longest frame the
+   * loader accepts: the eaten frame completes with filler, and what is left of the filler is
+   * skipped as noise (it holds no `01 E0 FC`). The filler is 0xFF, so a write completed with it
+   * programs nothing (NOR programming only clears bits), and 0x00 after an erase, so an erase
+   * address completed with it falls below 0x11000, which these loaders refuse. A loader with a
+   * frame timeout has abandoned the partial frame during the reply timeout already; one that
+   * does not refuse low addresses gets no filler (a 0x00-completed erase could hit sector 0):
+   * there the fence alone runs, and the change ledger names what a completed frame changed.
+   */
+  async #completeEatenFrame(): Promise<void> {
+    const spec = this.#unanswered;
+    this.#unanswered = null;
+    const f = this.family;
+    if (!spec || !f || f.frameTimeoutMs !== null) return;
+    const refusesLow = f.forbidden.answer === "status6" && f.forbidden.ranges.some((r) => r.start === 0);
+    if (!refusesLow) return;
+    const erase = spec.name === "FlashErase" || spec.name === "FlashErase4K" || spec.name === "FlashEraseAll";
+    const filler = new Uint8Array(MAX_REQUEST_FRAME).fill(erase ? 0x00 : 0xff);
+    this.#fillerWrites = !erase;
+    this.fillerBytes += filler.length;
+    await this.writeRaw(filler);
   }
 
   /**
@@ -226,6 +265,7 @@ export class UartClient {
     const got = await this.#awaitReply(spec, values, timeoutMs);
     if (got) return got;
     this.#fenceMs = Math.max(this.#fenceMs, timeoutMs);
+    this.#unanswered = spec;
     throw this.#timeout(spec, timeoutMs);
   }
 
@@ -332,8 +372,11 @@ export class UartClient {
           this.stats.roundTrips++;
           throw new ChipStatusError(spec.name, check.status);
         }
-        // a flash change nobody asked for means a request was corrupted on the way
-        const unrequested = this.#ledger.check(frame, this.flashSize ?? undefined);
+        // a flash change nobody asked for means a request was corrupted on the way; a write
+        // completed by the 0xFF filler programmed nothing, whatever address it ended up with
+        const fillerWrite = this.#fillerWrites && frame.kind === "long" &&
+          (frame.code === COMMANDS.FlashWrite4K.code || frame.code === COMMANDS.FlashWrite.code);
+        const unrequested = fillerWrite ? null : this.#ledger.check(frame, this.flashSize ?? undefined);
         if (unrequested) throw unrequested;
         this.skippedFrames++;
       }

@@ -10,6 +10,9 @@ import type { ReplyFrame, RequestFrame } from "./codec.ts";
 /** Longest long-frame length field we believe (a 4 KiB write plus headroom). */
 const MAX_LONG_LEN = 0x1100;
 
+/** Longest request frame a loader's parser takes in (`01 E0 FC FF F4`, LEN16, then LEN bytes). */
+export const MAX_REQUEST_FRAME = 7 + MAX_LONG_LEN;
+
 /** A growable byte queue with cheap consumption from the front. */
 class ByteQueue {
   #buf = new Uint8Array(8192);

@@ -280,3 +280,9 @@ export function commandByKey(frame: FrameKind, code: number): CommandSpec | unde
 const BY_KEY = new Map<string, CommandSpec>(
   Object.values(COMMANDS).map((c) => [`${c.frame}:${c.code}`, c]),
 );
+
+/**
+ * The BK7236/BK7258 loaders' BL2 link check: short request code 0x02, answered with a short
+ * reply of code 0x03 and payload `00` (not part of {@link COMMANDS}: no other loader knows it).
+ */
+export const BL2_LINK_CHECK = { code: 0x02, replyCode: 0x03 } as const;

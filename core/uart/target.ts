@@ -8,6 +8,7 @@
  */
 
 import type { ChipProfile } from "../chips/profiles.ts";
+import { keepsQueuedRequests, type LoaderFamily, loaderFamilyOf } from "../chips/loaders.ts";
 import { FlashError } from "../errors.ts";
 import { hex } from "../hex.ts";
 import {
@@ -73,14 +74,34 @@ export class UartTarget implements FlashTarget {
   readonly #part: FlashPart | null;
   /** A CheckCRC re-protected the flash and no LinkCheck has followed yet. */
   #crcLocked = false;
+  /** The loader family of the identified chip mode (core/chips/loaders.ts). */
+  readonly family: LoaderFamily;
+  /**
+   * Read many sectors with one request of read-ahead. Present only where the loader is known
+   * to keep a request that arrives while it still sends a reply (or when forced): a loader
+   * that drops such bytes, or one whose behaviour is unknown, is read one request at a time.
+   */
+  readonly readSectors?: (
+    addrs: readonly number[],
+    onSector: (addr: number, data: Uint8Array) => void | Promise<void>,
+  ) => Promise<void>;
 
-  /** Wrap a linked client and what {@link detect} found; sets the client's personality. */
-  constructor(client: UartClient, identity: ChipIdentity) {
+  /**
+   * Wrap a linked client and what {@link detect} found; sets the client's personality and
+   * loader family. `readAhead`: `true` forces read-ahead, `false` forbids it, absent follows
+   * the loader family.
+   */
+  constructor(client: UartClient, identity: ChipIdentity, options: { readAhead?: boolean } = {}) {
     this.client = client;
     this.identity = identity;
     this.#part = identity.flashId ? flashPartFor(identity.flashId) : null;
+    this.family = loaderFamilyOf(identity.profile);
     client.personality = identity.personality;
     client.flashSize = identity.flashSize;
+    client.family = this.family;
+    if (options.readAhead ?? keepsQueuedRequests(this.family)) {
+      this.readSectors = (addrs, onSector) => this.#readAhead(addrs, onSector);
+    }
   }
 
   /** Counters of the underlying client. */
@@ -122,11 +143,11 @@ export class UartTarget implements FlashTarget {
 
   /**
    * Read sectors with one request of read-ahead: the request for the next sector is written
-   * while the current reply is still arriving, so the adapter's turnaround is hidden (the
-   * loader queues it in its receive FIFO and takes it up after the reply). The first failure is
-   * thrown; a reply still on its way is skipped later by its address echo.
+   * while the current reply is still arriving, so the adapter's turnaround is hidden (a ring-
+   * buffer loader queues it and takes it up after the reply). The first failure is thrown; a
+   * reply still on its way is skipped later by its address echo.
    */
-  async readSectors(
+  async #readAhead(
     addrs: readonly number[],
     onSector: (addr: number, data: Uint8Array) => void | Promise<void>,
   ): Promise<void> {
@@ -155,7 +176,7 @@ export class UartTarget implements FlashTarget {
   /** Erase the 64 KiB block at `addr` (FlashErase 0xD8). */
   async eraseBlock(addr: number): Promise<void> {
     this.#checkRange(addr, BLOCK, BLOCK);
-    this.#refuseLoaderWindow(addr, "erase");
+    this.#refuseLoaderWindow(addr, "erase", BLOCK);
     await this.#releaseCrcLock();
     await this.client.command(COMMANDS.FlashErase, { sizeCmd: ERASE_64K, addr });
   }
@@ -185,10 +206,23 @@ export class UartTarget implements FlashTarget {
   async crc(addr: number, len: number): Promise<number> {
     this.#checkRange(addr, len, 1);
     if (len === 0) return crc32(new Uint8Array(0));
-    const end = this.#profile.crcEndInclusive ? addr + len - 1 : addr + len;
-    if (this.#profile.crcProtectLock) this.#crcLocked = true;
-    const reply = await this.client.command(COMMANDS.CheckCRC, { start: addr, end });
-    return chipToStandard(reply.crc as number);
+    // a loader that counts whole 256-byte chunks cannot CRC the tail: it is read and added here
+    const onChip = this.family.crcLength === "chunks256" ? len - (len % 256) : len;
+    let crc = 0;
+    if (onChip > 0) {
+      const end = this.#profile.crcEndInclusive ? addr + onChip - 1 : addr + onChip;
+      if (this.#profile.crcProtectLock) this.#crcLocked = true;
+      const reply = await this.client.command(COMMANDS.CheckCRC, { start: addr, end });
+      crc = chipToStandard(reply.crc as number);
+    }
+    for (let a = addr + onChip; a < addr + len;) {
+      const sector = a - (a % SECTOR);
+      const upto = Math.min(addr + len, sector + SECTOR);
+      const data = await this.readSector(sector);
+      crc = crc32(data.subarray(a - sector, upto - sector), crc);
+      a = upto;
+    }
+    return crc;
   }
 
   /** After a CheckCRC, a protect-lock loader needs a LinkCheck before it erases again. */
@@ -282,8 +316,22 @@ export class UartTarget implements FlashTarget {
     }
   }
 
-  #refuseLoaderWindow(addr: number, what: string): void {
+  #refuseLoaderWindow(addr: number, what: string, len = SECTOR): void {
     const end = this.#profile.loaderProtectedEnd;
+    const f = this.family.forbidden;
+    const silent = f.answer === "silence"
+      ? f.ranges.find((r) => addr < r.end && addr + len > r.start)
+      : undefined;
+    if (silent) {
+      // the loader would not answer at all: refuse before sending rather than time out
+      throw new FlashError(
+        "BOOTLOADER_GUARD",
+        `the ${this.family.name} ignores ${what}s of ${hex(silent.start)}..${
+          hex(silent.end - 1)
+        } without a reply (asked for ${hex(addr)})`,
+        `${what} at ${hex(silent.end)} or above; that range can only be written over SPI`,
+      );
+    }
     if (addr < end) {
       throw new FlashError(
         "BOOTLOADER_GUARD",
@@ -341,6 +389,8 @@ export interface OpenUartOptions {
   onWire?: (event: WireEvent) => void;
   /** Stops linking (Ctrl-C) with a `CANCELLED` error. */
   signal?: AbortSignal;
+  /** Force read-ahead on (`true`) or off (`false`); absent follows the loader family. */
+  readAhead?: boolean;
 }
 
 /** A linked, identified chip. */
@@ -386,5 +436,6 @@ export async function openUartTarget(link: ByteLink, options: OpenUartOptions = 
     overrideKeyCheck: options.overrideKeyCheck,
     onEvent: options.onEvent,
   });
-  return { target: new UartTarget(client, identity), identity, client, baud };
+  const target = new UartTarget(client, identity, { readAhead: options.readAhead });
+  return { target, identity, client, baud };
 }

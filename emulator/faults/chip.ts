@@ -16,6 +16,7 @@ import { DEFAULT_TIMING, type TimingModel } from "../../core/timing.ts";
 import { BekenChip } from "../chip.ts";
 import { defaultImage } from "../image.ts";
 import type { LoaderFlash } from "../loader.ts";
+import type { LoaderFamily } from "../../core/chips/loaders.ts";
 import { type EraseKind, NorFlash } from "../nor.ts";
 import type { TxChunk, UartDevice } from "../uart_device.ts";
 import { efuseFromKey } from "../virtual.ts";
@@ -155,6 +156,12 @@ export class FaultyFlash implements LoaderFlash {
   get part(): NorFlash["part"] {
     return this.nor.part;
   }
+  get srWord(): number {
+    return this.nor.srWord;
+  }
+  set srWord(value: number) {
+    this.nor.srWord = value;
+  }
   #dark(): boolean {
     return this.rail !== undefined && !this.rail.powered;
   }
@@ -163,9 +170,9 @@ export class FaultyFlash implements LoaderFlash {
   read(addr: number, len: number): Uint8Array {
     return this.nor.read(addr, len);
   }
-  /** Read a status register by opcode. */
-  readSr(opcode: number): number {
-    return this.nor.readSr(opcode);
+  /** Read a status register by opcode (at `now`, with WIP/WEL). */
+  readSr(opcode: number, now?: number): number {
+    return this.nor.readSr(opcode, now);
   }
   protectedRange(): { start: number; end: number } {
     return this.nor.protectedRange();
@@ -264,6 +271,8 @@ export interface FaultyChipOptions {
   wpHigh?: boolean;
   /** Overrides of the timing model. */
   timing?: Partial<TimingModel>;
+  /** Changes to the loader family (a smaller ring buffer, say). */
+  loader?: Partial<LoaderFamily>;
 }
 
 /** A virtual chip with chip-level faults, and a way to open faulty links to it. */
@@ -333,7 +342,7 @@ export function createFaultyChip(opts: FaultyChipOptions): FaultyChip {
   const dice = new FaultDice(opts.plan, recorder, 101);
   const flash = new FaultyFlash(nor, dice);
   const efuse = efuseFromKey(profile.key?.words ?? [0, 0, 0, 0], Math.max(profile.efuseSize, 16));
-  const chip = new BekenChip({ profile, flash, efuse, timing });
+  const chip = new BekenChip({ profile, flash, efuse, timing, loader: opts.loader });
   const rail = new PowerRail(chip, nor, dice);
   flash.rail = rail;
   const clock = new VirtualClock();

@@ -83,7 +83,17 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
       flash: fc.oneof(
         { weight: 3, arbitrary: fc.constant("small" as const) },
         { weight: 1, arbitrary: fc.constant("default" as const) },
+        { weight: 1, arbitrary: fc.constant("p25q16hbk" as const) },
       ),
+      // loader quirks: a T/U ring of the sizes the sources show, or one so small that a
+      // read-ahead request overflows it; read-ahead forced where the loader may drop it
+      quirks: fc.record({
+        ring: fc.constantFrom(0, 512, 4096, 8),
+        readAhead: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, {
+          weight: 1,
+          arbitrary: fc.constant(true),
+        }),
+      }),
       path: fc.constant(p),
       baud: fc.constantFrom(921600, 115200, 1_500_000, 2_000_000),
       op: fc.oneof(

@@ -86,6 +86,8 @@ export interface CampaignReport {
   outcomes: Record<string, number>;
   /** Recovery outcomes after a failed first run. */
   recoveries: Record<string, number>;
+  /** Scenarios in which each loader quirk acted (busy drop, ring overflow, T/U filler recovery, …). */
+  quirks: Record<string, number>;
   /** Runs by path and by chip. */
   paths: Record<string, number>;
   chips: Record<string, number>;
@@ -113,6 +115,7 @@ async function safeRun(s: Scenario): Promise<ScenarioResult> {
       unverified: [],
       undetectable: [],
       faults: {},
+      quirks: {},
       virtualMs: 0,
     };
   }
@@ -145,6 +148,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     faults: {},
     outcomes: {},
     recoveries: {},
+    quirks: {},
     paths: {},
     chips: {},
     seconds: 0,
@@ -179,6 +183,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       bump(report.paths, s.path);
       bump(report.chips, s.chip);
       for (const [k, n] of Object.entries(r.faults)) bump(report.faults, k, n);
+      for (const [k, n] of Object.entries(r.quirks ?? {})) bump(report.quirks, k, n);
       if (r.unverified.length > 0) report.unverifiedSpiReads++;
       if (r.undetectable.length > 0) {
         report.undetectable++;
@@ -267,6 +272,7 @@ function printReport(r: CampaignReport): void {
     `paths: ${JSON.stringify(r.paths)}`,
     `first-run outcomes: ${JSON.stringify(r.outcomes)}`,
     `recoveries after a failure: ${JSON.stringify(r.recoveries)}`,
+    `loader quirks that acted (scenarios): ${JSON.stringify(r.quirks)}`,
     `faults injected by kind:`,
     ...Object.entries(r.faults).sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${k.padEnd(20)} ${n}`),
     `SPI reads that trusted a noisy bus (by design, not a violation): ${r.unverifiedSpiReads}`,

@@ -49,7 +49,7 @@ export function inShard(globalIndex: number, shard: CampaignShard): boolean {
   return globalIndex % shard.count === shard.index - 1;
 }
 
-const COUNT_MAPS = ["faults", "outcomes", "recoveries", "paths", "chips"] as const;
+const COUNT_MAPS = ["faults", "outcomes", "recoveries", "paths", "chips", "quirks"] as const;
 
 /** Put the keys of a report's count maps in sorted order, so equal counts print equal. */
 export function sortCounts(report: CampaignReport): void {
@@ -117,6 +117,7 @@ export function mergeReports(reports: readonly CampaignReport[]): CampaignReport
     recoveries: {},
     paths: {},
     chips: {},
+    quirks: {},
     seconds: 0,
     scenariosPerSecond: 0,
     virtualHours: 0,
@@ -147,7 +148,7 @@ export function countsOf(report: CampaignReport): string {
   const { runs, seed, violations, unverifiedSpiReads, undetectable, undetectableRuns } = report;
   const copy = { ...report };
   sortCounts(copy);
-  const { faults, outcomes, recoveries, paths, chips } = copy;
+  const { faults, outcomes, recoveries, paths, chips, quirks } = copy;
   return JSON.stringify({
     runs,
     seed,
@@ -160,5 +161,6 @@ export function countsOf(report: CampaignReport): string {
     recoveries,
     paths,
     chips,
+    quirks,
   });
 }

@@ -60,6 +60,7 @@ import { defaultImage } from "../../emulator/image.ts";
 import { NorFlash } from "../../emulator/nor.ts";
 import { Rng } from "../../emulator/rng.ts";
 import { baudsMatch } from "../../emulator/wire.ts";
+import { loaderFamilyOf } from "../../core/chips/loaders.ts";
 
 /** What fills one sector of the image. */
 export type SectorFill = "same" | "random" | "blank" | "zero" | "near";
@@ -68,8 +69,10 @@ export type SectorFill = "same" | "random" | "blank" | "zero" | "near";
 export interface Scenario {
   /** Chip profile id. */
   chip: string;
-  /** "default" = the profile's flash; "small" = a 512 KiB part (faster). */
-  flash: "default" | "small";
+  /** "default" = the profile's flash; "small" = a 512 KiB part (faster); "p25q16hbk" = the part that locks its SR after a no-op WRSR on BK7238. */
+  flash: "default" | "small" | "p25q16hbk";
+  /** Loader quirks: T/U ring-buffer size (0 = the family's), read-ahead forced on. */
+  quirks?: { ring: number; readAhead: boolean };
   path: "uart" | "spi";
   /** Working baud rate of the UART path. */
   baud: number;
@@ -118,6 +121,8 @@ export interface ScenarioResult {
   undetectable: string[];
   /** Faults injected, by kind. */
   faults: Partial<Record<FaultKind, number>>;
+  /** Loader quirks that acted in this scenario (core/chips/loaders.ts), by name. */
+  quirks: Record<string, number>;
   /** Virtual milliseconds the scenario took on the chip's clock. */
   virtualMs: number;
 }
@@ -188,6 +193,8 @@ interface Rig {
   powerCycle(): void;
   /** Checks after a successful open (baud). */
   afterOpen: string[];
+  /** Loader quirks that acted, gathered after the runs (UART rigs). */
+  quirks(): Record<string, number>;
 }
 
 function buildImage(s: Scenario, pre: Uint8Array, addr: number): Uint8Array {
@@ -218,19 +225,27 @@ function buildImage(s: Scenario, pre: Uint8Array, addr: number): Uint8Array {
   return out;
 }
 
+function flashIdOf(s: Scenario): readonly number[] | undefined {
+  return s.flash === "small" ? SMALL_FLASH : s.flash === "p25q16hbk" ? [0x85, 0x20, 0x15] : undefined;
+}
+
 function uartRig(s: Scenario, profile: ChipProfile): Rig {
   const v = createFaultyChip({
     chip: profile.id,
     plan: s.plan,
-    flashId: s.flash === "small" ? SMALL_FLASH : undefined,
+    flashId: flashIdOf(s),
     protect: s.protect,
     wpHigh: !s.wpLow,
+    loader: s.quirks?.ring && loaderFamilyOf(profile).busy.kind === "ring"
+      ? { busy: { kind: "ring", size: s.quirks.ring, variants: [s.quirks.ring] } }
+      : undefined,
   });
   if (trace) {
     v.chip.onCommand = (name, req, rep, at) =>
       console.error(`chip ${at.toFixed(1)} ${name} ${hexBytes(req, 9)} -> ${rep ? rep.length : "none"}`);
     v.recorder.onFault = (f) => console.error(`fault ${f.t.toFixed(1)} ${f.kind}: ${f.detail}`);
   }
+  const fillers: { fillerBytes: number }[] = [];
   const rig: Rig = {
     profile,
     nor: v.nor,
@@ -238,6 +253,18 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
     clock: v.clock,
     recorder: v.recorder,
     afterOpen: [],
+    quirks() {
+      const q: Record<string, number> = {};
+      const l = v.chip.loss;
+      if (l.dropped) q["busy-drop"] = 1;
+      if (l.overflowed) q["ring-overflow"] = 1;
+      if (l.abandoned) q["frame-abandoned"] = 1;
+      if (fillers.some((c) => c.fillerBytes > 0)) q["tu-filler-recovery"] = 1;
+      const f = loaderFamilyOf(profile).forbidden;
+      if (s.low && f.answer === "silence") q["silent-forbidden-range"] = 1;
+      if (v.chip.srLockQuirk && s.flash === "p25q16hbk") q["sr-lock-part"] = 1;
+      return q;
+    },
     powerCycle() {
       v.rail.powerOn(v.clock.now());
     },
@@ -258,6 +285,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
       try {
         opened = await openUartTarget(link, {
           chip: profile,
+          readAhead: s.quirks?.readAhead ? true : undefined,
           baud: s.baud,
           linkTimeoutMs: 5000,
           onEvent: (e) => events.push(e),
@@ -284,6 +312,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
       }
       link.dice.active = runFaults;
       v.dice.active = runFaults;
+      fillers.push(opened.client);
       const ctx = await createContext(opened.target, v.clock, {}).catch(async (e) => {
         await opened.target.close();
         throw e;
@@ -295,9 +324,10 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
 }
 
 function spiRig(s: Scenario, profile: ChipProfile): Rig {
-  const part = flashPartFor(s.flash === "small" ? SMALL_FLASH : profile.defaultFlashId);
+  const part = flashPartFor(flashIdOf(s) ?? profile.defaultFlashId);
   const nor = new NorFlash({ part, data: defaultImage(profile, part.size), sr: s.protect, wpHigh: !s.wpLow });
-  const bench = createVirtualCh341a({ nor, seed: s.plan.seed });
+  // refusals come from the plan's spi-entry-refused fault, so that each one is counted
+  const bench = createVirtualCh341a({ nor, seed: s.plan.seed, entry: { successProbability: 1 } });
   const recorder = new FaultRecorder();
   const entryDice = new FaultDice(s.plan, recorder, 301);
   if (bench.chip) refuseSpiEntry(bench.chip, entryDice, bench.clock);
@@ -309,6 +339,7 @@ function spiRig(s: Scenario, profile: ChipProfile): Rig {
     clock: bench.clock,
     recorder,
     afterOpen: [],
+    quirks: () => ({}),
     powerCycle() {
       nor.powerCycle();
     },
@@ -443,6 +474,12 @@ function legitimateRefusal(s: Scenario, profile: ChipProfile, addr: number, e: u
   if (code === "BOOTLOADER_GUARD" && s.path === "uart" && addr < profile.loaderProtectedEnd) {
     return "the loader guards its window";
   }
+  // a BK7236-class loader answers nothing there: the client refuses before sending
+  const f = loaderFamilyOf(profile).forbidden;
+  if (
+    code === "BOOTLOADER_GUARD" && s.path === "uart" && f.answer === "silence" &&
+    f.ranges.some((r) => addr < r.end)
+  ) return "the loader ignores its forbidden range";
   if (s.op === "verify" && code === "VERIFY_FAILED") return "the image differs";
   return null;
 }
@@ -541,6 +578,11 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   } else if (deferred.length) {
     undetectable.push(...deferred);
   }
+  if (rig.quirks()["sr-lock-part"] && rig.nor.srWord === 0x7bfc && s.protect !== 0x7bfc) {
+    violations.push(
+      "the status register reads 0x7BFC: an unchanged value was written to the P25Q16HBK, which locks it",
+    );
+  }
   return {
     outcome: first.error ? codeOf(first.error) : "ok",
     recovery,
@@ -548,6 +590,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     unverified,
     undetectable,
     faults: rig.recorder.counts(),
+    quirks: rig.quirks(),
     virtualMs: rig.clock.now() - t0,
   };
 }
