@@ -400,9 +400,12 @@ export async function runSession(
         if (ended) break;
         const data = garbleFor(chunk.data, chunk.baud, channel.clientBaud(), "chip → client");
         const slice = Math.max(1, Math.floor((data.length * SLICE_MS) / Math.max(duration, 1e-9)));
+        // a slice leaves once its last byte is on the wire: a client cannot answer a reply before
+        // it has ended (a loader that drops bytes while busy would lose that answer)
         for (let at = 0; at < data.length && !ended; at += slice) {
-          await sleeps.sleep(start + (duration * at) / data.length - clock.real());
-          if (!ended) await channel.send(data.subarray(at, at + slice));
+          const sent = Math.min(at + slice, data.length);
+          await sleeps.sleep(start + (duration * sent) / data.length - clock.real());
+          if (!ended) await channel.send(data.subarray(at, sent));
         }
       } else {
         if (chunk.baud !== lastBaud) {

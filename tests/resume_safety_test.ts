@@ -34,7 +34,10 @@ async function flash(args: string[]): Promise<Run> {
   return { code, stdout, stderr };
 }
 
-const DISCONNECT = '{"seed":1,"rates":{"disconnect":1},"skip":{"disconnect":2000},"maxFaults":1}';
+// the 2400th link call falls inside the write (at 0x70000 today): after the backup and the fingerprint
+const DISCONNECT = '{"seed":1,"rates":{"disconnect":1},"skip":{"disconnect":2400},"maxFaults":1}';
+// with the backup reused (nothing read) the write starts sooner: the 1000th call is inside it (0xb0000)
+const DISCONNECT_REUSED = '{"seed":1,"rates":{"disconnect":1},"skip":{"disconnect":1000},"maxFaults":1}';
 const BIG = 1_966_080;
 
 /** Deterministic "random" bytes. */
@@ -471,7 +474,15 @@ Deno.test("the backup an unfinished job reused is never pruned by a later job", 
     const small = `${b.dir}/small.bin`;
     await Deno.writeFile(small, noise(8192, 21));
     assert.equal((await flash([...b.v(), "write-flash", small, "--addr", "0x100000"])).code, 0);
-    const cut = await flash([...b.v(), "--faults", DISCONNECT, "write-flash", b.big, "--addr", "0x11000"]);
+    const cut = await flash([
+      ...b.v(),
+      "--faults",
+      DISCONNECT_REUSED,
+      "write-flash",
+      b.big,
+      "--addr",
+      "0x11000",
+    ]);
     assert.equal(cut.code, 10, cut.stderr);
     assert.match(cut.stderr, /backup: reusing .*\.after\.bin/);
     const { journal } = await backupOf(b);

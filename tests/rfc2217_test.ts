@@ -44,6 +44,24 @@ async function answers(link: ByteLink): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Poll `cond` every 20 ms until it holds; fail after `ms`. */
+async function until(cond: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+/** Bytes in the files of `dir` (an output being streamed has no fixed name). */
+async function dirBytes(dir: string): Promise<number> {
+  let n = 0;
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile) n += (await Deno.stat(`${dir}/${e.name}`).catch(() => ({ size: 0 }))).size;
+  }
+  return n;
+}
+
 async function emulator(resetLine: ResetLine = "rts", image?: Uint8Array) {
   const virtual = await createVirtualChip({ chip: "bk7231n", image });
   const log: string[] = [];
@@ -267,7 +285,8 @@ Deno.test("rfc2217: the server going away mid-read ends the job with the disconn
     ], {
       io,
     });
-    await sleep(1500);
+    // close once the read is under way (the output has grown), whatever the machine's speed
+    await until(async () => (await dirBytes(dir)) >= 0x10000, 60_000);
     await server.close();
     const code = await job;
     assert.equal(code, 5, io.err.join(""));
@@ -288,17 +307,22 @@ Deno.test("rfc2217: a link closed locally refuses further use", async () => {
 });
 
 Deno.test("rfc2217: the server going away mid-write ends the job naming the range that may differ", async () => {
-  const { server } = await emulator("rts");
+  const { server, virtual } = await emulator("rts");
   const dir = await Deno.makeTempDir();
   try {
     const image = Uint8Array.from({ length: 0x40000 }, (_, i) => (i * 7) & 0xff);
+    const before = virtual.nor.snapshot().data.slice(0x11000, 0x12000);
     await Deno.writeFile(`${dir}/app.bin`, image);
     const io = captureIO();
     const job = flashMain(
       ["--port", server.address, "--no-backup", "write-flash", `${dir}/app.bin`, "--addr", "0x11000"],
       { io },
     );
-    await sleep(1500);
+    // close once the first sector of the image has changed on the chip: the write is under way
+    await until(() => {
+      const now = virtual.nor.snapshot().data.subarray(0x11000, 0x12000);
+      return Promise.resolve(now.some((b, i) => b !== before[i]));
+    }, 60_000);
     await server.close();
     const code = await job;
     const err = io.err.join("");
