@@ -6,6 +6,7 @@
  */
 
 import { findResumePoint } from "./resume.ts";
+import { checkImageKey } from "./key_check.ts";
 import { formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { crcHex } from "../core/flasher/backup.ts";
@@ -40,6 +41,8 @@ export interface CommandEnv {
   confirm: (question: string) => Promise<boolean>;
   /** Overlap read requests with replies (`--no-read-ahead` turns it off). */
   readAhead?: boolean;
+  /** `--skip-key-check`: write an image built for another key (with a note). */
+  skipKeyCheck?: boolean;
 }
 
 /**
@@ -253,6 +256,9 @@ export async function writeFlashCommand(
         } in ${env.backupDir}: writing it from the start`,
     );
   }
+  const head = image instanceof Uint8Array ? image : await image.read(0, Math.min(size, 0x12000));
+  const keyCheck = checkImageKey(head, args.addr, s.identity.key, env.skipKeyCheck ?? false);
+  if (keyCheck) env.out.note(keyCheck.note);
   const ctx = await contextFor(s, env);
   const r = await writeFlash(ctx, image, {
     resume: point ? { journal: point.journal, name: point.name } : undefined,

@@ -34,6 +34,9 @@ import { parsePortSpec } from "./ports.ts";
 import { progressView } from "./progress.ts";
 import { parseFaultPlan } from "./faults.ts";
 import { startCliRecording } from "./record.ts";
+import { inspectBytes, readForInspect } from "./inspect.ts";
+import { restoreRfCommand } from "./restore_rf.ts";
+import { readImage } from "./files.ts";
 import { type Session, withSession } from "./session.ts";
 
 /** Where `main` writes and what it may use. */
@@ -203,6 +206,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       yes: g.yes ?? false,
       confirm: opts.confirm ?? ((q) => (out.json ? Promise.resolve(false) : askOnTerminal(io, q))),
       readAhead: g.readAhead,
+      skipKeyCheck: g.skipKeyCheck ?? false,
     };
     return withSession(
       {
@@ -315,6 +319,35 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
   program.command("reboot")
     .description("restart the chip into its application")
     .action((_o, cmd) => run(cmd, rebootCommand));
+
+  program.command("inspect")
+    .description(
+      "what a dump (or, with --port, the chip) holds: chip, bootloader, app key, Tuya config, RF/MAC",
+    )
+    .argument("[file]", "whole-flash dump, Tuya storage region or image (default: read the chip on --port)")
+    .option("--show-secrets", "print Wi-Fi credentials and Tuya device secrets instead of masking them")
+    .option("--obk-template <file>", "write an OpenBeken device template made from the Tuya pins")
+    .action(async (file, o, cmd) => {
+      const opts = { showSecrets: o.showSecrets ?? false, obkTemplate: o.obkTemplate };
+      if (file !== undefined) {
+        await inspectBytes(out, await readImage(file), { ...opts, source: file });
+        return;
+      }
+      await run(cmd, async (s, env) => {
+        const { contextFor } = await import("./commands.ts");
+        const data = await readForInspect(await contextFor(s, env));
+        env.progress.stop();
+        await inspectBytes(out, data, { ...opts, source: s.port });
+      });
+    });
+
+  program.command("restore-rf")
+    .description("write the RF calibration / MAC sector from a backup of this chip, or a fresh template")
+    .option("--from <backup>", "whole-flash backup of this very chip")
+    .option("--template", "a fresh sector with a random MAC tail (BK7231N/M family)")
+    .action((o, cmd) =>
+      run(cmd, (s, env) => restoreRfCommand(s, env, { from: o.from, template: o.template ?? false }))
+    );
 
   program.command("list-ports")
     .description("list serial ports and programmers")

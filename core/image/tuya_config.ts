@@ -368,7 +368,7 @@ export function obkTemplate(board: BoardDescription, chip: string | null, name?:
 
 /** Leaf keys whose values are secrets (Wi-Fi credentials, Tuya device secrets). */
 export const SECRET_KEY =
-  /(^|_)(psk|auzkey|uuid|ssid|passwd|password|pwd|pass|token|secret|sec_key|local_?key|actv?_?key|devkey|key)(_|$)|key$/i;
+  /(^|_)(id|psk|auzkey|uuid|ssid|passwd|password|pwd|pass|token|secret|sec_key|local_?key|actv?_?key|devkey|key)(_|$)|key$/i;
 
 /** Replace every secret leaf of `v` by a mask (its length only). */
 export function maskSecrets(v: TuyaValue, key = ""): TuyaValue {
