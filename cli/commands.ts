@@ -6,7 +6,7 @@
  */
 
 import { findResumePoint } from "./resume.ts";
-import { checkImageKey } from "./key_check.ts";
+import { checkImageKey } from "../core/image/key_check.ts";
 import { formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { crcHex } from "../core/flasher/backup.ts";

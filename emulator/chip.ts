@@ -17,6 +17,8 @@ import { handleRequest, type LoaderFlash, type LoaderHost } from "./loader.ts";
 export const EFUSE_CTRL = 0x00800074;
 /** Efuse read-out register: bit 8 = valid, bits 0..7 = byte. */
 export const EFUSE_OPTR = 0x00800078;
+import { BOOT_BAUD, type BootCheck, bootCheck, efuseKey } from "./boot.ts";
+
 /** SCTRL chip-ID register. */
 export const CHIP_ID_REG = 0x00800000;
 /** Device-ID register of the BK7236/BK7258 family. */
@@ -68,6 +70,7 @@ export class BekenChip implements UartDevice, LoaderHost {
   #efusePending = false;
   #parser = new RequestParser();
   #text = "";
+  #bootSaid = false;
 
   constructor(opts: BekenChipOptions) {
     this.profile = opts.profile;
@@ -124,7 +127,13 @@ export class BekenChip implements UartDevice, LoaderHost {
     this.#bauds = [{ at: -Infinity, baud: 115200 }];
     this.#parser.reset();
     this.#text = "";
+    this.#bootSaid = false;
     this.lock.protectFlag = false;
+  }
+
+  /** What the boot after the last reset does with the current flash and efuse (emulator/boot.ts). */
+  bootCheck(): BootCheck {
+    return bootCheck(this.profile, efuseKey(this.profile, this.efuse), (a, n) => this.flash.read(a, n));
   }
 
   signals(lines: { dtr: boolean; rts: boolean }, now: number): void {
@@ -168,10 +177,17 @@ export class BekenChip implements UartDevice, LoaderHost {
 
   #app(data: Uint8Array, now: number): TxChunk[] {
     if (this.app === "silent") return [];
+    // the boot line leaves once the app runs; the device model only transmits when handed bytes
+    const out: TxChunk[] = [];
+    if (!this.#bootSaid) {
+      this.#bootSaid = true;
+      const b = this.bootCheck();
+      if (b.line) out.push({ at: now, baud: BOOT_BAUD, data: new TextEncoder().encode(`${b.line}\r\n`) });
+    }
     this.#text = (this.#text + new TextDecoder("latin1").decode(data)).slice(-64);
     if (this.app === "openbeken" && /reboot\r?\n/.test(this.#text)) this.reset(now + 50);
     if (this.app === "libretiny" && this.#text.includes("\x01\xe0\xfc\x01\x00")) this.reset(now + 50);
-    return [];
+    return out;
   }
 
   readReg(addr: number): number {

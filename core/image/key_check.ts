@@ -7,9 +7,9 @@
  * @module
  */
 
-import { FlashError } from "../core/errors.ts";
-import { classifyImage, classOfKey, type KeyClassification, parseKeyText } from "../core/image/key_class.ts";
-import { APP_START } from "../core/image/inspect.ts";
+import { FlashError } from "../errors.ts";
+import { classifyImage, classOfKey, type KeyClassification, parseKeyText } from "./key_class.ts";
+import { APP_START } from "./inspect.ts";
 
 const NAMES: Record<string, string> = {
   "tuya-n": "the Tuya N key (BK7231N)",
