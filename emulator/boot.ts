@@ -14,7 +14,7 @@
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import type { KeyWords } from "../core/image/cipher.ts";
 import { CHUNK_FLASH, unframe } from "../core/image/framing.ts";
-import { classifyImage, classOfKey, keyText } from "../core/image/key_class.ts";
+import { classifyImage, classOfKey, decryptsWith } from "../core/image/key_class.ts";
 import { APP_START } from "../core/image/inspect.ts";
 
 /** Prefix of the boot line. */
@@ -70,14 +70,14 @@ export function bootCheck(
         `${p.name}: CRC16 of the chunk at 0x${(p.at + f.firstInvalid).toString(16)} does not match`,
       );
     }
-    if (
-      want !== null && (c.class !== want || (want === "other" && c.key !== null && c.key !== keyText(key!)))
-    ) {
+    if (key !== null && !decryptsWith(p.bytes, p.at, key)) {
       return silent(
-        `${p.name} is built for ${c.class}${c.key ? ` (${c.key})` : ""}, the efuse key is ${want}`,
+        `${p.name} is built for ${c.class}${
+          c.key ? ` (${c.key})` : ""
+        }: it does not decrypt with the efuse key (${want})`,
       );
     }
-    if (c.class === "other" && c.key === null) return silent(`${p.name}: ${c.evidence}`);
+    if (key === null && c.class === "other" && c.key === null) return silent(`${p.name}: ${c.evidence}`);
     seen.push(`${p.name} ${c.class}`);
   }
   const line = `${BOOT_LINE_PREFIX}: ${profile.name}, ${seen.join(", ")}`;

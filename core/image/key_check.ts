@@ -8,7 +8,13 @@
  */
 
 import { FlashError } from "../errors.ts";
-import { classifyImage, classOfKey, type KeyClassification, parseKeyText } from "./key_class.ts";
+import {
+  classifyImage,
+  classOfKey,
+  decryptsWith,
+  type KeyClassification,
+  parseKeyText,
+} from "./key_class.ts";
 import { APP_START } from "./inspect.ts";
 
 const NAMES: Record<string, string> = {
@@ -63,10 +69,14 @@ export function checkImageKey(
     };
   }
   const chipClass = classOfKey(words);
-  const mismatch = image.class !== chipClass ||
-    (chipClass === "other" && image.key !== null && image.key !== chipKey?.toLowerCase());
-  if (!mismatch) {
-    return { note: `key check: image built for ${NAMES[image.class]}, as the chip's efuse key`, image };
+  if (decryptsWith(part, at, words)) {
+    return { note: `key check: image built for ${NAMES[chipClass]}, as the chip's efuse key`, image };
+  }
+  if (image.class === "other" && image.key === null) {
+    return {
+      note: `key check: the image's key could not be determined (${image.evidence}); writing it`,
+      image,
+    };
   }
   const cause = `the image is built for ${
     NAMES[image.class]

@@ -40,6 +40,23 @@ export function parseKeyText(text: string): KeyWords | null {
   return [w[0], w[1], w[2], w[3]];
 }
 
+/**
+ * Whether two keys encrypt identically. The pad is linear over GF(2) in coef0 and coef2 for a
+ * fixed settings word, so different key words can be the same cipher; comparing pads over
+ * addresses that exercise every address bit decides it.
+ */
+export function sameCipher(a: KeyWords, b: KeyWords): boolean {
+  const ca = new BekenCipher(a), cb = new BekenCipher(b);
+  if (ca.bypass || cb.bypass) return ca.bypass === cb.bypass;
+  for (let bit = -1; bit < 32; bit++) {
+    for (const base of [0, 0x10000, 0x5a5a5a58]) {
+      const addr = (bit < 0 ? base : base ^ (1 << bit)) & ~3;
+      if (ca.pad(addr >>> 0) !== cb.pad(addr >>> 0)) return false;
+    }
+  }
+  return true;
+}
+
 /** The class of a chip's efuse key. */
 export function classOfKey(k: KeyWords): KeyClass {
   if (isBypassKey(k)) return "bypass";
