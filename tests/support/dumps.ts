@@ -5,7 +5,7 @@
  */
 
 import { frame } from "../../core/image/framing.ts";
-import { type KeyWords } from "../../core/image/cipher.ts";
+import type { KeyWords } from "../../core/image/cipher.ts";
 import { plainCode, storedImage } from "../../core/image/encode.ts";
 import { buildRblHeader, fnv1a32, rblDataCrc } from "../../core/image/rbl.ts";
 import { templateRfTlvN } from "../../core/image/rf_tlv.ts";
