@@ -121,6 +121,9 @@ Deno.test("RBL header and RF TLV round trip", () => {
   broken[4] = 0xff;
   assert.ok(!parseRfTlv(broken).valid);
   assert.equal(parseRfTlv(new Uint8Array(4096).fill(0xff)).problem, "erased");
+  const longRecord = templateRfTlvN(MAC);
+  longRecord[20] = 0x40; // the first record's length runs past its group
+  assert.match(parseRfTlv(longRecord).problem ?? "", /runs past its group/);
   const padded = buildRfTlv([{ tag: 0x22222200, records: [{ tag: 0x22222201, data: new Uint8Array(4) }] }]);
   assert.ok(parseRfTlv(padded).valid);
   assert.ok(isRfMissingMac("c8:47:8c:00:00:00"));
