@@ -260,3 +260,9 @@ export function encodeStorage(innerKey: Uint8Array, values: readonly StorageValu
   }
   return out;
 }
+
+/** The decrypted 4 KiB block at `offset` of `data`: the key block with the master key, others with the data key. */
+export function decryptBlock(data: Uint8Array, offset: number, s: TuyaStorage): Uint8Array {
+  const key = offset === s.keyBlockOffset ? TUYA_MASTER_KEY : dataKey(s.innerKey);
+  return aesEcbDecrypt(key, data.subarray(offset, offset + TUYA_BLOCK));
+}

@@ -19,7 +19,7 @@ import { expect, expectFlashError, type Scenario, type ScenarioContext } from ".
 import { programOptions, withConnection } from "./common.ts";
 
 function chipNeeds(p: ChipProfile): string | null {
-  if (!p.key || p.efuseSize === 0) return `the ${p.name} has no readable efuse key`;
+  if (!p.key || p.efuseSize === 0) return `the ${p.name} profile names no efuse key to check images against`;
   if (p.loaderProtectedEnd > 0) return `the ${p.name} loader refuses bootloader writes`;
   return null;
 }
