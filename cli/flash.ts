@@ -160,7 +160,10 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       "--overwrite-bootloader",
       "allow writing or erasing 0x0..0x10fff (a failure there bricks the chip)",
     )
-    .option("--skip-key-check", "continue when the efuse key or chip ID does not fit the chip mode")
+    .option(
+      "--skip-key-check",
+      "continue when the efuse key or chip ID does not fit the chip mode, or the image is built for another key",
+    )
     .option(
       "--state <file>",
       "virtual ports: load and save the chip's flash, efuse and status registers here",
