@@ -256,14 +256,18 @@ export async function writeFlashCommand(
         } in ${env.backupDir}: writing it from the start`,
     );
   }
-  const head = image instanceof Uint8Array ? image : await image.read(0, Math.min(size, 0x12000));
-  const keyCheck = checkImageKey(head, args.addr, s.identity.key, env.skipKeyCheck ?? false);
-  if (keyCheck) env.out.note(keyCheck.note);
+  const overwriteBootloader = await bootloaderAllowed(s, env, "write", args.addr, size);
+  // a write the bootloader guard refuses anyway is not key-checked (one error, no note)
+  if (overwriteBootloader || args.addr >= s.bootloaderEnd) {
+    const head = image instanceof Uint8Array ? image : await image.read(0, Math.min(size, 0x12000));
+    const keyCheck = checkImageKey(head, args.addr, s.identity.key, env.skipKeyCheck ?? false);
+    if (keyCheck) env.out.note(keyCheck.note);
+  }
   const ctx = await contextFor(s, env);
   const r = await writeFlash(ctx, image, {
     resume: point ? { journal: point.journal, name: point.name } : undefined,
     addr: args.addr,
-    overwriteBootloader: await bootloaderAllowed(s, env, "write", args.addr, size),
+    overwriteBootloader,
     bootloaderEnd: s.bootloaderEnd,
     store: new DirectoryStore(env.backupDir),
     identity: s.identity,
