@@ -6,7 +6,9 @@ import { frame, logicalAddress, unframe } from "../core/image/framing.ts";
 import { inspectDump, redactReport } from "../core/image/inspect.ts";
 import { classifyImage, parseKeyText, sameCipher } from "../core/image/key_class.ts";
 import { checkImageKey } from "../core/image/key_check.ts";
-import { buildRblHeader, parseRblHeader } from "../core/image/rbl.ts";
+import { buildRblHeader, fnv1a32, parseRblHeader } from "../core/image/rbl.ts";
+import { crc32 } from "../core/uart/crc.ts";
+import { gzipSync } from "node:zlib";
 import { buildRfTlv, isRfMissingMac, parseRfTlv, templateRfTlvN } from "../core/image/rf_tlv.ts";
 import { decodeValue, describeBoard, obkTemplate, parseTuyaJson } from "../core/image/tuya_config.ts";
 import { dataKey, encodeStorage, findStorage } from "../core/image/tuya_storage.ts";
@@ -113,6 +115,29 @@ Deno.test("RBL header and RF TLV round trip", () => {
   assert.ok(p.headerCrcValid);
   h[20] ^= 1;
   assert.ok(!parseRblHeader(h)!.headerCrcValid);
+
+  // an OTA file: header unframed at 0, gzip data after it
+  const raw = pseudoRandom("ota", 5000);
+  const gz = new Uint8Array(gzipSync(raw));
+  const ota = new Uint8Array(96 + gz.length);
+  ota.set(gz, 96);
+  ota.set(buildRblHeader({
+    encryption: "none",
+    compression: "gzip",
+    timestamp: 2,
+    name: "app",
+    version: "9",
+    sn: "",
+    dataCrc: crc32(gz),
+    dataHash: fnv1a32(raw),
+    rawSize: raw.length,
+    dataSize: gz.length,
+  }));
+  const o = inspectDump(ota).rbl[0];
+  assert.deepEqual([o.name, o.compression, o.dataCrcValid, o.hashValid], ["app", "gzip", true, true]);
+  ota[200] ^= 1;
+  const o2 = inspectDump(ota).rbl[0];
+  assert.deepEqual([o2.dataCrcValid, o2.hashValid], [false, false]);
 
   const t = parseRfTlv(templateRfTlvN(MAC));
   assert.ok(t.valid, t.problem ?? "");

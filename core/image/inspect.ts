@@ -11,7 +11,8 @@ import { type ChipProfile, CHIPS } from "../chips/profiles.ts";
 import { bootloaderByCrc } from "../chips/bootloaders.ts";
 import { crc32 } from "../uart/crc.ts";
 import { classifyImage, type KeyClassification } from "./key_class.ts";
-import { findRblInFlash, type RblInFlash } from "./rbl.ts";
+import { findRblInFlash, parseRblOta, type RblInFlash, type RblOta } from "./rbl.ts";
+import { gunzipSync } from "node:zlib";
 import { isRfMissingMac, parseRfTlv, RF_MISSING_MAC_PREFIX } from "./rf_tlv.ts";
 import { findStorage } from "./tuya_storage.ts";
 import {
@@ -48,7 +49,7 @@ export interface InspectReport {
   } | null;
   partitions: Partition[];
   app: { offset: number; size: number | null; keyClass: KeyClassification } | null;
-  rbl: (RblInFlash & { crc: string })[];
+  rbl: ((RblInFlash | RblOta) & { crc: string })[];
   tuya: {
     start: number;
     keyBlockOffset: number;
@@ -135,7 +136,7 @@ export function inspectDump(data: Uint8Array): InspectReport {
     const bootClass = classifyImage(data, 0);
     bootloader = { name, crc256: hex8(c256), crc257: hex8(c257), keyClass: bootClass };
     rbl = findRblInFlash(data, [0, APP_START]).map((r) => ({ ...r, crc: hex8(r.dataCrc) }));
-    const appRbl = rbl.find((r) => r.partitionStart === APP_START);
+    const appRbl = rbl.find((r) => "partitionStart" in r && r.partitionStart === APP_START);
     app = {
       offset: APP_START,
       size: appRbl ? appRbl.dataSize : null,
@@ -187,6 +188,8 @@ export function inspectDump(data: Uint8Array): InspectReport {
       );
     }
   }
+  const ota = parseRblOta(data, (d) => new Uint8Array(gunzipSync(d)));
+  if (ota) rbl = [{ ...ota, crc: hex8(ota.dataCrc) }, ...rbl];
   return {
     size: data.length,
     kind,

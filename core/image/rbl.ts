@@ -139,3 +139,32 @@ export function findRblInFlash(dump: Uint8Array, partitionStarts: readonly numbe
   }
   return out;
 }
+
+/** An OTA file's container: the header at offset 0, unframed, the data after it. */
+export interface RblOta extends RblHeader {
+  offset: 0;
+  /** CRC-32 of the `dataSize` bytes after the header matched (null when the file is shorter). */
+  dataCrcValid: boolean | null;
+  /** FNV-1a of the raw (uncompressed) data matched; null when the data could not be unpacked here. */
+  hashValid: boolean | null;
+}
+
+/** Decode an OTA file that starts with an RBL header; null when it does not. */
+export function parseRblOta(file: Uint8Array, gunzip?: (data: Uint8Array) => Uint8Array): RblOta | null {
+  const h = parseRblHeader(file.subarray(0, RBL_HEADER_SIZE));
+  if (!h || !h.headerCrcValid) return null;
+  const data = file.subarray(RBL_HEADER_SIZE, RBL_HEADER_SIZE + h.dataSize);
+  const whole = data.length === h.dataSize;
+  let hashValid: boolean | null = null;
+  if (whole && h.encryption === "none") {
+    if (h.compression === "none") hashValid = fnv1a32(data.subarray(0, h.rawSize)) === h.dataHash;
+    else if (h.compression === "gzip" && gunzip) {
+      try {
+        hashValid = fnv1a32(gunzip(data)) === h.dataHash;
+      } catch {
+        hashValid = false;
+      }
+    }
+  }
+  return { ...h, offset: 0, dataCrcValid: whole ? crc32(data) === h.dataCrc : null, hashValid };
+}
