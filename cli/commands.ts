@@ -7,6 +7,7 @@
 
 import { findResumePoint } from "./resume.ts";
 import { checkImageKey } from "../core/image/key_check.ts";
+import { compareBootloaders, planWholeFlash } from "./qio.ts";
 import { formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { crcHex } from "../core/flasher/backup.ts";
@@ -235,7 +236,13 @@ export async function writeFlashCommand(
   env: CommandEnv,
   args: { image: string; data: Uint8Array | ByteSource; addr: number; resume?: string | boolean },
 ): Promise<void> {
-  const image = args.data;
+  const plan = await planWholeFlash(env.out, args.data, args.addr, {
+    uart: s.kind === "uart",
+    overwriteBootloader: env.overwriteBootloader,
+    chipKey: s.identity.key,
+  });
+  args = { ...args, addr: plan.addr };
+  const image = plan.data;
   const size = image instanceof Uint8Array ? image.length : image.size;
   const point = args.resume
     ? await findResumePoint(
@@ -264,6 +271,7 @@ export async function writeFlashCommand(
     if (keyCheck) env.out.note(keyCheck.note);
   }
   const ctx = await contextFor(s, env);
+  await compareBootloaders(ctx, env.out, plan);
   const r = await writeFlash(ctx, image, {
     resume: point ? { journal: point.journal, name: point.name } : undefined,
     addr: args.addr,
@@ -283,6 +291,7 @@ export async function writeFlashCommand(
       size,
       image: args.image,
       crc32: crcHex((await scanSource(toSource(image))).crc32),
+      keptBootloader: plan.keptBootloader,
       ...programJson(r),
     },
     programHuman(r, "write"),
