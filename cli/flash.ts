@@ -36,6 +36,12 @@ import { parseFaultPlan } from "./faults.ts";
 import { startCliRecording } from "./record.ts";
 import { inspectBytes, readForInspect } from "./inspect.ts";
 import { restoreRfCommand } from "./restore_rf.ts";
+import { obkConfigCommand } from "./obk_config.ts";
+
+/** Commander's collector for repeatable options. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 import { readImage } from "./files.ts";
 import { type Session, withSession } from "./session.ts";
 
@@ -350,6 +356,29 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .option("--template", "a fresh sector with a random MAC tail (BK7231N/M family)")
     .action((o, cmd) =>
       run(cmd, (s, env) => restoreRfCommand(s, env, { from: o.from, template: o.template ?? false }))
+    );
+
+  program.command("obk-config")
+    .description("write OpenBeken's configuration sector: Wi-Fi, MQTT, name, pins (backup first, verified)")
+    .option(
+      "--set <key=value>",
+      "a setting, e.g. wifi.ssid=lab, wifi.pass=…, mqtt.host=… (repeatable)",
+      collect,
+      [],
+    )
+    .option("--pins <template>", "pins (and start-up commands) from an OpenBeken template JSON")
+    .option("--from-dump <backup>", "pins from the Tuya configuration in a backup of the device")
+    .option("--name <name>", "device name (long name; the short name is derived from it)")
+    .option("--config <file>", 'settings as JSON ({"wifi": {"ssid": …}} or {"wifi.ssid": …})')
+    .action((o, cmd) =>
+      run(cmd, (s, env) =>
+        obkConfigCommand(s, env, {
+          set: o.set as string[],
+          pins: o.pins,
+          fromDump: o.fromDump,
+          name: o.name,
+          config: o.config,
+        }))
     );
 
   program.command("list-ports")

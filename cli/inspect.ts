@@ -100,6 +100,14 @@ export function reportLines(r: InspectReport, source: string): string[] {
       }`,
     );
   }
+  if (r.obkConfig) {
+    const c = r.obkConfig;
+    out.push(
+      `OpenBeken:   config v${c.version} at ${hex(c.offset)}, CRC8 ${c.crcValid ? "valid" : "INVALID"}`,
+    );
+    for (const [k, v] of Object.entries(c.text)) if (v !== "") out.push(`  ${k}: ${valueText(v)}`);
+    if (c.pins.length) out.push(`  pins: ${c.pins.map((p) => `P${p.pin}=${p.role};${p.channel}`).join(" ")}`);
+  }
   for (const w of r.warnings) out.push(`Warning:     ${w}`);
   return out;
 }
@@ -132,14 +140,17 @@ export async function inspectBytes(out: Output, data: Uint8Array, o: InspectOpti
 
 /**
  * The parts of the chip's flash `inspect` needs, read over the session: the bootloader window,
- * the start of the app, the RF sectors and the Tuya storage region; the rest stays 0xFF.
+ * the start of the app, the RF and OpenBeken config sectors and the Tuya storage region; the rest
+ * stays 0xFF.
  */
 export async function readForInspect(ctx: FlasherContext): Promise<Uint8Array> {
   const size = ctx.flashSize;
   const img = new Uint8Array(size).fill(0xff);
   const ranges: [number, number][] = [[0, APP_START + 0x1000]];
+  // RF sectors; on the BK7231 family OpenBeken's config sector follows its RF sector
   for (const rf of [0x1d0000, 0x1e0000, 0x3fe000, 0x7fe000]) {
-    if (rf + 0x1000 <= size) ranges.push([rf, 0x1000]);
+    const len = rf < 0x200000 ? 0x2000 : 0x1000;
+    if (rf + len <= size) ranges.push([rf, len]);
   }
   const tuyaStart = size === 0x200000 ? TUYA_USUAL_START_BK7231 : size - 0x12000;
   ranges.push([tuyaStart, size - tuyaStart]);

@@ -15,6 +15,7 @@ import { findRblInFlash, parseRblOta, type RblInFlash, type RblOta } from "./rbl
 import { gunzipSync } from "node:zlib";
 import { isRfMissingMac, parseRfTlv, RF_MISSING_MAC_PREFIX } from "./rf_tlv.ts";
 import { findStorage } from "./tuya_storage.ts";
+import { decodeObkConfig, type ObkConfig, obkSecretFields } from "./obk_config.ts";
 import {
   type BoardDescription,
   decodeValue,
@@ -66,6 +67,8 @@ export interface InspectReport {
     mac: string | null;
     macWarning: string | null;
   } | null;
+  /** OpenBeken's configuration sector, when one is there. */
+  obkConfig: (ObkConfig & { offset: number }) | null;
   warnings: string[];
 }
 
@@ -188,6 +191,17 @@ export function inspectDump(data: Uint8Array): InspectReport {
       );
     }
   }
+  let obkConfig: InspectReport["obkConfig"] = null;
+  if (whole) {
+    for (const off of [0x1d1000, 0x1e1000]) {
+      const c = off + 0x1000 <= data.length ? decodeObkConfig(data.subarray(off, off + 0x1000)) : null;
+      if (c) {
+        obkConfig = { offset: off, ...c };
+        if (!c.crcValid) warnings.push(`OpenBeken config at 0x${off.toString(16)}: CRC8 does not match`);
+        break;
+      }
+    }
+  }
   const ota = parseRblOta(data, (d) => new Uint8Array(gunzipSync(d)));
   if (ota) rbl = [{ ...ota, crc: hex8(ota.dataCrc) }, ...rbl];
   return {
@@ -201,12 +215,18 @@ export function inspectDump(data: Uint8Array): InspectReport {
     rbl,
     tuya,
     rf,
+    obkConfig,
     warnings,
   };
 }
 
-/** The report with secrets masked: storage values by key name, and the storage's inner key. */
+/** The report with secrets masked: storage values by key name, the storage's inner key, OpenBeken passwords. */
 export function redactReport(r: InspectReport): InspectReport {
+  if (r.obkConfig) {
+    const text = { ...r.obkConfig.text };
+    for (const k of obkSecretFields()) if (text[k]) text[k] = `<masked: ${text[k].length} chars>`;
+    r = { ...r, obkConfig: { ...r.obkConfig, text } };
+  }
   if (!r.tuya) return r;
   const values: Record<string, { kind: ValueKind; value: TuyaValue }> = {};
   for (const [k, v] of Object.entries(r.tuya.values)) {
