@@ -8,6 +8,7 @@
 import { findResumePoint } from "./resume.ts";
 import { checkImageKey } from "../core/image/key_check.ts";
 import { compareBootloaders, planWholeFlash } from "./qio.ts";
+import { isSampleImage } from "../core/image/samples.ts";
 import { formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { crcHex } from "../core/flasher/backup.ts";
@@ -236,6 +237,16 @@ export async function writeFlashCommand(
   env: CommandEnv,
   args: { image: string; data: Uint8Array | ByteSource; addr: number; resume?: string | boolean },
 ): Promise<void> {
+  if (!/virtual:/.test(s.port)) {
+    const all = args.data instanceof Uint8Array ? args.data : await args.data.read(0, args.data.size);
+    if (isSampleImage(all)) {
+      throw new FlashError(
+        "BAD_IMAGE",
+        `${args.image} is one of bekenlab's emulator-only sample images, not firmware`,
+        "write a real build (OpenBeken, LibreTiny) to a real chip; samples are for --port virtual:<chip>",
+      );
+    }
+  }
   const plan = await planWholeFlash(env.out, args.data, args.addr, {
     uart: s.kind === "uart",
     overwriteBootloader: env.overwriteBootloader,

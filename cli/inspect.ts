@@ -52,9 +52,9 @@ export function reportLines(r: InspectReport, source: string): string[] {
   if (r.app) {
     const a = r.app;
     out.push(
-      `App:         at ${hex(a.offset)}${
-        a.size !== null ? `, ${humanSize(a.size)} of data` : ""
-      }, CRC16 framing ${
+      `App:         ${
+        a.offset === 0 ? "the whole file (an app image stored for 0x11000)" : `at ${hex(a.offset)}`
+      }${a.size !== null ? `, ${humanSize(a.size)} of data` : ""}, CRC16 framing ${
         a.keyClass.framingValid === null ? "n/a" : a.keyClass.framingValid ? "valid" : "INVALID"
       }; built for key: ${a.keyClass.class}${
         a.keyClass.key ? ` ${a.keyClass.key}` : ""

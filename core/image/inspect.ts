@@ -101,6 +101,10 @@ function guessFamily(
   const byModule = moduleChip ? CHIPS.find((c) => c.name === moduleChip)?.id ?? null : null;
   const id = known?.id ?? byModule ?? byRf;
   const p = id ? CHIPS.find((c) => c.id === id) ?? null : null;
+  if (!p && boot.class === "tuya-n") {
+    ev.push("bootloader built for the Tuya N key");
+    return { family: "BK7231N or BK7231T (Tuya N key)", profile: null, evidence: ev };
+  }
   return { family: p?.name ?? null, profile: p, evidence: ev };
 }
 
@@ -133,7 +137,21 @@ export function inspectDump(data: Uint8Array): InspectReport {
   let rf: InspectReport["rf"] = null;
   let chip: InspectReport["chip"] = { family: board?.moduleChip ?? null, evidence: [] };
   let partitions: Partition[] = [];
-  if (kind !== "storage-region" && data.length > APP_START) {
+  // an app image ("UA") is stored for 0x11000 but starts at offset 0 of its file
+  const identified = (c: KeyClassification) =>
+    c.class !== "unknown" && !(c.class === "other" && c.key === null);
+  const uaClass = kind === "image" ? classifyImage(data, APP_START) : null;
+  const isUa = uaClass !== null && identified(uaClass) &&
+    (data.length <= APP_START || !identified(classifyImage(data.subarray(APP_START), APP_START)));
+  if (isUa) {
+    rbl = findRblInFlash(data, [0]).map((r) => ({ ...r, crc: hex8(r.dataCrc) }));
+    const appRbl = rbl.find((r) => "partitionStart" in r && r.partitionStart === 0);
+    app = { offset: 0, size: appRbl ? appRbl.dataSize : null, keyClass: uaClass };
+    chip = {
+      family: uaClass.class === "bypass" ? "BK7231M/BL2028N (zero key)" : null,
+      evidence: ["an app image (UA) stored for 0x11000, without a bootloader"],
+    };
+  } else if (kind !== "storage-region" && data.length > APP_START) {
     const c256 = crc32(data.subarray(0, 256)), c257 = crc32(data.subarray(0, 257));
     const name = bootloaderByCrc(c257)?.name ?? bootloaderByCrc(c256)?.name ?? null;
     const bootClass = classifyImage(data, 0);
