@@ -4,6 +4,8 @@ import { main } from "../cli/flash.ts";
 import { TUYA_N_KEY, ZERO_KEY } from "../core/image/cipher.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 import { syntheticDump } from "./support/dumps.ts";
+import { serveTcp } from "../emulator/serve.ts";
+import { sampleFiles } from "../core/image/samples.ts";
 
 async function flash(args: string[]) {
   let stdout = "", stderr = "";
@@ -64,4 +66,32 @@ Deno.test("a whole-flash image at 0x0 keeps the chip's bootloader; an N build's 
   assert.equal(whole.code, 0, whole.stderr);
   assert.deepEqual((await flashOf()).subarray(0, 0x60000), mImage);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sample images are refused on a real port (here a TCP bridge to the emulator), before anything is written", async () => {
+  const dir = await Deno.makeTempDir();
+  const v = await createVirtualChip({ chip: "bk7231m" });
+  const before = v.nor.snapshot().data.slice();
+  const server = serveTcp(v.chip, { hostname: "127.0.0.1", port: 0 }, { pace: "none" });
+  try {
+    const file = join(dir, "s.bin");
+    await Deno.writeFile(file, sampleFiles()["sample-bk7231m-ua.bin"]);
+    const r = await flash([
+      "--port",
+      server.address,
+      "--baud",
+      "115200",
+      "--no-backup",
+      "write-flash",
+      file,
+      "--addr",
+      "0x11000",
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /emulator-only sample images, not firmware/);
+    assert.deepEqual(v.nor.snapshot().data, before);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
