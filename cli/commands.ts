@@ -382,5 +382,11 @@ export function readKeyCommand(s: Session, env: CommandEnv): Promise<void> {
 /** `reboot`. */
 export async function rebootCommand(s: Session, env: CommandEnv): Promise<void> {
   await s.target.reboot();
-  finish(s, env, { rebooted: true }, [`Rebooted ${s.identity.chip} into its application`]);
+  const boot = s.emulatedBoot?.();
+  finish(s, env, { rebooted: true, ...(boot ? { boot } : {}) }, [
+    `Rebooted ${s.identity.chip} into its application`,
+    ...(boot
+      ? [`Emulated chip: ${boot.boots ? `prints "${boot.line}" at 115200` : `silent: ${boot.reason}`}`]
+      : []),
+  ]);
 }

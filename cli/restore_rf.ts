@@ -147,7 +147,9 @@ export async function restoreRfCommand(s: Session, env: CommandEnv, o: RestoreRf
       changed: r.changed,
     },
     [
-      `Restored the RF/MAC sector at ${hex(rf)} from ${origin}: MAC ${parsed.mac}; verified`,
+      r.changed === 0
+        ? `The RF/MAC sector at ${hex(rf)} already matches ${origin}: MAC ${parsed.mac}; nothing written`
+        : `Restored the RF/MAC sector at ${hex(rf)} from ${origin}: MAC ${parsed.mac}; verified`,
       ...(r.backup ? [`Backup: ${r.backup}`] : []),
     ],
   );
