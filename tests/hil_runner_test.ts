@@ -149,7 +149,7 @@ Deno.test({
       assert.equal(code, 6, err);
       assert.match(err, new RegExp(`^error: no reply to link check on ${pty.path} after 0\\.3 s$`, "m"));
       assert.match(err, /^remedy: reset the chip/m);
-      assert.match(io.out.join(""), /14 scenarios: 0 passed, 0 failed, 14 skipped/);
+      assert.match(io.out.join(""), /15 scenarios: 0 passed, 0 failed, 15 skipped/);
       const sent = pty.read(1 << 16);
       const parser = new RequestParser();
       parser.push(sent);
