@@ -10,7 +10,9 @@
  */
 
 import { join } from "node:path";
-import { inspectDump, type InspectReport } from "../core/image/inspect.ts";
+import { inspectDump, type InspectReport, redactReport } from "../core/image/inspect.ts";
+import { secretLeaves } from "../core/image/tuya_config.ts";
+import { reportLines } from "./inspect.ts";
 import { decryptBlock, findStorage, TUYA_BLOCK } from "../core/image/tuya_storage.ts";
 
 const BOARD_KEY = /^(module|ch_num|.*_pin|.*_lv)$/;
@@ -89,6 +91,19 @@ export async function inspectCorpus(dir: string): Promise<number> {
         r.rf ? String(r.rf.valid) : "-",
       ]);
       failures.push(...await checkExpectations(dir, name, data, r));
+      // nothing secret may survive the masking (counted, never printed)
+      const masked = redactReport(r);
+      const shown = JSON.stringify(masked) + reportLines(masked, name).join("\n");
+      const secrets = r.tuya
+        ? [
+          r.tuya.innerKey,
+          ...Object.entries(r.tuya.values).flatMap(([k, v]) =>
+            v.kind === "binary" ? [String(v.value).slice(4, 36)] : secretLeaves(v.value, k)
+          ),
+        ]
+        : [];
+      const leaked = secrets.filter((x) => shown.includes(x)).length;
+      if (leaked > 0) failures.push(`${name}: ${leaked} secret value(s) appear in the masked output`);
     } catch (e) {
       failures.push(`${name}: inspect crashed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     }

@@ -370,6 +370,12 @@ export function obkTemplate(board: BoardDescription, chip: string | null, name?:
 export const SECRET_KEY =
   /(^|_)(id|psk|auzkey|uuid|ssid|passwd|password|pwd|pass|token|secret|sec_key|local_?key|actv?_?key|devkey|key)(_|$)|key$/i;
 
+/**
+ * Keys that match {@link SECRET_KEY} but hold no secret: server addresses next to a PSK
+ * (`mq_psk_ip`), and the product schema id (`s_id`, also the name of a storage value).
+ */
+export const NOT_SECRET_KEY = /(_ip|_url|_host|_port)$|^s_id$/i;
+
 /** Replace every secret leaf of `v` by a mask (its length only). */
 export function maskSecrets(v: TuyaValue, key = ""): TuyaValue {
   if (Array.isArray(v)) return v.map((x) => maskSecrets(x, key));
@@ -378,6 +384,20 @@ export function maskSecrets(v: TuyaValue, key = ""): TuyaValue {
     for (const [k, x] of Object.entries(v)) o[k] = maskSecrets(x, k);
     return o;
   }
-  if (key && SECRET_KEY.test(key) && v !== null && v !== "") return `<masked: ${String(v).length} chars>`;
+  if (key && SECRET_KEY.test(key) && !NOT_SECRET_KEY.test(key) && v !== null && v !== "") {
+    return `<masked: ${String(v).length} chars>`;
+  }
   return v;
+}
+
+/** The secret leaves of `v` (what {@link maskSecrets} masks), at least `min` characters long. */
+export function secretLeaves(v: TuyaValue, key = "", min = 4): string[] {
+  if (Array.isArray(v)) return v.flatMap((x) => secretLeaves(x, key, min));
+  if (v !== null && typeof v === "object") {
+    return Object.entries(v).flatMap(([k, x]) => secretLeaves(x, k, min));
+  }
+  if (key && SECRET_KEY.test(key) && !NOT_SECRET_KEY.test(key) && v !== null && String(v).length >= min) {
+    return [String(v)];
+  }
+  return [];
 }
