@@ -131,6 +131,21 @@ export class BekenChip implements UartDevice, LoaderHost {
     this.lock.protectFlag = false;
   }
 
+  /**
+   * The boot line, sent unprompted when the boot window closes without a host linking (the
+   * application starts) at or before `until`; once per boot.
+   */
+  spontaneous(until: number): TxChunk[] {
+    if (this.#bootSaid || this.#state !== "reset" || this.silent || this.#cenLow || this.app === "silent") {
+      return [];
+    }
+    const appAt = this.#resetAt + this.timing.resetToWindowMs + this.timing.bootWindowMs;
+    if (appAt > until) return [];
+    this.#bootSaid = true;
+    const b = this.bootCheck();
+    return b.line ? [{ at: appAt, baud: BOOT_BAUD, data: new TextEncoder().encode(`${b.line}\r\n`) }] : [];
+  }
+
   /** What the boot after the last reset does with the current flash and efuse (emulator/boot.ts). */
   bootCheck(): BootCheck {
     return bootCheck(this.profile, efuseKey(this.profile, this.efuse), (a, n) => this.flash.read(a, n));

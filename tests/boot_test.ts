@@ -45,3 +45,15 @@ Deno.test("a bricked chip stays silent: wrong key, broken CRC16 framing, erased 
   const d = await createVirtualChip({ chip: "bk7231n" });
   assert.ok(!d.chip.bootCheck().boots);
 });
+
+Deno.test("the boot line leaves unprompted when the boot window closes: a host that only listens reads it", async () => {
+  const v = await createVirtualChip({ chip: "bk7231n", image: syntheticDump(TUYA_N_KEY) });
+  const link = v.link();
+  const got = await link.read(256, 60_000);
+  const line = new TextDecoder().decode(got);
+  assert.ok(line.startsWith(BOOT_LINE_PREFIX), JSON.stringify(line));
+  assert.deepEqual(await link.read(256, 1000), new Uint8Array(0), "one line per boot");
+  // a chip that does not boot stays silent
+  const silent = await createVirtualChip({ chip: "bk7231m", image: syntheticDump(TUYA_N_KEY) });
+  assert.deepEqual(await silent.link().read(256, 60_000), new Uint8Array(0));
+});
