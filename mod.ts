@@ -60,3 +60,13 @@ export { findCh341a, type UsbDeviceLike } from "./core/io/usb.ts";
 export { Ch341aSpi } from "./core/io/ch341a.ts";
 
 export * from "./core/flasher/mod.ts";
+
+export { BekenCipher, isBypassKey, type KeyWords, TUYA_N_KEY, ZERO_KEY } from "./core/image/cipher.ts";
+export { classifyImage, type KeyClass, type KeyClassification, sameCipher } from "./core/image/key_class.ts";
+export { checkImageKey } from "./core/image/key_check.ts";
+export { inspectDump, type InspectReport, redactReport } from "./core/image/inspect.ts";
+export { findStorage } from "./core/image/tuya_storage.ts";
+export { describeBoard, obkTemplate, TUYA_PIN_ROLES } from "./core/image/tuya_config.ts";
+export { parseRfTlv } from "./core/image/rf_tlv.ts";
+export { parseRblHeader, parseRblOta } from "./core/image/rbl.ts";
+export { decodeObkConfig, encodeObkConfig } from "./core/image/obk_config.ts";

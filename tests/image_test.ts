@@ -224,6 +224,13 @@ Deno.test("inspect a synthetic whole dump: chip, keys, RBL checks, storage, boar
   assert.equal(m.app!.keyClass.class, "bypass");
   assert.equal(m.tuya, null);
   assert.ok(m.warnings.some((w) => w.includes("restore-rf")));
+  // a sector whose MAC ends in 00:00:00 is flagged
+  const zeroed = syntheticDump(TUYA_N_KEY);
+  zeroed.set(templateRfTlvN(new Uint8Array([0xc8, 0x47, 0x8c, 0, 0, 0])), 0x1d0000);
+  const z = inspectDump(zeroed);
+  assert.match(z.rf!.macWarning ?? "", /restore-rf/);
+  assert.ok(z.warnings.some((w) => w.includes("c8:47:8c:00:00:00")));
+  assert.equal(r.rf!.macWarning, null);
   const region = inspectDump(syntheticStorage());
   assert.equal(region.kind, "storage-region");
   assert.equal(region.tuya!.board!.pins.length, 4);

@@ -174,10 +174,9 @@ export function inspectDump(data: Uint8Array): InspectReport {
       const t = parseRfTlv(data.subarray(off, off + 0x1000));
       if (t.valid || t.problem !== "erased" && t.problem !== "no TLV header") {
         rfAt = off;
-        const macWarning =
-          t.mac && (isRfMissingMac(t.mac) || t.mac.startsWith(RF_MISSING_MAC_PREFIX) && isRfMissingMac(t.mac))
-            ? `MAC ${t.mac} is the value chips report when the RF data is missing: restore RF (restore-rf)`
-            : null;
+        const macWarning = t.mac && isRfMissingMac(t.mac)
+          ? `MAC ${t.mac} ends in 00:00:00, what chips report when the RF data is missing: restore RF (restore-rf)`
+          : null;
         rf = { offset: off, valid: t.valid, problem: t.problem, mac: t.mac, macWarning };
         break;
       }
