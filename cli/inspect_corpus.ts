@@ -91,6 +91,11 @@ export async function inspectCorpus(dir: string): Promise<number> {
         r.rf ? String(r.rf.valid) : "-",
       ]);
       failures.push(...await checkExpectations(dir, name, data, r));
+      for (const c of r.rbl) {
+        if (!c.headerCrcValid || c.dataCrcValid === false || c.hashValid === false) {
+          failures.push(`${name}: RBL "${c.name}" at 0x${c.offset.toString(16)} does not check`);
+        }
+      }
       // nothing secret may survive the masking (counted, never printed)
       const masked = redactReport(r);
       const shown = JSON.stringify(masked) + reportLines(masked, name).join("\n");

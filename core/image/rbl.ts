@@ -88,13 +88,15 @@ export function fnv1a32(data: Uint8Array): number {
 }
 
 /**
- * The data CRC of a partition container: the packager counts the last 16 bytes of its data as
- * 0x10 padding while the flash holds 0xFF there (docs/dump-formats.md §4).
+ * The data CRC of a partition container. The data size exceeds the raw size by a padding of
+ * `n = dataSize - rawSize` bytes, which the flash holds as 0xFF but the packager counted as
+ * `n` bytes of value `n` (PKCS#7-style; docs/dump-formats.md §4).
  */
-export function rblDataCrc(data: Uint8Array): number {
-  if (data.length < 16) return crc32(data);
+export function rblDataCrc(data: Uint8Array, rawSize = data.length): number {
+  const pad = data.length - rawSize;
+  if (pad <= 0 || pad > 0xff) return crc32(data);
   const copy = data.slice();
-  copy.fill(0x10, copy.length - 16);
+  copy.fill(pad, rawSize);
   return crc32(copy);
 }
 
@@ -130,7 +132,7 @@ export function findRblInFlash(dump: Uint8Array, partitionStarts: readonly numbe
       const framedLen = Math.ceil(h.dataSize / 32) * CHUNK_FLASH;
       if (start + framedLen <= i) {
         const data = unframe(dump.subarray(start, start + framedLen)).data.subarray(0, h.dataSize);
-        dataCrcValid = rblDataCrc(data) === h.dataCrc;
+        dataCrcValid = rblDataCrc(data, h.rawSize) === h.dataCrc;
         hashValid = fnv1a32(data.subarray(0, Math.min(h.rawSize, data.length))) === h.dataHash;
       }
     }

@@ -7,7 +7,8 @@
 import { frame } from "../../core/image/framing.ts";
 import type { KeyWords } from "../../core/image/cipher.ts";
 import { plainCode, storedImage } from "../../core/image/encode.ts";
-import { buildRblHeader, fnv1a32, rblDataCrc } from "../../core/image/rbl.ts";
+import { buildRblHeader, fnv1a32 } from "../../core/image/rbl.ts";
+import { crc32 } from "../../core/uart/crc.ts";
 import { templateRfTlvN } from "../../core/image/rf_tlv.ts";
 import { encodeStorage } from "../../core/image/tuya_storage.ts";
 import { unframe } from "../../core/image/framing.ts";
@@ -72,8 +73,15 @@ export function syntheticStorage(): Uint8Array {
   ]);
 }
 
-/** A stored partition (bootloader at 0 or app at 0x11000) with its RBL trailer at `end - 102`. */
-function partition(name: string, key: KeyWords, start: number, end: number, size: number): Uint8Array {
+/** A stored partition (bootloader at 0 or app at 0x11000) with its RBL trailer (`pad` bytes of padding counted). */
+function partition(
+  name: string,
+  key: KeyWords,
+  start: number,
+  end: number,
+  size: number,
+  pad: number,
+): Uint8Array {
   const body = storedImage(plainCode(pseudoRandom(`${name}/code`, size)), key, start);
   const data = unframe(body).data;
   const h = buildRblHeader({
@@ -83,9 +91,10 @@ function partition(name: string, key: KeyWords, start: number, end: number, size
     name,
     version: "1.00",
     sn: "0",
-    dataCrc: rblDataCrc(data),
-    dataHash: fnv1a32(data),
-    rawSize: data.length,
+    // the packager counts the padding as `pad` bytes of value `pad` (computed here independently)
+    dataCrc: crc32(Uint8Array.from(data, (b, i) => (i >= data.length - pad ? pad : b))),
+    dataHash: fnv1a32(data.subarray(0, data.length - pad)),
+    rawSize: data.length - pad,
     dataSize: data.length,
   });
   const out = new Uint8Array(end - start).fill(0xff);
@@ -99,8 +108,8 @@ function partition(name: string, key: KeyWords, start: number, end: number, size
 /** A 2 MiB BK7231N-layout dump: bootloader and app for `key`, RF sector, Tuya storage. */
 export function syntheticDump(key: KeyWords, opts: { storage?: boolean; rf?: boolean } = {}): Uint8Array {
   const d = new Uint8Array(0x200000).fill(0xff);
-  d.set(partition("bootloader", key, 0, 0x11000, 0x3000), 0);
-  d.set(partition("app", key, 0x11000, 0x40000, 0x8000), 0x11000);
+  d.set(partition("bootloader", key, 0, 0x11000, 0x3000, 4), 0);
+  d.set(partition("app", key, 0x11000, 0x40000, 0x8000, 16), 0x11000);
   if (opts.rf ?? true) d.set(templateRfTlvN(MAC), 0x1d0000);
   if (opts.storage ?? true) d.set(syntheticStorage(), 0x1ee000);
   return d;
