@@ -127,5 +127,11 @@ if (import.meta.main) {
     console.error("error: no directory given\nremedy: deno task inspect-corpus <dir of .bin dumps>");
     Deno.exit(2);
   }
-  Deno.exit(await inspectCorpus(dir));
+  try {
+    Deno.exit(await inspectCorpus(dir));
+  } catch (e) {
+    console.error(`error: cannot read ${dir}: ${e instanceof Error ? e.message : e}`);
+    console.error("remedy: pass a directory of .bin dumps");
+    Deno.exit(2);
+  }
 }

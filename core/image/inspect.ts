@@ -221,6 +221,14 @@ export function inspectDump(data: Uint8Array): InspectReport {
   }
   const ota = parseRblOta(data, (d) => new Uint8Array(gunzipSync(d)));
   if (ota) rbl = [{ ...ota, crc: hex8(ota.dataCrc) }, ...rbl];
+  const known = (c: KeyClassification | undefined) => c !== undefined && c.class !== "unknown";
+  if (
+    !tuya && !rf && !obkConfig && rbl.length === 0 && !known(bootloader?.keyClass) && !known(app?.keyClass)
+  ) {
+    warnings.push(
+      "no bootloader, app, RBL container, Tuya storage, RF sector or OpenBeken config found: not a Beken dump?",
+    );
+  }
   return {
     size: data.length,
     kind,
