@@ -11,7 +11,7 @@ import { crc32 } from "../core/uart/crc.ts";
 import { gzipSync } from "node:zlib";
 import { buildRfTlv, isRfMissingMac, parseRfTlv, templateRfTlvN } from "../core/image/rf_tlv.ts";
 import { decodeValue, describeBoard, obkTemplate, parseTuyaJson } from "../core/image/tuya_config.ts";
-import { dataKey, encodeStorage, findStorage } from "../core/image/tuya_storage.ts";
+import { dataKey, dataKeyCandidates, encodeStorage, findStorage } from "../core/image/tuya_storage.ts";
 import { FlashError } from "../core/errors.ts";
 import { pseudoRandom } from "../hil/images.ts";
 import { MAC, PLANTED, syntheticDump, syntheticStorage } from "./support/dumps.ts";
@@ -172,6 +172,11 @@ Deno.test("Tuya storage: encode then find and decode the same values", () => {
   const dump = new Uint8Array(0x20000).fill(0xff);
   dump.set(region, 0x10000);
   assert.equal(findStorage(dump)!.start, 0x10000);
+  // a storage whose data key uses another platform string is opened too
+  for (const k of dataKeyCandidates(inner).slice(1)) {
+    const other = findStorage(encodeStorage(inner, values, 2, k))!;
+    assert.deepEqual(other.values.get("big"), values[1].value);
+  }
   // a corrupted block is reported, not decoded
   region[0x1000 + 100] ^= 0xff;
   assert.ok(findStorage(region)!.problems.some((p) => p.includes("checksum")));

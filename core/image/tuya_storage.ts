@@ -98,11 +98,47 @@ export interface TuyaStorage {
   start: number;
   /** The inner (per-device) key. A secret. */
   innerKey: Uint8Array;
+  /** The data key that opened the data blocks. A secret. */
+  dataKey: Uint8Array;
   blocks: DataBlock[];
   /** Raw values by name, in index order. */
   values: Map<string, Uint8Array>;
   /** Things that did not decode, one line each. */
   problems: string[];
+}
+
+/** Platform strings of the data key BK7231GUIFlashTool tries ("8721D": RTL8720D, "8711AM_4M": WRG1). */
+export const TUYA_KEY_PART_1_OTHERS: readonly Uint8Array[] = ["8721D", "8711AM_4M"].map((t) =>
+  new TextEncoder().encode(t)
+);
+/** Whole 16-byte bases BK7231GUIFlashTool also tries: data key byte i = base[i] + inner[i]. */
+export const TUYA_KEY_BASES: readonly Uint8Array[] = [
+  Uint8Array.from("9090a4a4a2c4f2cadadecce4e8f2e8cc".match(/../g)!, (h) => parseInt(h, 16)),
+  TUYA_KEY_PART_2,
+];
+
+/** Every data key to try for `inner`, the BK7231 one first. */
+export function dataKeyCandidates(inner: Uint8Array): Uint8Array[] {
+  return [
+    dataKey(inner),
+    ...TUYA_KEY_PART_1_OTHERS.map((p1) => dataKey(inner, p1)),
+    ...TUYA_KEY_BASES.map((b) => inner.map((x, i) => (x + b[i]) & 0xff)),
+  ];
+}
+
+/** The candidate data key that opens the most blocks (the BK7231 key when none does better). */
+function pickDataKey(data: Uint8Array, keyBlockOffset: number, inner: Uint8Array): Uint8Array {
+  let best = dataKey(inner), bestCount = -1;
+  for (const k of dataKeyCandidates(inner)) {
+    let n = 0;
+    for (let o = 0; o + TUYA_BLOCK <= data.length; o += TUYA_BLOCK) {
+      if (
+        o !== keyBlockOffset && MAGIC_DATA_BLOCKS.includes(u32(aesEcbDecrypt(k, data.subarray(o, o + 16)), 0))
+      ) n++;
+    }
+    if (n > bestCount) best = k, bestCount = n;
+  }
+  return best;
 }
 
 /** Offsets of 4 KiB blocks in `data` that decrypt to a valid key block. */
@@ -121,7 +157,7 @@ export function findKeyBlocks(data: Uint8Array): number[] {
 export function decodeStorage(data: Uint8Array, keyBlockOffset: number): TuyaStorage {
   const head = aesEcbDecrypt(TUYA_MASTER_KEY, data.subarray(keyBlockOffset, keyBlockOffset + 32));
   const innerKey = head.slice(8, 24);
-  const key = dataKey(innerKey);
+  const key = pickDataKey(data, keyBlockOffset, innerKey);
   const problems: string[] = [];
   const blocks: DataBlock[] = [];
   for (let o = 0; o + TUYA_BLOCK <= data.length; o += TUYA_BLOCK) {
@@ -147,7 +183,7 @@ export function decodeStorage(data: Uint8Array, keyBlockOffset: number): TuyaSto
     else values.set(e.name, v);
   }
   const start = Math.min(keyBlockOffset, ...blocks.map((b) => b.offset));
-  return { keyBlockOffset, start, innerKey, blocks, values, problems };
+  return { keyBlockOffset, start, innerKey, dataKey: key, blocks, values, problems };
 }
 
 function indexPages(b: DataBlock, problems: string[]): IndexEntry[] {
@@ -215,8 +251,14 @@ export interface StorageValue {
  * Build a storage region (key block, then one data block per 30 data pages' worth of values)
  * holding `values`, encrypted with `innerKey`: the inverse of {@link findStorage}, for tests
  * and fixtures. Every value gets its own index page and consecutive data pages in one block.
+ * `key` is the data key (default: the BK7231 one).
  */
-export function encodeStorage(innerKey: Uint8Array, values: readonly StorageValue[], blocks = 2): Uint8Array {
+export function encodeStorage(
+  innerKey: Uint8Array,
+  values: readonly StorageValue[],
+  blocks = 2,
+  key: Uint8Array = dataKey(innerKey),
+): Uint8Array {
   const out = new Uint8Array(TUYA_BLOCK * (blocks + 1)).fill(0xff);
   const kb = new Uint8Array(TUYA_BLOCK);
   const w32 = (b: Uint8Array, o: number, v: number) => {
@@ -226,7 +268,6 @@ export function encodeStorage(innerKey: Uint8Array, values: readonly StorageValu
   kb.set(innerKey, 8);
   w32(kb, 4, byteSum(innerKey));
   out.set(aesEcbEncrypt(TUYA_MASTER_KEY, kb), 0);
-  const key = dataKey(innerKey);
   let vi = 0;
   for (let blk = 0; blk < blocks; blk++) {
     const p = new Uint8Array(TUYA_BLOCK);
@@ -263,6 +304,6 @@ export function encodeStorage(innerKey: Uint8Array, values: readonly StorageValu
 
 /** The decrypted 4 KiB block at `offset` of `data`: the key block with the master key, others with the data key. */
 export function decryptBlock(data: Uint8Array, offset: number, s: TuyaStorage): Uint8Array {
-  const key = offset === s.keyBlockOffset ? TUYA_MASTER_KEY : dataKey(s.innerKey);
+  const key = offset === s.keyBlockOffset ? TUYA_MASTER_KEY : s.dataKey;
   return aesEcbDecrypt(key, data.subarray(offset, offset + TUYA_BLOCK));
 }
