@@ -185,3 +185,21 @@ export { type BlockPolicy, type BlockWork, planBlocks } from "./core/flasher/era
 export { type ProgramOptions, type ProgramReport } from "./core/flasher/program.ts";
 export { JOURNAL_VERSION, type WriteJournal } from "./core/flasher/journal.ts";
 export type { Fingerprint } from "./core/flasher/fingerprint.ts";
+
+// What is on the chip: images, keys, Tuya configuration, RF/MAC, OpenBeken configuration.
+export { BekenCipher, isBypassKey, type KeyWords, TUYA_N_KEY, ZERO_KEY } from "./core/image/cipher.ts";
+export { classifyImage, type KeyClass, type KeyClassification, sameCipher } from "./core/image/key_class.ts";
+export { checkImageKey, type KeyCheckResult } from "./core/image/key_check.ts";
+export { inspectDump, type InspectReport, type Partition, redactReport } from "./core/image/inspect.ts";
+export { findStorage, type TuyaStorage } from "./core/image/tuya_storage.ts";
+export {
+  type BoardDescription,
+  describeBoard,
+  type ObkTemplate,
+  obkTemplate,
+  TUYA_PIN_ROLES,
+  type TuyaValue,
+} from "./core/image/tuya_config.ts";
+export { parseRfTlv, type RfTlv } from "./core/image/rf_tlv.ts";
+export { parseRblHeader, parseRblOta, type RblHeader, type RblOta } from "./core/image/rbl.ts";
+export { decodeObkConfig, encodeObkConfig, type ObkSettings } from "./core/image/obk_config.ts";

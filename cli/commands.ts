@@ -6,6 +6,9 @@
  */
 
 import { findResumePoint } from "./resume.ts";
+import { checkImageKey } from "../core/image/key_check.ts";
+import { compareBootloaders, planWholeFlash } from "./qio.ts";
+import { isSampleImage } from "../core/image/samples.ts";
 import { formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { crcHex } from "../core/flasher/backup.ts";
@@ -40,6 +43,8 @@ export interface CommandEnv {
   confirm: (question: string) => Promise<boolean>;
   /** Overlap read requests with replies (`--no-read-ahead` turns it off). */
   readAhead?: boolean;
+  /** `--skip-key-check`: write an image built for another key (with a note). */
+  skipKeyCheck?: boolean;
 }
 
 /**
@@ -244,7 +249,23 @@ export async function writeFlashCommand(
     restoreOutside?: boolean;
   },
 ): Promise<void> {
-  const image = args.data;
+  if (!/virtual:/.test(s.port)) {
+    const all = args.data instanceof Uint8Array ? args.data : await args.data.read(0, args.data.size);
+    if (isSampleImage(all)) {
+      throw new FlashError(
+        "BAD_IMAGE",
+        `${args.image} is one of bekenlab's emulator-only sample images, not firmware`,
+        "write a real build (OpenBeken, LibreTiny) to a real chip; samples are for --port virtual:<chip>",
+      );
+    }
+  }
+  const plan = await planWholeFlash(env.out, args.data, args.addr, {
+    uart: s.kind === "uart",
+    overwriteBootloader: env.overwriteBootloader,
+    chipKey: s.identity.key,
+  });
+  args = { ...args, addr: plan.addr };
+  const image = plan.data;
   const size = image instanceof Uint8Array ? image.length : image.size;
   const point = args.resume
     ? await findResumePoint(
@@ -265,14 +286,21 @@ export async function writeFlashCommand(
         } in ${env.backupDir}: writing it from the start`,
     );
   }
+  const overwriteBootloader = await bootloaderAllowed(s, env, "write", args.addr, size);
+  // a write the bootloader guard refuses anyway is not key-checked (one error, no note)
+  if (overwriteBootloader || args.addr >= s.bootloaderEnd) {
+    const head = image instanceof Uint8Array ? image : await image.read(0, Math.min(size, 0x12000));
+    const keyCheck = checkImageKey(head, args.addr, s.identity.key, env.skipKeyCheck ?? false);
+    if (keyCheck) env.out.note(keyCheck.note);
+  }
   const ctx = await contextFor(s, env);
+  await compareBootloaders(ctx, env.out, plan);
   const r = await writeFlash(ctx, image, {
     resume: point ? { journal: point.journal, name: point.name } : undefined,
     restoreOutside: args.restoreOutside ?? false,
     addr: args.addr,
     // over SPI, --yes also confirms a resume's write-back into the bootloader window
-    overwriteBootloader: (await bootloaderAllowed(s, env, "write", args.addr, size)) ||
-      (s.kind === "spi" && env.yes),
+    overwriteBootloader: overwriteBootloader || (s.kind === "spi" && env.yes),
     bootloaderEnd: s.bootloaderEnd,
     store: new DirectoryStore(env.backupDir),
     identity: s.identity,
@@ -288,6 +316,7 @@ export async function writeFlashCommand(
       size,
       image: args.image,
       crc32: crcHex((await scanSource(toSource(image))).crc32),
+      keptBootloader: plan.keptBootloader,
       ...programJson(r),
     },
     programHuman(r, "write"),
@@ -367,5 +396,11 @@ export function readKeyCommand(s: Session, env: CommandEnv): Promise<void> {
 /** `reboot`. */
 export async function rebootCommand(s: Session, env: CommandEnv): Promise<void> {
   await s.target.reboot();
-  finish(s, env, { rebooted: true }, [`Rebooted ${s.identity.chip} into its application`]);
+  const boot = s.emulatedBoot?.();
+  finish(s, env, { rebooted: true, ...(boot ? { boot } : {}) }, [
+    `Rebooted ${s.identity.chip} into its application`,
+    ...(boot
+      ? [`Emulated chip: ${boot.boots ? `prints "${boot.line}" at 115200` : `silent: ${boot.reason}`}`]
+      : []),
+  ]);
 }

@@ -32,6 +32,7 @@ import {
   isStdout,
   openImage,
   type OutputFile,
+  readImage,
   streamOutput,
 } from "../core/flasher/files.ts";
 import { listPortsCommand } from "./list_ports.ts";
@@ -43,7 +44,16 @@ import { parsePortSpec } from "../core/io/port_spec.ts";
 import { progressView } from "./progress.ts";
 import { checkFaultKinds, parseFaultPlan } from "./faults.ts";
 import { startCliRecording } from "./record.ts";
+import { inspectBytes, readForInspect } from "./inspect.ts";
+import { restoreRfCommand } from "./restore_rf.ts";
+import { obkConfigCommand } from "./obk_config.ts";
+
 import { type Session, withSession } from "./session.ts";
+
+/** Commander's collector for repeatable options. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 /** Where `main` writes and what it may use. */
 export interface MainOptions {
@@ -199,7 +209,10 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       "--overwrite-bootloader",
       "allow writing or erasing 0x0..0x10fff (a failure there bricks the chip)",
     )
-    .option("--skip-key-check", "continue when the efuse key or chip ID does not fit the chip mode")
+    .option(
+      "--skip-key-check",
+      "continue when the efuse key or chip ID does not fit the chip mode, or the image is built for another key",
+    )
     .option(
       "--state <file>",
       "virtual ports: load and save the chip's flash, efuse and status registers here",
@@ -267,6 +280,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       yes: g.yes ?? false,
       confirm: opts.confirm ?? ((q) => (out.json ? Promise.resolve(false) : askOnTerminal(io, q))),
       readAhead: g.readAhead !== false,
+      skipKeyCheck: g.skipKeyCheck ?? false,
     };
     return withSession(
       {
@@ -421,6 +435,58 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
         ],
       );
     });
+
+  program.command("inspect")
+    .description(
+      "what a dump (or, with --port, the chip) holds: chip, bootloader, app key, Tuya config, RF/MAC",
+    )
+    .argument("[file]", "whole-flash dump, Tuya storage region or image (default: read the chip on --port)")
+    .option("--show-secrets", "print Wi-Fi credentials and Tuya device secrets instead of masking them")
+    .option("--obk-template <file>", "write an OpenBeken device template made from the Tuya pins")
+    .action(async (file, o, cmd) => {
+      const opts = { showSecrets: o.showSecrets ?? false, obkTemplate: o.obkTemplate };
+      if (file !== undefined) {
+        await inspectBytes(out, await readImage(file), { ...opts, source: file });
+        return;
+      }
+      await run(cmd, async (s, env) => {
+        const { contextFor } = await import("./commands.ts");
+        const data = await readForInspect(await contextFor(s, env));
+        env.progress.stop();
+        await inspectBytes(out, data, { ...opts, source: s.port });
+      });
+    });
+
+  program.command("restore-rf")
+    .description("write the RF calibration / MAC sector from a backup of this chip, or a fresh template")
+    .option("--from <backup>", "whole-flash backup of this very chip")
+    .option("--template", "a fresh sector with a random MAC tail (BK7231N/M family)")
+    .action((o, cmd) =>
+      run(cmd, (s, env) => restoreRfCommand(s, env, { from: o.from, template: o.template ?? false }))
+    );
+
+  program.command("obk-config")
+    .description("write OpenBeken's configuration sector: Wi-Fi, MQTT, name, pins (backup first, verified)")
+    .option(
+      "--set <key=value>",
+      "a setting, e.g. wifi.ssid=lab, wifi.pass=…, mqtt.host=… (repeatable)",
+      collect,
+      [],
+    )
+    .option("--pins <template>", "pins (and start-up commands) from an OpenBeken template JSON")
+    .option("--from-dump <backup>", "pins from the Tuya configuration in a backup of the device")
+    .option("--name <name>", "device name (long name; the short name is derived from it)")
+    .option("--config <file>", 'settings as JSON ({"wifi": {"ssid": …}} or {"wifi.ssid": …})')
+    .action((o, cmd) =>
+      run(cmd, (s, env) =>
+        obkConfigCommand(s, env, {
+          set: o.set as string[],
+          pins: o.pins,
+          fromDump: o.fromDump,
+          name: o.name,
+          config: o.config,
+        }))
+    );
 
   program.command("list-ports")
     .description("list serial ports and programmers")

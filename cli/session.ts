@@ -53,6 +53,8 @@ export interface Session {
   uart: { identity: UartIdentity; client: UartClient } | null;
   /** SPI mode and how entry went (SPI paths only). */
   spi: { mode: SpiMode; entry: EntryResult | null } | null;
+  /** `virtual:` ports: what the emulated chip does when it boots (emulator/boot.ts). */
+  emulatedBoot?: () => { boots: boolean; line: string | null; reason: string };
 }
 
 /** How to open the session. */
@@ -241,6 +243,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
   }
   let requested = profileFor(opts.chip);
   let save = () => Promise.resolve();
+  let emulatedBoot: Session["emulatedBoot"];
   let link: ByteLink;
   if (spec.kind === "virtual") {
     const { createVirtualChip } = await import("../emulator/virtual.ts");
@@ -255,6 +258,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       }
     }
     requested ??= v.profile;
+    emulatedBoot = () => v.chip.bootCheck();
     save = () => v.save();
     cleanups.push(save);
     link = v.link();
@@ -300,6 +304,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       bootloaderEnd: id.profile.layout.bootloader.end,
       uart: { identity: id, client: opened.client },
       spi: null,
+      emulatedBoot,
     },
   };
 }

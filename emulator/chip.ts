@@ -19,6 +19,8 @@ import { realBaud } from "../core/uart/baud.ts";
 export const EFUSE_CTRL = 0x00800074;
 /** Efuse read-out register: bit 8 = valid, bits 0..7 = byte. */
 export const EFUSE_OPTR = 0x00800078;
+import { BOOT_BAUD, type BootCheck, bootCheck, efuseKey } from "./boot.ts";
+
 /** SCTRL chip-ID register. */
 export const CHIP_ID_REG = 0x00800000;
 /** Device-ID register of the BK7236/BK7258 family. */
@@ -101,6 +103,7 @@ export class BekenChip implements UartDevice, LoaderHost {
   #lastRx = -Infinity;
   /** Frames queued in the ring buffer: when the loader takes each up, and its size. */
   #ring: { at: number; bytes: number }[] = [];
+  #bootSaid = false;
 
   /** A chip as `opts` describe it, held in reset until powered. */
   constructor(opts: BekenChipOptions) {
@@ -168,7 +171,28 @@ export class BekenChip implements UartDevice, LoaderHost {
     this.#text = "";
     this.#ring = [];
     this.#lastRx = -Infinity;
+    this.#bootSaid = false;
     this.lock.protectFlag = false;
+  }
+
+  /**
+   * The boot line, sent unprompted when the boot window closes without a host linking (the
+   * application starts) at or before `until`; once per boot.
+   */
+  spontaneous(until: number): TxChunk[] {
+    if (this.#bootSaid || this.#state !== "reset" || this.silent || this.#cenLow || this.app === "silent") {
+      return [];
+    }
+    const appAt = this.#resetAt + this.timing.resetToWindowMs + this.timing.bootWindowMs;
+    if (appAt > until) return [];
+    this.#bootSaid = true;
+    const b = this.bootCheck();
+    return b.line ? [{ at: appAt, baud: BOOT_BAUD, data: new TextEncoder().encode(`${b.line}\r\n`) }] : [];
+  }
+
+  /** What the boot after the last reset does with the current flash and efuse (emulator/boot.ts). */
+  bootCheck(): BootCheck {
+    return bootCheck(this.profile, efuseKey(this.profile, this.efuse), (a, n) => this.flash.read(a, n));
   }
 
   signals(lines: { dtr: boolean; rts: boolean }, now: number): void {
@@ -279,10 +303,17 @@ export class BekenChip implements UartDevice, LoaderHost {
 
   #app(data: Uint8Array, now: number): TxChunk[] {
     if (this.app === "silent") return [];
+    // the boot line leaves once the app runs; the device model only transmits when handed bytes
+    const out: TxChunk[] = [];
+    if (!this.#bootSaid) {
+      this.#bootSaid = true;
+      const b = this.bootCheck();
+      if (b.line) out.push({ at: now, baud: BOOT_BAUD, data: new TextEncoder().encode(`${b.line}\r\n`) });
+    }
     this.#text = (this.#text + new TextDecoder("latin1").decode(data)).slice(-64);
     if (this.app === "openbeken" && /reboot\r?\n/.test(this.#text)) this.reset(now + 50);
     if (this.app === "libretiny" && this.#text.includes("\x01\xe0\xfc\x01\x00")) this.reset(now + 50);
-    return [];
+    return out;
   }
 
   /** A register as ReadReg reads it. */

@@ -30,4 +30,9 @@ export interface UartDevice {
   reset(now: number): void;
   /** Modem lines as driven by the host; a device wired for auto-reset reacts to them. */
   signals(lines: { dtr: boolean; rts: boolean }, now: number): void;
+  /**
+   * What the device sends on its own, unprompted, by time `until` if the host sends nothing
+   * before then (a booting chip's first log line). Optional: most devices only answer.
+   */
+  spontaneous?(until: number): TxChunk[];
 }

@@ -126,6 +126,8 @@ export class VirtualWire implements ByteLink {
   read(max: number, timeoutMs: number): Promise<Uint8Array> {
     this.#check();
     const now = this.clock.now();
+    // with nothing under way, the device may start talking on its own before the deadline
+    if (this.#segments.length === 0) this.#schedule(this.#device.spontaneous?.(now + timeoutMs) ?? []);
     const first = this.#segments[0];
     if (!first) {
       this.clock.advanceTo(now + timeoutMs);

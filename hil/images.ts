@@ -7,6 +7,8 @@
 
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { SECTOR } from "../core/target.ts";
+import type { KeyWords } from "../core/image/cipher.ts";
+import { plainCode, storedImage } from "../core/image/encode.ts";
 
 /** Size of the application image the write scenarios use (32 sectors). */
 export const APP_IMAGE_SIZE = 0x20000;
@@ -46,4 +48,14 @@ export function withChangedSectors(image: Uint8Array, sectors: readonly number[]
   const out = image.slice();
   for (const s of sectors) out.set(pseudoRandom(`${salt}/${s}`, SECTOR), s * SECTOR);
   return out;
+}
+
+/** A bootloader for a chip whose efuse key is `key`, as stored at 0x0 (encrypted, CRC16-framed). */
+export function bootableBootloader(key: KeyWords): Uint8Array {
+  return storedImage(plainCode(pseudoRandom("boot/bootloader", 0x3000)), key, 0);
+}
+
+/** An application for `profile` built for `key`, as stored at 0x11000. */
+export function bootableApp(profile: ChipProfile, key: KeyWords): Uint8Array {
+  return storedImage(plainCode(pseudoRandom(`${profile.id}/boot/app`, 0x8000)), key, 0x11000);
 }

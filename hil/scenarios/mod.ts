@@ -8,6 +8,8 @@
 import type { Scenario } from "../scenario.ts";
 import { baudLadder } from "./baud_ladder.ts";
 import { bootloaderGuard } from "./bootloader_guard.ts";
+import { bootsAfterWrite, imageKeyBoot } from "./boot_key.ts";
+import { bk7231mFlow } from "./m_flow.ts";
 import { detect } from "./detect.ts";
 import { eraseRegionScenario } from "./erase_region.ts";
 import { fullBackup } from "./full_backup.ts";
@@ -33,6 +35,9 @@ export const SCENARIOS: readonly Scenario[] = [
   eraseRegionScenario,
   unprotectScenario,
   spiRecovery,
+  imageKeyBoot,
+  bootsAfterWrite,
+  bk7231mFlow,
 ];
 
 /** Find a scenario by id. */

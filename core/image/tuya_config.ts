@@ -1,0 +1,403 @@
+/**
+ * The meaning of Tuya storage values: typed decoding (JSON, Tuya's unquoted
+ * `user_param_key` JSON, text, binary), the board description read from `user_param_key`
+ * (module, pins with roles and channels), and the one table that maps Tuya pin keys to
+ * OpenBeken pin roles. Key names and roles: docs/dump-formats.md §5.
+ *
+ * @module
+ */
+
+/** A decoded value: JSON-like data, text, or binary (hex). */
+export type TuyaValue = string | number | boolean | null | TuyaValue[] | { [k: string]: TuyaValue };
+
+/**
+ * Parse Tuya's unquoted JSON (`{Jsonver:1.0.0,module:CB2S,rl1_pin:6,...}`): every run of
+ * characters other than `{}[]:,` is a token; tokens that are decimal integers become numbers.
+ */
+export function parseTuyaJson(text: string): TuyaValue {
+  let i = 0;
+  const token = (): string => {
+    const start = i;
+    while (i < text.length && !"{}[]:,".includes(text[i])) i++;
+    return text.slice(start, i).trim().replace(/^"(.*)"$/, "$1");
+  };
+  const scalar = (t: string): TuyaValue => (/^(0|-?[1-9][0-9]{0,14})$/.test(t) ? Number(t) : t);
+  const value = (): TuyaValue => {
+    if (text[i] === "{") {
+      i++;
+      const o: Record<string, TuyaValue> = {};
+      while (i < text.length && text[i] !== "}") {
+        const k = token();
+        if (text[i] !== ":") throw new SyntaxError(`expected ':' after "${k}" at ${i}`);
+        i++;
+        o[k] = value();
+        if (text[i] === ",") i++;
+      }
+      if (text[i] !== "}") throw new SyntaxError("unterminated object");
+      i++;
+      return o;
+    }
+    if (text[i] === "[") {
+      i++;
+      const a: TuyaValue[] = [];
+      while (i < text.length && text[i] !== "]") {
+        a.push(value());
+        if (text[i] === ",") i++;
+      }
+      if (text[i] !== "]") throw new SyntaxError("unterminated array");
+      i++;
+      return a;
+    }
+    return scalar(token());
+  };
+  const v = value();
+  if (text.slice(i).trim() !== "") throw new SyntaxError(`trailing text at ${i}`);
+  return v;
+}
+
+/** How a value was decoded. */
+export type ValueKind = "json" | "tuya-json" | "text" | "binary";
+
+/** Decode one raw value into a typed one. */
+export function decodeValue(raw: Uint8Array): { kind: ValueKind; value: TuyaValue } {
+  let end = raw.length;
+  while (end > 0 && raw[end - 1] === 0) end--;
+  const b = raw.subarray(0, end);
+  const printable = b.every((c) => (c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09);
+  if (!printable) {
+    return {
+      kind: "binary",
+      value: `hex:${Array.from(b, (c) => c.toString(16).padStart(2, "0")).join("")}`,
+    };
+  }
+  const text = new TextDecoder().decode(b);
+  try {
+    return { kind: "json", value: JSON.parse(text) as TuyaValue };
+  } catch { /* not standard JSON: try Tuya's unquoted form next */ }
+  if (text.startsWith("{")) {
+    try {
+      return { kind: "tuya-json", value: parseTuyaJson(text) };
+    } catch { /* neither form: keep the text */ }
+  }
+  return { kind: "text", value: text };
+}
+
+/** A pin role in OpenBeken's names, with its channel. */
+export interface PinAssignment {
+  /** GPIO number (P<n>). */
+  pin: number;
+  /** The Tuya key it came from. */
+  key: string;
+  /** What it is, in words ("relay", "button", "Wi-Fi LED", …). */
+  function: string;
+  /** OpenBeken role name ("Rel", "Btn", "WifiLED_n", …). */
+  role: string;
+  channel: number;
+}
+
+/** One row of the Tuya key → OpenBeken role table. */
+interface RoleRule {
+  /** Key pattern; `(\d+)` captures the channel where there is one. */
+  key: RegExp;
+  function: string;
+  /** Role when the level key says active high (1), and when active low (0). */
+  high: string;
+  low: string;
+  /** Level assumed without a level key. */
+  defaultLevel: 0 | 1;
+  /** Channel when the key has no number. */
+  channel?: number;
+}
+
+/**
+ * The Tuya key → OpenBeken role table (keys as BK7231GUIFlashTool's extractor reads them;
+ * roles as OpenBeken names them). The level key is the pin key with `_pin` replaced by `_lv`.
+ */
+export const TUYA_PIN_ROLES: readonly RoleRule[] = [
+  { key: /^rl(\d+)_pin$/, function: "relay", high: "Rel", low: "Rel_n", defaultLevel: 1 },
+  { key: /^rl_on(\d+)_pin$/, function: "bridge relay on", high: "Rel", low: "Rel_n", defaultLevel: 1 },
+  { key: /^rl_off(\d+)_pin$/, function: "bridge relay off", high: "Rel_n", low: "Rel_n", defaultLevel: 1 },
+  { key: /^bt(\d+)_pin$/, function: "button", high: "Btn_n", low: "Btn", defaultLevel: 0 },
+  { key: /^bt_pin$/, function: "button", high: "Btn_n", low: "Btn", defaultLevel: 0, channel: 1 },
+  { key: /^k(\d+)pin_pin$/, function: "button", high: "Btn_n", low: "Btn", defaultLevel: 0 },
+  { key: /^reset_pin$/, function: "button", high: "Btn_n", low: "Btn", defaultLevel: 0, channel: 0 },
+  {
+    key: /^total_bt_pin$/,
+    function: "pair/toggle-all button",
+    high: "Btn_Tgl_All_n",
+    low: "Btn_Tgl_All",
+    defaultLevel: 0,
+    channel: 0,
+  },
+  { key: /^led(\d+)_pin$/, function: "LED", high: "LED", low: "LED_n", defaultLevel: 1 },
+  {
+    key: /^netled\d*_pin$/,
+    function: "Wi-Fi LED",
+    high: "WifiLED",
+    low: "WifiLED_n",
+    defaultLevel: 0,
+    channel: 0,
+  },
+  {
+    key: /^wfst(_pin)?$/,
+    function: "Wi-Fi LED",
+    high: "WifiLED",
+    low: "WifiLED_n",
+    defaultLevel: 0,
+    channel: 0,
+  },
+  {
+    key: /^status_led_pin$/,
+    function: "status LED",
+    high: "WifiLED",
+    low: "WifiLED_n",
+    defaultLevel: 0,
+    channel: 0,
+  },
+  { key: /^door(\d+)_magt_pin$/, function: "door sensor", high: "dInput", low: "dInput_n", defaultLevel: 1 },
+  { key: /^r_pin$/, function: "PWM red", high: "PWM", low: "PWM_n", defaultLevel: 1, channel: 0 },
+  { key: /^g_pin$/, function: "PWM green", high: "PWM", low: "PWM_n", defaultLevel: 1, channel: 1 },
+  { key: /^b_pin$/, function: "PWM blue", high: "PWM", low: "PWM_n", defaultLevel: 1, channel: 2 },
+  { key: /^c_pin$/, function: "PWM cool white", high: "PWM", low: "PWM_n", defaultLevel: 1, channel: 3 },
+  { key: /^w_pin$/, function: "PWM warm white", high: "PWM", low: "PWM_n", defaultLevel: 1, channel: 4 },
+  {
+    key: /^(ele_pin|epin)$/,
+    function: "BL0937 CF",
+    high: "BL0937CF",
+    low: "BL0937CF",
+    defaultLevel: 1,
+    channel: 0,
+  },
+  {
+    key: /^(vi_pin|ivpin)$/,
+    function: "BL0937 CF1",
+    high: "BL0937CF1",
+    low: "BL0937CF1",
+    defaultLevel: 1,
+    channel: 0,
+  },
+  {
+    key: /^(sel_pin_pin|ivcpin)$/,
+    function: "BL0937 SEL",
+    high: "BL0937SEL",
+    low: "BL0937SEL",
+    defaultLevel: 1,
+    channel: 0,
+  },
+  {
+    key: /^(irpin|infrr)$/,
+    function: "IR receiver",
+    high: "IRRecv",
+    low: "IRRecv",
+    defaultLevel: 1,
+    channel: 0,
+  },
+  { key: /^infre$/, function: "IR transmitter", high: "IRSend", low: "IRSend", defaultLevel: 1, channel: 0 },
+  { key: /^remote_io$/, function: "RF remote", high: "RCRecv", low: "RCRecv", defaultLevel: 1, channel: 0 },
+  {
+    key: /^samp_sw_pin$/,
+    function: "battery relay",
+    high: "BAT_Relay",
+    low: "BAT_Relay",
+    defaultLevel: 1,
+    channel: 0,
+  },
+  {
+    key: /^samp_pin$/,
+    function: "battery ADC",
+    high: "BAT_ADC",
+    low: "BAT_ADC",
+    defaultLevel: 1,
+    channel: 0,
+  },
+  {
+    key: /^backlit_io_pin$/,
+    function: "backlight LED",
+    high: "LED",
+    low: "LED_n",
+    defaultLevel: 1,
+    channel: 0,
+  },
+  {
+    key: /^mosi$/,
+    function: "SPI LED data",
+    high: "SM16703P_DIN",
+    low: "SM16703P_DIN",
+    defaultLevel: 1,
+    channel: 0,
+  },
+];
+
+/** The I2C LED driver chosen by which current key is present (clock/data roles). */
+const I2C_LED_DRIVERS: readonly { keys: readonly string[]; clk: string; dat: string }[] = [
+  { keys: ["ehccur", "wampere", "iicccur"], clk: "SM2135CLK", dat: "SM2135DAT" },
+  { keys: ["dccur"], clk: "BP5758D_CLK", dat: "BP5758D_DAT" },
+  { keys: ["cjwcur"], clk: "BP1658CJ_CLK", dat: "BP1658CJ_DAT" },
+  { keys: ["2235ccur"], clk: "SM2235CLK", dat: "SM2235DAT" },
+  { keys: ["kp58wcur"], clk: "KP18058_CLK", dat: "KP18058_DAT" },
+];
+
+/** What `user_param_key` says about the board. */
+export interface BoardDescription {
+  /** Tuya module name ("CB2S"), when given. */
+  module: string | null;
+  /** The chip that module carries, when the module is known. */
+  moduleChip: string | null;
+  pins: PinAssignment[];
+  /** Channel count (`ch_num`). */
+  channels: number | null;
+  /** TuyaMCU / serial energy meter: the `baud` key, when present. */
+  uartBaud: number | null;
+  /** The board keys as stored: `module`, every `*_pin`, `*_lv`, `ch_num`. */
+  config: Record<string, string>;
+  /** OpenBeken start-up commands the description implies (drivers, LED maps). */
+  commands: string[];
+}
+
+/** Module name prefixes and the chip they carry (Tuya's module naming). */
+const MODULE_CHIPS: readonly [RegExp, string][] = [
+  [/^CB/i, "BK7231N"],
+  [/^WB/i, "BK7231T"],
+  [/^T1/i, "BK7238"],
+  [/^T3/i, "BK7236"],
+  [/^T5/i, "BK7258"],
+  [/^CBU/i, "BK7231N"],
+];
+
+function str(v: TuyaValue | undefined): string | null {
+  if (v === undefined || v === null) return null;
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+/** Read the board description from a decoded `user_param_key` object. */
+export function describeBoard(upk: Record<string, TuyaValue>): BoardDescription {
+  const config: Record<string, string> = {};
+  for (const [k, v] of Object.entries(upk)) {
+    if (k === "module" || /_pin$/.test(k) || /_lv$/.test(k) || k === "ch_num") {
+      const s = str(v);
+      if (s !== null) config[k] = s;
+    }
+  }
+  const pins: PinAssignment[] = [];
+  for (const [k, v] of Object.entries(upk)) {
+    const pin = Number(str(v));
+    if (!Number.isInteger(pin) || pin < 0 || pin > 63) continue;
+    for (const r of TUYA_PIN_ROLES) {
+      const m = r.key.exec(k);
+      if (!m) continue;
+      const lvKey = k.endsWith("_pin") ? k.replace(/_pin$/, "_lv") : `${k}_lv`;
+      const lvText = str(upk[lvKey]);
+      const level = lvText === null ? r.defaultLevel : Number(lvText) ? 1 : 0;
+      const captured = m[1] && /^\d+$/.test(m[1]) ? Number(m[1]) : undefined;
+      pins.push({
+        pin,
+        key: k,
+        function: r.function,
+        role: level ? r.high : r.low,
+        channel: captured ?? r.channel ?? 0,
+      });
+      break;
+    }
+  }
+  const commands: string[] = [];
+  const scl = str(upk.iicscl), sda = str(upk.iicsda);
+  if (scl !== null && sda !== null) {
+    const d = I2C_LED_DRIVERS.find((x) => x.keys.some((k) => k in upk));
+    if (d) {
+      pins.push({ pin: Number(scl), key: "iicscl", function: "LED driver clock", role: d.clk, channel: 0 });
+      pins.push({ pin: Number(sda), key: "iicsda", function: "LED driver data", role: d.dat, channel: 0 });
+      const map = ["iicr", "iicg", "iicb", "iicc", "iicw"].map((k) => str(upk[k]) ?? "-1");
+      if (map.every((x) => /^-?\d+$/.test(x))) commands.push(`LED_Map ${map.join(" ")}`);
+    }
+  }
+  const baud = str(upk.baud);
+  if (baud !== null && /^\d+$/.test(baud)) commands.push("startDriver TuyaMCU");
+  if (pins.some((p) => p.role.startsWith("BL0937"))) commands.push("startDriver BL0937");
+  const pwm = str(upk.pwmhz);
+  if (pwm !== null && /^\d+$/.test(pwm)) commands.push(`PWMFrequency ${pwm}`);
+  const module = str(upk.module);
+  const moduleChip = module ? MODULE_CHIPS.find(([re]) => re.test(module))?.[1] ?? null : null;
+  const ch = str(upk.ch_num);
+  pins.sort((a, b) => a.pin - b.pin);
+  return {
+    module,
+    moduleChip,
+    pins,
+    channels: ch !== null && /^\d+$/.test(ch) ? Number(ch) : null,
+    uartBaud: baud !== null && /^\d+$/.test(baud) ? Number(baud) : null,
+    config,
+    commands,
+  };
+}
+
+/** An OpenBeken device template, in the shape of OpenBeken's device list. */
+export interface ObkTemplate {
+  vendor: string;
+  bDetailed: string;
+  name: string;
+  model: string;
+  chip: string;
+  board: string;
+  flags: string;
+  keywords: string[];
+  pins: Record<string, string>;
+  command: string;
+  image: string;
+  wiki: string;
+}
+
+/** The OpenBeken template of a board (pins as `"<gpio>": "<Role>;<channel>"`). */
+export function obkTemplate(board: BoardDescription, chip: string | null, name?: string): ObkTemplate {
+  const pins: Record<string, string> = {};
+  for (const p of board.pins) pins[String(p.pin)] = `${p.role};${p.channel}`;
+  return {
+    vendor: "Tuya",
+    bDetailed: "0",
+    name: name ?? `${board.module ?? "unknown module"} device`,
+    model: board.module ?? "",
+    chip: chip ?? board.moduleChip ?? "",
+    board: board.module ?? "",
+    flags: "0",
+    keywords: [],
+    pins,
+    command: board.commands.join("\r\n"),
+    image: "",
+    wiki: "",
+  };
+}
+
+/** Leaf keys whose values are secrets (Wi-Fi credentials, Tuya device secrets). */
+export const SECRET_KEY =
+  /(^|_)(id|psk|auzkey|uuid|ssid|passwd|password|pwd|pass|token|secret|sec_key|local_?key|actv?_?key|devkey|key)(_|$)|key$/i;
+
+/**
+ * Keys that match {@link SECRET_KEY} but hold no secret: server addresses next to a PSK
+ * (`mq_psk_ip`), and the product schema id (`s_id`, also the name of a storage value).
+ */
+export const NOT_SECRET_KEY = /(_ip|_url|_host|_port)$|^s_id$/i;
+
+/** Replace every secret leaf of `v` by a mask (its length only). */
+export function maskSecrets(v: TuyaValue, key = ""): TuyaValue {
+  if (Array.isArray(v)) return v.map((x) => maskSecrets(x, key));
+  if (v !== null && typeof v === "object") {
+    const o: Record<string, TuyaValue> = {};
+    for (const [k, x] of Object.entries(v)) o[k] = maskSecrets(x, k);
+    return o;
+  }
+  if (key && SECRET_KEY.test(key) && !NOT_SECRET_KEY.test(key) && v !== null && v !== "") {
+    return `<masked: ${String(v).length} chars>`;
+  }
+  return v;
+}
+
+/** The secret leaves of `v` (what {@link maskSecrets} masks), at least `min` characters long. */
+export function secretLeaves(v: TuyaValue, key = "", min = 4): string[] {
+  if (Array.isArray(v)) return v.flatMap((x) => secretLeaves(x, key, min));
+  if (v !== null && typeof v === "object") {
+    return Object.entries(v).flatMap(([k, x]) => secretLeaves(x, k, min));
+  }
+  if (key && SECRET_KEY.test(key) && !NOT_SECRET_KEY.test(key) && v !== null && String(v).length >= min) {
+    return [String(v)];
+  }
+  return [];
+}
