@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { inspectDump, type InspectReport, redactReport } from "../core/image/inspect.ts";
 import { secretLeaves } from "../core/image/tuya_config.ts";
-import { reportLines } from "./inspect.ts";
+import { reportLines } from "../core/image/report_lines.ts";
 import { decryptBlock, findStorage, TUYA_BLOCK } from "../core/image/tuya_storage.ts";
 
 const BOARD_KEY = /^(module|ch_num|.*_pin|.*_lv)$/;

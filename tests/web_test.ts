@@ -13,6 +13,7 @@ import { FlashError } from "../core/errors.ts";
 import { MemoryStore } from "../core/flasher/backup.ts";
 import { LinkClosedError } from "../core/io/link.ts";
 import { type SerialOpenOptions, type SerialPortLike, WebSerialLink } from "../core/io/web_serial.ts";
+import { wireMs } from "../core/timing.ts";
 import { misheard } from "../emulator/baud_mismatch.ts";
 import { buildVirtualChip } from "../emulator/build_chip.ts";
 import type { UartDevice } from "../emulator/uart_device.ts";
@@ -35,6 +36,7 @@ class FakeSerialPort implements SerialPortLike {
   #push: ((data: Uint8Array) => void) | null = null;
   #fail: ((e: Error) => void) | null = null;
   #origin = performance.now();
+  #busyUntil = 0;
   constructor(readonly device: UartDevice | ((data: Uint8Array) => Uint8Array)) {}
 
   open(options: SerialOpenOptions): Promise<void> {
@@ -50,13 +52,17 @@ class FakeSerialPort implements SerialPortLike {
     });
     this.writable = new WritableStream<Uint8Array>({
       write: (chunk) => {
-        const now = performance.now() - this.#origin;
         if (typeof this.device === "function") {
           const out = this.device(chunk);
           if (out.length) this.#push?.(out);
           return;
         }
+        // replies are handed over at once, so the device's time runs ahead of the wall clock:
+        // a request is heard after the reply before it has ended, and after its own wire time
+        const now = Math.max(performance.now() - this.#origin, this.#busyUntil) +
+          wireMs(chunk.length, options.baudRate);
         for (const c of this.device.receive(chunk, now)) {
+          this.#busyUntil = Math.max(this.#busyUntil, c.at + wireMs(c.data.length, c.baud));
           this.#push?.(c.baud === options.baudRate ? c.data : misheard(c.data, c.baud, options.baudRate));
         }
       },
@@ -238,4 +244,27 @@ Deno.test("browser CRC-32 equals zlib's on every length and continuation", () =>
       assert.equal(browserCrc32(data, prev), zlibCrc32(data, prev) >>> 0, `length ${n}, previous ${prev}`);
     }
   }
+});
+
+Deno.test("browser AES-128-ECB and gunzip equal node's", async () => {
+  const { createCipheriv, createDecipheriv } = await import("node:crypto");
+  const { gzipSync, gunzipSync } = await import("node:zlib");
+  const shim = await import("../web/shims/crypto.ts");
+  const { gunzipSync: shimGunzip } = await import("../web/shims/zlib.ts");
+  const key = Uint8Array.from({ length: 16 }, (_, i) => i * 17 + 3);
+  const data = Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + (i >> 5)) & 0xff);
+  const node = createCipheriv("aes-128-ecb", key, null).setAutoPadding(false);
+  const want = new Uint8Array([...node.update(data), ...node.final()]);
+  const enc = shim.createCipheriv("aes-128-ecb", key, null).setAutoPadding(false).update(data);
+  assertSameBytes(enc, want, "encrypted");
+  const nodeDec = createDecipheriv("aes-128-ecb", key, null).setAutoPadding(false);
+  assertSameBytes(new Uint8Array(nodeDec.update(want)), data, "node round trip");
+  assertSameBytes(
+    shim.createDecipheriv("aes-128-ecb", key, null).setAutoPadding(false).update(want),
+    data,
+    "decrypted",
+  );
+  assert.throws(() => shim.createDecipheriv("aes-256-cbc", key, null), /aes-128-ecb only/);
+  const gz = new Uint8Array(gzipSync(data));
+  assertSameBytes(shimGunzip(gz), new Uint8Array(gunzipSync(gz)), "gunzip");
 });

@@ -22,6 +22,7 @@ export const DIST: string = join(WEB, "dist");
  */
 const BROWSER_SHIMS: Record<string, string> = {
   "node:zlib": "./web/shims/zlib.ts",
+  "node:crypto": "./web/shims/crypto.ts",
 };
 
 /** What must not appear in the bundle, and why. */

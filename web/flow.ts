@@ -27,6 +27,10 @@ import { writeFlash } from "../core/flasher/write.ts";
 import { Ch341aSpi } from "../core/io/ch341a.ts";
 import type { ByteLink } from "../core/io/link.ts";
 import type { UsbDeviceLike } from "../core/io/usb.ts";
+import { checkImageKey } from "../core/image/key_check.ts";
+import { inspectDump, type InspectReport, redactReport } from "../core/image/inspect.ts";
+import { reportLines } from "../core/image/report_lines.ts";
+import { type ObkTemplate, obkTemplate } from "../core/image/tuya_config.ts";
 import { openSpiTarget } from "../core/spi/target.ts";
 import type { SessionEvent } from "../core/uart/session.ts";
 import { openUartTarget } from "../core/uart/target.ts";
@@ -228,11 +232,14 @@ export interface WriteRequest {
   addr: number;
   /** Allow writing into the bootloader window (the CLI's --overwrite-bootloader). */
   overwriteBootloader?: boolean;
+  /** Write an image built for another efuse key anyway (the CLI's --skip-key-check). */
+  skipKeyCheck?: boolean;
 }
 
 /**
  * Write `req.image` at `req.addr` with a whole-flash backup first (kept in `store` for the page
- * to offer), skipping sectors that already match; the write ends with the core's verify.
+ * to offer), skipping sectors that already match; the write ends with the core's verify. An app
+ * image built for another efuse key than the chip's is refused first (WRONG_KEY), as by the CLI.
  */
 export async function writeImage(
   s: PageSession,
@@ -240,6 +247,11 @@ export async function writeImage(
   req: WriteRequest,
   hooks: JobHooks = {},
 ): Promise<ProgramReport> {
+  // a write the bootloader guard refuses anyway is not key-checked (one error, no note)
+  if (req.overwriteBootloader || req.addr >= s.bootloaderEnd) {
+    const check = checkImageKey(req.image, req.addr, s.identity.key, req.skipKeyCheck ?? false);
+    if (check) hooks.onEvent?.({ type: "notice", message: check.note });
+  }
   const ctx = await contextOf(s, hooks);
   return await writeFlash(ctx, req.image, {
     addr: req.addr,
@@ -285,6 +297,7 @@ const PAGE_CONTROLS: [RegExp, string][] = [
   [/--overwrite-bootloader/g, 'the "allow writing the bootloader window" box'],
   [/--addr /g, "address "],
   [/--chip /g, "chip "],
+  [/--skip-key-check/g, 'the "write even if built for another key" box'],
   [/--baud /g, "baud "],
 ];
 
@@ -294,4 +307,27 @@ export function describeError(e: unknown): { cause: string; remedy: string | nul
   let remedy = e.remedy;
   for (const [flag, control] of PAGE_CONTROLS) remedy = remedy.replace(flag, control);
   return { cause: e.message, remedy };
+}
+
+/** What the page shows of a dump: the report's lines and, where the dump has Tuya pins, a template. */
+export interface PageInspection {
+  /** The report (secrets masked unless asked for). */
+  report: InspectReport;
+  /** The same as the CLI's `inspect` lines. */
+  lines: string[];
+  /** An OpenBeken device template from the Tuya pins, or null when the dump has none. */
+  template: ObkTemplate | null;
+}
+
+/** Inspect a dump or image dropped on the page, as `deno task flash inspect` does. */
+export function inspectFile(data: Uint8Array, name: string, showSecrets: boolean): PageInspection {
+  const full = inspectDump(data);
+  const report = showSecrets ? full : redactReport(full);
+  const board = full.tuya?.board;
+  const chip = full.chip.family?.startsWith("BK7231M") ? "BK7231M" : full.chip.family;
+  return {
+    report,
+    lines: reportLines(report, name),
+    template: board && board.pins.length > 0 ? obkTemplate(board, chip) : null,
+  };
 }

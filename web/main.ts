@@ -21,6 +21,7 @@ import {
   describeReport,
   type Download,
   eraseRange,
+  inspectFile,
   openSpiSession,
   openUartSession,
   type PageMessage,
@@ -276,6 +277,23 @@ async function erase(): Promise<void> {
   }
 }
 
+async function inspect(file: File): Promise<void> {
+  const data = new Uint8Array(await file.arrayBuffer());
+  const r = inspectFile(data, file.name, $<HTMLInputElement>("show-secrets").checked);
+  $("inspect-out").textContent = r.lines.join("\n");
+  $("template-row").hidden = r.template === null;
+  if (r.template) {
+    const json = new TextEncoder().encode(JSON.stringify(r.template, null, 2) + "\n");
+    $("template-btn").onclick = () =>
+      offer([{
+        name: `${file.name.replace(/\.[^.]*$/, "")}.obk-template.json`,
+        bytes: json,
+        type: "application/json",
+      }]);
+  }
+  log({ level: "info", text: `inspected ${file.name}: ${r.lines.length} line(s)` });
+}
+
 function support(): void {
   const parts = [
     nav.serial
@@ -317,4 +335,14 @@ $("disconnect-btn").addEventListener("click", () => job("disconnect", disconnect
 $("backup-btn").addEventListener("click", () => job("backup", backup));
 $("write-btn").addEventListener("click", () => job("write", write));
 $("erase-btn").addEventListener("click", () => job("erase", erase));
+$("dump").addEventListener("change", () => {
+  const f = $<HTMLInputElement>("dump").files?.[0];
+  if (f) job("inspect", () => inspect(f));
+});
+$("drop").addEventListener("dragover", (e) => e.preventDefault());
+$("drop").addEventListener("drop", (e) => {
+  e.preventDefault();
+  const f = (e as DragEvent).dataTransfer?.files?.[0];
+  if (f) job("inspect", () => inspect(f));
+});
 setStatus("ready");

@@ -1,10 +1,13 @@
 /**
- * The one `node:zlib` function the core uses (`crc32`), for the browser build: `web/build.ts`
- * maps `node:zlib` here. Standard CRC-32 (reflected 0xEDB88320), eight bytes per step with
- * eight tables, so a 2 MiB backup is checked in a few milliseconds.
+ * The `node:zlib` functions the core uses, for the browser build: `web/build.ts` maps
+ * `node:zlib` here. `crc32` is the standard CRC-32 (reflected 0xEDB88320), eight bytes per step
+ * with eight tables, so a 2 MiB backup is checked in a few milliseconds; `gunzipSync` (gzip
+ * RBL containers, when a dump is inspected) is fflate's.
  *
  * @module
  */
+
+export { gunzipSync } from "fflate";
 
 const TABLES: Uint32Array[] = (() => {
   const t = Array.from({ length: 8 }, () => new Uint32Array(256));
