@@ -191,15 +191,30 @@ export { BekenCipher, isBypassKey, type KeyWords, TUYA_N_KEY, ZERO_KEY } from ".
 export { classifyImage, type KeyClass, type KeyClassification, sameCipher } from "./core/image/key_class.ts";
 export { checkImageKey, type KeyCheckResult } from "./core/image/key_check.ts";
 export { inspectDump, type InspectReport, type Partition, redactReport } from "./core/image/inspect.ts";
-export { findStorage, type TuyaStorage } from "./core/image/tuya_storage.ts";
+export { type DataBlock, findStorage, type TuyaStorage } from "./core/image/tuya_storage.ts";
 export {
   type BoardDescription,
   describeBoard,
   type ObkTemplate,
   obkTemplate,
+  type PinAssignment,
+  type RoleRule,
   TUYA_PIN_ROLES,
   type TuyaValue,
+  type ValueKind,
 } from "./core/image/tuya_config.ts";
-export { parseRfTlv, type RfTlv } from "./core/image/rf_tlv.ts";
-export { parseRblHeader, parseRblOta, type RblHeader, type RblOta } from "./core/image/rbl.ts";
-export { decodeObkConfig, encodeObkConfig, type ObkSettings } from "./core/image/obk_config.ts";
+export { parseRfTlv, type RfTlv, type TlvRecord } from "./core/image/rf_tlv.ts";
+export {
+  parseRblHeader,
+  parseRblOta,
+  type RblHeader,
+  type RblInFlash,
+  type RblOta,
+} from "./core/image/rbl.ts";
+export {
+  decodeObkConfig,
+  encodeObkConfig,
+  type ObkConfig,
+  type ObkPin,
+  type ObkSettings,
+} from "./core/image/obk_config.ts";

@@ -26,6 +26,7 @@ const APP_CHECK_BYTES = CHUNK_FLASH * 1024;
 
 /** The outcome of a boot. */
 export interface BootCheck {
+  /** Bootloader and app both have valid CRC16 framing and decrypt to code with the efuse key. */
   boots: boolean;
   /** The line printed on UART1 when it boots, else null (silent). */
   line: string | null;

@@ -19,6 +19,7 @@
 
 export { createVirtualChip, efuseFromKey, type VirtualChip, type VirtualChipOptions } from "./virtual.ts";
 export { type AppBehaviour, BekenChip, type BekenChipOptions, type BootState, type RxLoss } from "./chip.ts";
+export type { BootCheck } from "./boot.ts";
 export type {
   BaudDelayRule,
   BusyBehaviour,

@@ -55,6 +55,7 @@ export class BekenCipher {
   readonly #pn32Sel: number;
   readonly #random: number;
 
+  /** Prepare `key`, the four efuse key words (coef0..coef3, as `read-key` prints them). */
   constructor(readonly key: KeyWords) {
     const [c0, c1, c2, c3] = key.map((w) => w >>> 0);
     this.bypass = isBypassKey(key);

@@ -30,27 +30,54 @@ export const APP_START = 0x11000;
 
 /** A named flash range. */
 export interface Partition {
+  /** "bootloader", "app", "rf", "openbeken-config" or "tuya-storage". */
   name: string;
+  /** First byte's flash address. */
   start: number;
+  /** Address just past the last byte (exclusive). */
   end: number;
 }
 
 /** The `inspect` report (the `--json` object; field names are documented in the README). */
 export interface InspectReport {
+  /** Input length in bytes. */
   size: number;
   /** "whole-flash", "storage-region" (a Tuya storage alone) or "image" (anything else). */
   kind: "whole-flash" | "storage-region" | "image";
+  /**
+   * The chip family the dump most likely comes from ("BK7231N", or a hedged "BK7231N or BK7231T
+   * (Tuya N key)"; null when nothing points to one), and one sentence per clue that says so.
+   */
   chip: { family: string | null; evidence: string[] };
+  /** Flash size in bytes when the input is a whole-flash dump, else null. */
   flashSize: number | null;
+  /**
+   * The bootloader at 0x0: its name when its CRC-32 is a known one (else null), the CRC-32 of
+   * its first 256 and 257 bytes as 8 hex digits (the two forms the known-bootloader table
+   * uses), and the key it is built for. Null for an app image, a storage region, or input no
+   * longer than 0x11000.
+   */
   bootloader: {
     name: string | null;
     crc256: string;
     crc257: string;
     keyClass: KeyClassification;
   } | null;
+  /** The chip profile's layout plus the Tuya storage, for a whole dump of a known family; else empty. */
   partitions: Partition[];
+  /**
+   * The application: its offset in the input (0x11000, or 0 for an app image stored for
+   * 0x11000), its size from its RBL container (null without one), and the key it is built for.
+   */
   app: { offset: number; size: number | null; keyClass: KeyClassification } | null;
+  /** RBL containers (an OTA file's first), each with its data CRC-32 as 8 hex digits. */
   rbl: ((RblInFlash | RblOta) & { crc: string })[];
+  /**
+   * The Tuya storage: offsets in the input of its first block and of its key block; its block
+   * count (the key block and every data block, swap copies included); the inner key as hex (a
+   * secret); every value by storage key, decoded; the board from `user_param_key` (null without
+   * one); and what did not decode, one line each.
+   */
   tuya: {
     start: number;
     keyBlockOffset: number;
@@ -60,6 +87,11 @@ export interface InspectReport {
     board: BoardDescription | null;
     problems: string[];
   } | null;
+  /**
+   * The RF/MAC sector: its offset in the input; whether its TLV structure holds and why not
+   * (null when it does); the MAC ("aa:bb:cc:dd:ee:ff", null without a MAC record); and a
+   * warning when the MAC ends in 00:00:00 (null otherwise).
+   */
   rf: {
     offset: number;
     valid: boolean;
@@ -69,6 +101,7 @@ export interface InspectReport {
   } | null;
   /** OpenBeken's configuration sector, when one is there. */
   obkConfig: (ObkConfig & { offset: number }) | null;
+  /** What a user should act on (no RF sector, MAC missing, keys that differ, bad CRC), one line each. */
   warnings: string[];
 }
 

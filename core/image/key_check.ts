@@ -33,6 +33,7 @@ const REMEDY: Record<string, string> = {
 export interface KeyCheckResult {
   /** One line for stderr. */
   note: string;
+  /** The key the image is built for, as {@link classifyImage} found it. */
   image: KeyClassification | null;
 }
 

@@ -18,6 +18,11 @@ export type KeyClass = "tuya-n" | "bypass" | "other" | "unknown";
 
 /** A classification and why. */
 export interface KeyClassification {
+  /**
+   * "tuya-n" or "bypass" (zero key) when the vector table shows with that key; "other" for valid
+   * framing and another key (in `key` when it differs from the N key in coef2 only); "unknown"
+   * when there is no framed image (erased, too short, unframed, off a chunk boundary).
+   */
   class: KeyClass;
   /** The key as four hex words when it is identified. */
   key: string | null;

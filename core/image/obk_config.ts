@@ -148,20 +148,31 @@ export function obkCrc8(data: Uint8Array, signed = true): number {
 
 /** A pin's role and channels. */
 export interface ObkPin {
+  /** GPIO number (P<n>), 0..31. */
   pin: number;
+  /** OpenBeken role name ("Rel", "Btn", …; "role <n>" for a number this table does not name). */
   role: string;
+  /** Channel, from the pin-channel table at +0x35E. */
   channel: number;
+  /** Second channel, from the table at +0x37E (used by roles that drive two channels). */
   channel2: number;
 }
 
 /** A decoded configuration. */
 export interface ObkConfig {
+  /** Config version, u32 at +4 (4 for what current OpenBeken and this encoder write). */
   version: number;
+  /** The CRC8 at +3 matches bytes 4 .. len-1 (len 2016 for v ≤ 3, 3584 for v4). */
   crcValid: boolean;
+  /** OpenBeken's flag bits 0..31, u32 at +0x08. */
   flags: number;
+  /** Flag bits 32..63, u32 at +0x0C. */
   flags2: number;
+  /** MQTT port, u32 at +0x294. */
   mqttPort: number;
+  /** Text fields by the names `--set` takes (`wifi.ssid`, `mqtt.host`, …); secrets as stored. */
   text: Record<string, string>;
+  /** Pins with a role (role byte not 0), by GPIO number. */
   pins: ObkPin[];
 }
 

@@ -18,16 +18,27 @@ export const RBL_ENCRYPTION = ["none", "xor", "aes256"] as const;
 
 /** A decoded RBL header. */
 export interface RblHeader {
+  /** Encryption of the data: "none", "xor", "aes256" (byte +4; "code <n>" when unknown). */
   encryption: string;
+  /** Compression of the data: "none", "gzip", "quicklz", "fastlz" (byte +5; "code <n>" when unknown). */
   compression: string;
+  /** Packaging time in Unix seconds (u32 at +8). */
   timestamp: number;
+  /** Partition or firmware name (16 bytes at +12). */
   name: string;
+  /** Firmware version string (24 bytes at +28). */
   version: string;
+  /** Serial-number string (24 bytes at +52). */
   sn: string;
+  /** CRC-32 of the `dataSize` data bytes (u32 at +76; in flash, padding as {@link rblDataCrc} counts it). */
   dataCrc: number;
+  /** FNV-1a-32 of the first `rawSize` (uncompressed, unencrypted) bytes (u32 at +80). */
   dataHash: number;
+  /** Bytes of the raw image, before padding (u32 at +84). */
   rawSize: number;
+  /** Bytes of the data as stored: raw plus padding, or compressed (u32 at +88). */
   dataSize: number;
+  /** The CRC-32 at +92 matches the first 92 bytes. */
   headerCrcValid: boolean;
 }
 
@@ -144,6 +155,7 @@ export function findRblInFlash(dump: Uint8Array, partitionStarts: readonly numbe
 
 /** An OTA file's container: the header at offset 0, unframed, the data after it. */
 export interface RblOta extends RblHeader {
+  /** Offset of the header in the file: always 0. */
   offset: 0;
   /** CRC-32 of the `dataSize` bytes after the header matched (null when the file is shorter). */
   dataCrcValid: boolean | null;

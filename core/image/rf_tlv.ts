@@ -15,9 +15,11 @@ export const RF_MISSING_MAC_PREFIX = "c8:47:8c";
 
 /** One record. */
 export interface TlvRecord {
+  /** u32 record tag (0x11111102: the MAC). */
   tag: number;
   /** Offset of the record's data in the sector. */
   offset: number;
+  /** The record's data bytes (a view into the sector). */
   data: Uint8Array;
 }
 
@@ -27,7 +29,9 @@ export interface RfTlv {
   valid: boolean;
   /** Why it is not, when it is not. */
   problem: string | null;
+  /** Bytes of groups after the 8-byte header (u32 at +4; 0 when there is no header). */
   length: number;
+  /** Records read before the end or the first inconsistency, in sector order. */
   records: TlvRecord[];
   /** The MAC, "aa:bb:cc:dd:ee:ff", when a MAC record is there. */
   mac: string | null;

@@ -92,16 +92,19 @@ export interface PinAssignment {
   function: string;
   /** OpenBeken role name ("Rel", "Btn", "WifiLED_n", …). */
   role: string;
+  /** OpenBeken channel: the number in the key (`rl2_pin`: 2), else the rule's channel, else 0. */
   channel: number;
 }
 
 /** One row of the Tuya key → OpenBeken role table. */
-interface RoleRule {
+export interface RoleRule {
   /** Key pattern; `(\d+)` captures the channel where there is one. */
   key: RegExp;
+  /** What the pin does, in words (see {@link PinAssignment}). */
   function: string;
-  /** Role when the level key says active high (1), and when active low (0). */
+  /** Role when the level key says active high (1). */
   high: string;
+  /** Role when the level key says active low (0). */
   low: string;
   /** Level assumed without a level key. */
   defaultLevel: 0 | 1;
@@ -243,6 +246,7 @@ export interface BoardDescription {
   module: string | null;
   /** The chip that module carries, when the module is known. */
   moduleChip: string | null;
+  /** Each pin key with a GPIO number and a known role, and the I2C LED driver pins; by GPIO. */
   pins: PinAssignment[];
   /** Channel count (`ch_num`). */
   channels: number | null;
@@ -332,17 +336,29 @@ export function describeBoard(upk: Record<string, TuyaValue>): BoardDescription 
 
 /** An OpenBeken device template, in the shape of OpenBeken's device list. */
 export interface ObkTemplate {
+  /** Device maker: "Tuya". */
   vendor: string;
+  /** "0": a generated entry, not a detailed hand-written one. */
   bDetailed: string;
+  /** Device name (the one given, else "<module> device"). */
   name: string;
+  /** Tuya module name, or "". */
   model: string;
+  /** Chip name ("BK7231N"): the one given, else the module's, else "". */
   chip: string;
+  /** Tuya module name, or "". */
   board: string;
+  /** OpenBeken flags as a decimal string: "0". */
   flags: string;
+  /** Search keywords: none. */
   keywords: string[];
+  /** Pin roles as `{"<gpio>": "<Role>;<channel>"}`. */
   pins: Record<string, string>;
+  /** Start-up commands, CR LF separated ("" when none). */
   command: string;
+  /** Photo URL: "". */
   image: string;
+  /** Wiki/teardown URL: "". */
   wiki: string;
 }
 

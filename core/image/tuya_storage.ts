@@ -73,7 +73,9 @@ export function byteSum(b: Uint8Array): number {
 export interface DataBlock {
   /** Offset of the block in the input. */
   offset: number;
+  /** Block magic after decryption: 0x98761234, or 0x135726AB on TuyaOS 3. */
   magic: number;
+  /** Block id (u16 at +8); a later block with the same id is a swap copy. */
   blockId: number;
   /** The checksum over bytes 8..4095 matched. */
   checksumValid: boolean;
@@ -100,6 +102,7 @@ export interface TuyaStorage {
   innerKey: Uint8Array;
   /** The data key that opened the data blocks. A secret. */
   dataKey: Uint8Array;
+  /** Every data block the data key opened, swap copies and bad checksums included, by offset. */
   blocks: DataBlock[];
   /** Raw values by name, in index order. */
   values: Map<string, Uint8Array>;
