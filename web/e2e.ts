@@ -11,6 +11,9 @@
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { join } from "node:path";
 import { crc32 } from "../core/crc.ts";
+import { TUYA_N_KEY } from "../core/image/cipher.ts";
+import { sampleUa } from "../core/image/samples.ts";
+import { PLANTED, syntheticDump } from "../tests/support/dumps.ts";
 import { buildSite, DIST } from "./build.ts";
 import { serveDir } from "./serve.ts";
 
@@ -160,6 +163,50 @@ async function run(browserPath: string): Promise<void> {
       check(/bootloader/i.test(cause) && remedy.length > 0, `error was "${cause}" / "${remedy}"`);
       check(firstDifference(before, await virtualFlash(page)) === -1, "the flash changed");
       await page.$eval("#addr", (e) => ((e as HTMLInputElement).value = "0x11000"));
+    });
+
+    await step("an app built for another key is refused before anything is written", async () => {
+      const before = await virtualFlash(page);
+      const wrongKey = sampleUa([0, 0, 0, 0], "bekenlab-web-zero-key-app");
+      const wrongPath = join(downloads, "..", `bekenlab-web-zero-${Date.now()}.bin`);
+      await Deno.writeFile(wrongPath, wrongKey);
+      try {
+        const input = await page.$("#image");
+        await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(wrongPath);
+        await page.click("#write-btn");
+        await waitStatus(page, "write: failed");
+        const cause = await page.$eval("#error-cause", (e) => e.textContent ?? "");
+        check(/key/i.test(cause), `error was "${cause}"`);
+        check(firstDifference(before, await virtualFlash(page)) === -1, "the flash changed");
+      } finally {
+        await Deno.remove(wrongPath).catch(() => {});
+      }
+    });
+
+    await step("inspect a dropped dump: Tuya pins, MAC, template; secrets masked", async () => {
+      const dump = syntheticDump([...TUYA_N_KEY], { storage: true, rf: true });
+      const dumpPath = join(downloads, "..", `bekenlab-web-dump-${Date.now()}.bin`);
+      await Deno.writeFile(dumpPath, dump);
+      try {
+        const input = await page.$("#dump");
+        await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(dumpPath);
+        await waitStatus(page, "inspect: done");
+        const text = await page.$eval("#inspect-out", (e) => e.textContent ?? "");
+        check(/module CB2S/.test(text), "no module CB2S in the report");
+        check(/P6: .*Rel;1/.test(text) || /P6:.*relay/i.test(text), `relay on P6 not shown:\n${text}`);
+        check(/MAC\s+3a:1f:8d:12:34:56/i.test(text), "MAC not shown");
+        for (const secret of [PLANTED.passwd, PLANTED.psk, PLANTED.auzkey]) {
+          check(!text.includes(secret), "a secret is shown without 'show secrets'");
+        }
+        const hidden = await page.$eval("#template-row", (e) => (e as HTMLElement).hidden);
+        check(!hidden, "no template offered");
+        await page.click("#template-btn");
+        const [tpl] = await waitForFiles(downloads, [".obk-template.json"]);
+        const template = JSON.parse(await Deno.readTextFile(join(downloads, tpl)));
+        check(template.pins?.["6"] === "Rel;1", `template pin 6 is ${template.pins?.["6"]}`);
+      } finally {
+        await Deno.remove(dumpPath).catch(() => {});
+      }
     });
 
     await step("screenshot for the README", async () => {
