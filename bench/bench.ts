@@ -17,6 +17,7 @@
 
 import { CH341A_TIMING, DEFAULT_TIMING } from "../core/timing.ts";
 import { ch341aFigure } from "./ch341a.ts";
+import { corpusBench } from "./corpus.ts";
 import { rssFigure } from "./rss.ts";
 import { sensitivity } from "./sensitivity.ts";
 import { backupFigure, reflashFigures } from "./uart_jobs.ts";
@@ -38,6 +39,20 @@ const meets = (ok: boolean) => (ok ? "meets" : "MISSES");
 
 async function run(): Promise<void> {
   const json = Deno.args.includes("--json");
+  const corpusAt = Deno.args.indexOf("--corpus");
+  if (corpusAt >= 0) {
+    // the corpus bench alone: `deno task bench --corpus <dir> [--json]` (bench/corpus.ts)
+    const dir = Deno.args[corpusAt + 1];
+    if (!dir || dir.startsWith("--")) {
+      console.error(
+        "error: --corpus needs a directory of whole-flash dumps\nremedy: deno task bench --corpus <dir> [--json]",
+      );
+      Deno.exit(2);
+    }
+    const corpus = await corpusBench(dir, json);
+    if (json) console.log(JSON.stringify({ corpus }));
+    return;
+  }
   const say = (line = "") => {
     if (!json) console.log(line);
   };

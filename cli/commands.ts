@@ -14,6 +14,7 @@ import { eraseRegion } from "../core/flasher/erase.ts";
 import type { ProgramReport } from "../core/flasher/program.ts";
 import { hex, humanSize } from "../core/flasher/range.ts";
 import { readFlashTo } from "../core/flasher/read.ts";
+import { readSparseTo, sparseAllowed } from "../core/flasher/sparse_read.ts";
 import { type ByteSource, scanSource, toSource } from "../core/flasher/source.ts";
 import { verifyFlash } from "../core/flasher/verify.ts";
 import { writeFlash } from "../core/flasher/write.ts";
@@ -40,6 +41,8 @@ export interface CommandEnv {
   confirm: (question: string) => Promise<boolean>;
   /** Overlap read requests with replies (`--no-read-ahead` turns it off). */
   readAhead?: boolean;
+  /** Skip reading regions the chip's CRC shows to be erased (`--no-sparse` turns it off). */
+  sparse?: boolean;
 }
 
 /**
@@ -73,6 +76,7 @@ export async function contextFor(s: Session, env: CommandEnv): Promise<FlasherCo
     onEvent: (e) => reportEvent(env.out, e),
     signal: env.signal,
     readAhead: env.readAhead ?? true,
+    sparse: env.sparse ?? true,
   });
 }
 
@@ -170,7 +174,8 @@ export async function readFlashCommand(
   const out = await openOutput(args.out);
   let r;
   try {
-    r = await readFlashTo(ctx, { addr: args.addr, size }, (chunk) => out.write(chunk));
+    const read = sparseAllowed(ctx) ? readSparseTo : readFlashTo;
+    r = await read(ctx, { addr: args.addr, size }, (chunk) => out.write(chunk));
     await out.commit();
   } catch (e) {
     await out.abort().catch(() => {});

@@ -85,6 +85,7 @@ interface Globals {
   record?: string;
   faults?: string;
   readAhead: boolean;
+  sparse: boolean;
 }
 
 /** Beken SPI-mode entry overrides given on the command line. */
@@ -179,6 +180,10 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .option(
       "--no-read-ahead",
       "one read request at a time (by default the next request is sent while a reply still arrives)",
+    )
+    .option(
+      "--no-sparse",
+      "read every byte (by default regions the chip's CRC shows to be erased are not read)",
     );
 
   const globalsOf = (cmd: { optsWithGlobals(): unknown }) => cmd.optsWithGlobals() as Globals;
@@ -203,6 +208,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       yes: g.yes ?? false,
       confirm: opts.confirm ?? ((q) => (out.json ? Promise.resolve(false) : askOnTerminal(io, q))),
       readAhead: g.readAhead,
+      sparse: g.sparse,
     };
     return withSession(
       {
