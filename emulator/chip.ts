@@ -56,6 +56,8 @@ export class BekenChip implements UartDevice, LoaderHost {
   app: AppBehaviour;
   silent: boolean;
   onCommand?: BekenChipOptions["onCommand"];
+  /** Fault injection: replaces a reply on its way out (emulator/faults/). */
+  rewriteReply?: (name: string, request: Uint8Array | null, reply: Uint8Array) => Uint8Array;
 
   #state: BootState = "reset";
   #resetAt = 0;
@@ -159,7 +161,8 @@ export class BekenChip implements UartDevice, LoaderHost {
       // the loader sends its reply before it takes up the next request (timing.ts)
       this.#busyUntil = r.at + (r.bytes ? wireMs(r.bytes.length, baud) : 0);
       this.onCommand?.(r.name, req.payload, r.bytes, start);
-      if (r.bytes) out.push({ at: r.at, baud, data: r.bytes });
+      const bytes = r.bytes && this.rewriteReply ? this.rewriteReply(r.name, req.payload, r.bytes) : r.bytes;
+      if (bytes) out.push({ at: r.at, baud, data: bytes });
     }
     // keep the parser from hoarding a stream that never frames
     if (this.#parser.pending > 0x2000) this.#parser.reset();

@@ -63,7 +63,11 @@ export interface FlasherContext {
    * latencies from it); default the built-in one.
    */
   timing?: Pick<TimingModel, "crcBytesPerSec" | "usbTurnaroundMs" | "loaderReplyMs">;
-  /** Map erased regions by chip CRC and skip reading them (default true where the chip has a CRC). */
+  /**
+   * Map erased regions by chip CRC and skip reading them (default true where the chip has a
+   * CRC), and leave sectors a write's backup shows blank unerased; false reads every byte and
+   * erases every sector a write changes.
+   */
   sparse?: boolean;
 }
 

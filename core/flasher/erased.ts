@@ -280,22 +280,26 @@ export async function mapRange(
  * its middle and at its first quarter, and the spans run from cut to cut (the first from the
  * run's start, the last to its end). So every byte of the run is covered once more, every unit
  * is split into two parts each of which must collide on its own, and a span whose length
- * equals that of a unit it overlaps (mixed unit sizes can make one) is split once more, so that
- * no confirming reply can be mistaken for a map reply of the same length.
+ * equals that of a unit it overlaps (mixed unit sizes can make one) loses a head of a few
+ * 256-byte chunks to a span of its own, so that no confirming reply can be mistaken for a map
+ * reply of the same length.
  */
 export function confirmSpans(run: readonly { addr: number; len: number }[]): { addr: number; len: number }[] {
   const start = run[0].addr;
   const end = run[run.length - 1].addr + run[run.length - 1].len;
   const cuts = run.map((u, i) => u.addr + (i % 2 === 0 ? u.len / 2 : u.len / 4));
+  const clash = (at: number, len: number) =>
+    run.some((u) => u.len === len && u.addr < at + len && u.addr + u.len > at);
   const spans: { addr: number; len: number }[] = [];
   let at = start;
   for (const c of [...cuts, end]) {
     if (c <= at) continue;
     const len = c - at;
-    const clash = run.some((u) => u.len === len && u.addr < c && u.addr + u.len > at);
-    const half = Math.floor(len / 512) * 256;
-    if (clash && half > 0) spans.push({ addr: at, len: half }, { addr: at + half, len: len - half });
-    else spans.push({ addr: at, len });
+    // split off a head shorter than a sector (no unit is that short) until the rest fits
+    let head = 0;
+    while (head < len && clash(at + head, len - head)) head += 256;
+    if (head > 0) spans.push({ addr: at, len: head });
+    if (head < len) spans.push({ addr: at + head, len: len - head });
     at = c;
   }
   return spans;

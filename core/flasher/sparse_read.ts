@@ -150,6 +150,23 @@ async function checkUnit(
   // a candidate whose confirmation failed had a map reply that cannot be trusted: its sectors
   // were each matched against a fresh CRC instead
   if (u.candidate || crc32(data) === u.crc) return rereads;
+  // every sector now matches a fresh CRC, yet not the map: the map's reply was corrupted on the
+  // wire, or the flash changed since. A request our reads could be corrupted into (a Read4K
+  // one bit away from an erase) only ever erases, so a sector that now reads blank is taken as
+  // damage; otherwise the map's reply was the wrong one
+  let blank = false;
+  for (let o = 0; o < data.length; o += SECTOR) {
+    if (data.subarray(o, o + SECTOR).every((b) => b === 0xff)) blank = true;
+  }
+  if (!blank) {
+    ctx.onEvent?.({
+      type: "note",
+      message: `the map's CRC of ${hex(u.addr)}..${
+        hex(u.addr + u.len - 1)
+      } disagrees with its sectors' fresh CRCs: a corrupted reply; the fresh ones hold`,
+    });
+    return rereads;
+  }
   throw new FlashError(
     "BACKUP_FAILED",
     `the flash at ${hex(u.addr)}..${
