@@ -57,7 +57,7 @@ export class BekenChip implements UartDevice, LoaderHost {
   silent: boolean;
   onCommand?: BekenChipOptions["onCommand"];
   /** Fault injection: replaces a reply on its way out (emulator/faults/). */
-  rewriteReply?: (name: string, request: Uint8Array | null, reply: Uint8Array) => Uint8Array;
+  rewriteReply?: (name: string, request: Uint8Array | null, reply: Uint8Array) => Uint8Array | null;
 
   #state: BootState = "reset";
   #resetAt = 0;

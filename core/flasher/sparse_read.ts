@@ -64,12 +64,35 @@ export async function readSparseTo(
   const { units, report } = await mapRange(ctx, { lo, hi, attempts, op });
   ctx.onEvent?.({
     type: "note",
-    message: `erased-region map: ${units.length} CRC(s) (${
-      JSON.stringify(report.units)
-    }, ${report.confirmations} confirming), ${
+    message: `erased-region map: ${units.length} CRC(s), ${report.confirmations} confirming; ${
       humanSize(report.bytes)
     } erased in ${report.regions.length} region(s) will not be read`,
   });
+  // requests that went unanswered or were answered by something else, from here on
+  const watch = { suspicious: 0 };
+  const onEvent = ctx.onEvent;
+  ctx.onEvent = (e) => {
+    if (e.type === "retry" && e.reason !== "sector CRC mismatch") watch.suspicious++;
+    if (e.type === "notice" && /went missing/.test(e.message)) watch.suspicious++;
+    onEvent?.(e);
+  };
+  try {
+    return await readMapped(ctx, { ...opts, attempts, op, lo, hi }, units, report, watch, meter, sink);
+  } finally {
+    ctx.onEvent = onEvent;
+  }
+}
+
+async function readMapped(
+  ctx: FlasherContext,
+  opts: ReadOptions & { attempts: number; op: "read" | "backup"; lo: number; hi: number },
+  units: MapUnit[],
+  report: ErasedReport,
+  watch: { suspicious: number },
+  meter: ReturnType<typeof startAccounting>,
+  sink: ReadSink,
+): Promise<SparseReadSummary> {
+  const { addr, size, attempts, op, lo, hi } = opts;
   const progress = new ProgressMeter(op, size, ctx.clock, ctx.onProgress);
   const sectorCrcs = new Uint32Array((hi - lo) / SECTOR);
   const whole = new Crc32();
@@ -99,7 +122,14 @@ export async function readSparseTo(
     });
     for (const u of batch) {
       if (!u.erased) {
-        rereads += await checkUnit(ctx, u, local.subarray(u.addr - w, u.addr - w + u.len), op, attempts);
+        rereads += await checkUnit(
+          ctx,
+          watch,
+          u,
+          local.subarray(u.addr - w, u.addr - w + u.len),
+          op,
+          attempts,
+        );
       }
     }
     for (let s = w; s < wEnd; s += SECTOR) {
@@ -130,6 +160,7 @@ export async function readSparseTo(
  */
 async function checkUnit(
   ctx: FlasherContext,
+  watch: { suspicious: number },
   u: MapUnit,
   data: Uint8Array,
   op: string,
@@ -151,19 +182,25 @@ async function checkUnit(
   // were each matched against a fresh CRC instead
   if (u.candidate || crc32(data) === u.crc) return rereads;
   // every sector now matches a fresh CRC, yet not the map: the map's reply was corrupted on the
-  // wire, or the flash changed since. A request our reads could be corrupted into (a Read4K
-  // one bit away from an erase) only ever erases, so a sector that now reads blank is taken as
-  // damage; otherwise the map's reply was the wrong one
+  // wire, or the flash changed since. Only a request of ours carried out as another command can
+  // change it (a Read4K is one bit away from an erase; the map's CheckCRCs are no single or
+  // double bit flip away from any command that changes flash), and then (1) the reply that
+  // request was waiting for never comes, or something else comes instead: a retry; and (2) it
+  // erased, so a sector reads blank now; and (3) the map's CRC, of the content before, is
+  // unrelated to today's, while a reply with a bit or two flipped on the wire differs from the
+  // true CRC in a bit or two (content whose CRC lies that close: 529 in 2^32). Unless all three
+  // hold, the map's reply was the corrupted one
+  const now = crc32(data);
   let blank = false;
   for (let o = 0; o < data.length; o += SECTOR) {
     if (data.subarray(o, o + SECTOR).every((b) => b === 0xff)) blank = true;
   }
-  if (!blank) {
+  if (watch.suspicious === 0 || !blank || bitsSet(now ^ u.crc) <= 2) {
     ctx.onEvent?.({
       type: "note",
       message: `the map's CRC of ${hex(u.addr)}..${
         hex(u.addr + u.len - 1)
-      } disagrees with its sectors' fresh CRCs: a corrupted reply; the fresh ones hold`,
+      } disagrees with its sectors' fresh CRCs, and nothing says the flash changed: a corrupted reply; the fresh ones hold`,
     });
     return rereads;
   }
@@ -177,4 +214,10 @@ async function checkUnit(
     "nothing was written by this job, but a sector may have been erased: check the wiring, use a lower --baud, then compare the chip with an older backup",
     { damage: { start: u.addr, end: u.addr + u.len } },
   );
+}
+
+function bitsSet(x: number): number {
+  let n = 0;
+  for (let v = x >>> 0; v; v >>>= 1) n += v & 1;
+  return n;
 }

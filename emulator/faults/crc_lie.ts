@@ -36,7 +36,7 @@ export function installCrcLie(chip: BekenChip, nor: NorFlash, dice: FaultDice): 
   const previous = chip.rewriteReply;
   chip.rewriteReply = (name, request, reply) => {
     const out = previous ? previous(name, request, reply) : reply;
-    if (fired || name !== "CheckCRC" || !request || request.length < 8 || out.length < 4) return out;
+    if (!out || fired || name !== "CheckCRC" || !request || request.length < 8 || out.length < 4) return out;
     const dv = new DataView(request.buffer, request.byteOffset, request.byteLength);
     const start = dv.getUint32(0, true);
     const end = dv.getUint32(4, true);
