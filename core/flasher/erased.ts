@@ -99,14 +99,20 @@ export interface PlanCosts {
   readSectorMs: number;
 }
 
-/** Prices under `timing` at `baud` (the CRC speed is the timing model's, passed in). */
+/**
+ * Prices under `timing` at `baud` (the CRC speed is the timing model's, passed in). On loaders
+ * that protect the flash again after every CheckCRC (`protectAfterCrc`: a status-register write),
+ * each CRC also costs that write.
+ */
 export function planCosts(
-  timing: Pick<TimingModel, "crcBytesPerSec" | "usbTurnaroundMs" | "loaderReplyMs">,
+  timing: Pick<TimingModel, "crcBytesPerSec" | "usbTurnaroundMs" | "loaderReplyMs"> & { srWriteMs?: number },
   baud: number,
+  protectAfterCrc = false,
 ): PlanCosts {
   return {
     crcTripMs: timing.usbTurnaroundMs + timing.loaderReplyMs +
-      wireMs(CRC_REQUEST_BYTES + CRC_REPLY_BYTES, baud),
+      wireMs(CRC_REQUEST_BYTES + CRC_REPLY_BYTES, baud) +
+      (protectAfterCrc ? timing.srWriteMs ?? DEFAULT_TIMING.srWriteMs : 0),
     crcMsPerByte: 1000 / timing.crcBytesPerSec,
     readSectorMs: wireMs(SECTOR + READ_REPLY_OVERHEAD, baud),
   };
@@ -207,7 +213,7 @@ export interface MapOptions {
   lo: number;
   hi: number;
   /** Timing model whose CRC speed and latencies price the plan (default: the built-in one). */
-  timing?: Pick<TimingModel, "crcBytesPerSec" | "usbTurnaroundMs" | "loaderReplyMs">;
+  timing?: Pick<TimingModel, "crcBytesPerSec" | "usbTurnaroundMs" | "loaderReplyMs"> & { srWriteMs?: number };
   attempts: number;
   op: string;
 }
@@ -221,7 +227,7 @@ export async function mapRange(
   opts: MapOptions,
 ): Promise<{ units: MapUnit[]; report: ErasedReport }> {
   const timing = opts.timing ?? ctx.timing ?? DEFAULT_TIMING;
-  const planner = new ErasedPlanner(planCosts(timing, ctx.baud ?? 921600));
+  const planner = new ErasedPlanner(planCosts(timing, ctx.baud ?? 921600, ctx.target.eraseBeforeProgram));
   const crcOf = (addr: number, len: number) =>
     withRetries(ctx, opts.op, addr, opts.attempts, () => ctx.target.crc(addr, len));
   const units: MapUnit[] = [];

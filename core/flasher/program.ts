@@ -251,7 +251,7 @@ export async function programRange(
   const work = planBlocks(changed, addr, end, plan.blockPolicy);
   // a 64 KiB erase where the backup shows so many of its sectors blank that erasing the others
   // one by one is cheaper is left to those (writes only: an erase job must blank the block)
-  if (op === "write" && backup && !opts.resume && ctx.sparse !== false) {
+  if (op === "write" && backup && !opts.resume && ctx.sparse !== false && !ctx.target.eraseBeforeProgram) {
     const blankSector = erasedCrc(SECTOR);
     for (const w of work) {
       const dirty = w.sectors.filter((s) => backup!.sectorCrcs[s / SECTOR] !== blankSector).length;
