@@ -265,3 +265,22 @@ Deno.test("read-flash on a --state chip writes a byte-identical file and reports
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a sparse read of an unaligned range hands over exactly its bytes, in order", async () => {
+  const image = sparseImage(5);
+  const { ctx, target } = await openChip(image);
+  for (const [addr, size] of [[0x22f00, 0x21234], [0x4f7ff, 0x802], [0x1, 0x7ffff]]) {
+    const got = new Uint8Array(size);
+    let next = 0;
+    const r = await readSparseTo(ctx, { addr, size }, (chunk, o) => {
+      assert.equal(o, next);
+      got.set(chunk, o);
+      next += chunk.length;
+    });
+    assert.equal(next, size);
+    sameBytes(got, image.subarray(addr, addr + size), `0x${addr.toString(16)}+0x${size.toString(16)}`);
+    assert.equal(r.crc32, crc32(image.subarray(addr, addr + size)));
+    assert.ok(r.accounting.notRead!.bytes <= size);
+  }
+  await target.close();
+});
