@@ -284,3 +284,19 @@ Deno.test("a sparse read of an unaligned range hands over exactly its bytes, in 
   }
   await target.close();
 });
+
+Deno.test("a blank chip is not read at all; one CRC of a whole range pays once the planner expects it blank", async () => {
+  const image = new Uint8Array(SIZE).fill(0xff);
+  const { v, ctx, target } = await openChip(image);
+  let reads = 0;
+  v.chip.onCommand = (name) => void (name === "FlashRead4K" && reads++);
+  const r = await readSparseTo(ctx, { addr: 0, size: SIZE }, () => {});
+  await target.close();
+  assert.equal(reads, 0);
+  assert.equal(r.accounting.notRead!.bytes, SIZE);
+  assert.deepEqual(r.erased.regions, [{ addr: 0, len: SIZE }]);
+  const planner = new ErasedPlanner(planCosts(DEFAULT_TIMING, 921600));
+  assert.equal(planner.wholeRangePays(512).pays, false);
+  for (let i = 0; i < 40; i++) planner.observe(16, true);
+  assert.equal(planner.wholeRangePays(128).pays, true);
+});

@@ -243,9 +243,13 @@ export async function mapRange(
   const whole = planner.wholeRangePays((hi - lo) / SECTOR);
   let done = false;
   if (whole.pays && hi - lo > SECTOR) {
-    const u = await probe(lo, hi - lo);
-    if (u.candidate) done = true;
-    else units.pop();
+    // a range found not blank says nothing about its parts: only a blank one is learnt from
+    const crc = await crcOf(lo, hi - lo);
+    if (crc === erasedCrc(hi - lo)) {
+      planner.observe((hi - lo) / SECTOR, true);
+      units.push({ addr: lo, len: hi - lo, crc, candidate: true, erased: false });
+      done = true;
+    }
   }
   for (let a = lo; !done && a < hi;) {
     const blockEnd = Math.min(hi, Math.floor(a / BLOCK) * BLOCK + BLOCK);
