@@ -49,7 +49,14 @@ async function run(): Promise<void> {
       );
       Deno.exit(2);
     }
-    const corpus = await corpusBench(dir, json);
+    let corpus;
+    try {
+      corpus = await corpusBench(dir, json);
+    } catch (e) {
+      console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+      console.error("remedy: pass a readable directory holding whole-flash dumps (.bin, 256 KiB..16 MiB)");
+      Deno.exit(2);
+    }
     if (json) console.log(JSON.stringify({ corpus }));
     return;
   }
