@@ -17,6 +17,7 @@
 
 import { CH341A_TIMING, DEFAULT_TIMING, TIMING_RANGES } from "../core/timing.ts";
 import { ch341aFigure } from "./ch341a.ts";
+import { corpusBench } from "./corpus.ts";
 import { rssFigure } from "./rss.ts";
 import { sensitivity } from "./sensitivity.ts";
 import { backupFigure, reflashFigures } from "./uart_jobs.ts";
@@ -39,6 +40,27 @@ const meets = (ok: boolean) => (ok ? "meets" : "MISSES");
 /** Print the benchmark (`--json`: one JSON object of the headline figures). */
 export async function run(): Promise<void> {
   const json = Deno.args.includes("--json");
+  const corpusAt = Deno.args.indexOf("--corpus");
+  if (corpusAt >= 0) {
+    // the corpus bench alone: `deno task bench --corpus <dir> [--json]` (bench/corpus.ts)
+    const dir = Deno.args[corpusAt + 1];
+    if (!dir || dir.startsWith("--")) {
+      console.error(
+        "error: --corpus needs a directory of whole-flash dumps\nremedy: deno task bench --corpus <dir> [--json]",
+      );
+      Deno.exit(2);
+    }
+    let corpus;
+    try {
+      corpus = await corpusBench(dir, json);
+    } catch (e) {
+      console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+      console.error("remedy: pass a readable directory holding whole-flash dumps (.bin, 256 KiB..16 MiB)");
+      Deno.exit(2);
+    }
+    if (json) console.log(JSON.stringify({ corpus }));
+    return;
+  }
   const say = (line = "") => {
     if (!json) console.log(line);
   };

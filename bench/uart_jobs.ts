@@ -50,6 +50,8 @@ export async function backupFigure(dir: string, baud: number): Promise<BackupFig
     join(dir, `read-${baud}.state`),
     "--baud",
     String(baud),
+    // every byte: the default image is mostly blank, and sparse reads are measured on real dumps (--corpus)
+    "--no-sparse",
     "read-flash",
     "--out",
     join(dir, `backup-${baud}.bin`),

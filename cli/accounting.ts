@@ -32,6 +32,7 @@ function operationJson(a: Accounting): Record<string, unknown> {
     kibPerSec: round(a.kibPerSec, 1),
     wireFloorMs: round(a.wireFloorMs, 1),
     floorRatio: round(a.floorRatio, 3),
+    ...(a.notRead ? { notRead: a.notRead } : {}),
   };
 }
 
@@ -81,9 +82,12 @@ function line(a: Accounting, s: Session): string {
     ? ""
     : `, ${a.floorRatio.toFixed(3)}x the wire floor (${secs(a.wireFloorMs!)} at ${s.baud} baud)`;
   const size = a.payloadBytes > 0 ? `${humanSize(a.payloadBytes)} in ` : "";
+  const skipped = a.notRead && a.notRead.bytes > 0
+    ? `; ${humanSize(a.notRead.bytes)} in ${a.notRead.regions} region(s) not read (${a.notRead.reason})`
+    : "";
   return `${a.op}: ${size}${secs(a.elapsedMs)}${rate}${floor}; ${bytes(a.bytesOut)} out, ${
     bytes(a.bytesIn)
-  } in, ${a.roundTrips} round trips`;
+  } in, ${a.roundTrips} round trips${skipped}`;
 }
 
 /** The human lines for stderr. */

@@ -17,6 +17,7 @@ import { eraseRegion } from "../core/flasher/erase.ts";
 import type { ProgramReport } from "../core/flasher/program.ts";
 import { hex, humanSize } from "../core/flasher/range.ts";
 import { readFlashTo } from "../core/flasher/read.ts";
+import { readSparseTo, sparseAllowed } from "../core/flasher/sparse_read.ts";
 import { type ByteSource, scanSource, toSource } from "../core/flasher/source.ts";
 import { verifyFlash } from "../core/flasher/verify.ts";
 import { writeFlash } from "../core/flasher/write.ts";
@@ -45,6 +46,8 @@ export interface CommandEnv {
   readAhead?: boolean;
   /** `--skip-key-check`: write an image built for another key (with a note). */
   skipKeyCheck?: boolean;
+  /** Skip reading regions the chip's CRC shows to be erased (`--no-sparse` turns it off). */
+  sparse?: boolean;
 }
 
 /**
@@ -78,6 +81,7 @@ export async function contextFor(s: Session, env: CommandEnv): Promise<FlasherCo
     onEvent: (e) => reportEvent(env.out, e),
     signal: env.signal,
     readAhead: env.readAhead ?? true,
+    sparse: env.sparse ?? true,
   });
 }
 
@@ -175,7 +179,8 @@ export async function readFlashCommand(
   const out = args.sink ?? await openOutput(args.out);
   let r;
   try {
-    r = await readFlashTo(ctx, { addr: args.addr, size }, (chunk) => out.write(chunk));
+    const read = sparseAllowed(ctx) ? readSparseTo : readFlashTo;
+    r = await read(ctx, { addr: args.addr, size }, (chunk) => out.write(chunk));
     await out.commit();
   } catch (e) {
     await out.abort().catch(() => {});

@@ -104,6 +104,7 @@ interface Globals {
   record?: string;
   faults?: string;
   readAhead?: boolean;
+  sparse: boolean;
 }
 
 /** Beken SPI-mode entry overrides given on the command line. */
@@ -238,6 +239,10 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
     .option(
       "--no-read-ahead",
       "one read request at a time (default where the loader is not known to keep a queued request)",
+    )
+    .option(
+      "--no-sparse",
+      "read every byte (by default regions the chip's CRC shows to be erased are not read)",
     );
 
   const globalsOf = (cmd: { optsWithGlobals(): unknown }) => cmd.optsWithGlobals() as Globals;
@@ -281,6 +286,7 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
       confirm: opts.confirm ?? ((q) => (out.json ? Promise.resolve(false) : askOnTerminal(io, q))),
       readAhead: g.readAhead !== false,
       skipKeyCheck: g.skipKeyCheck ?? false,
+      sparse: g.sparse,
     };
     return withSession(
       {

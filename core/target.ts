@@ -73,6 +73,12 @@ export interface FlashTarget {
   crc(addr: number, len: number): Promise<number>;
   /** Whether `crc` is computed chip-side (cheap on the wire). */
   readonly hasChipCrc: boolean;
+  /**
+   * The loader lifts its flash protection only on an erase (T-type loaders re-protect after
+   * every CheckCRC), so a program not preceded by an erase may be dropped: a blank sector must
+   * still be erased before it is written.
+   */
+  readonly eraseBeforeProgram?: boolean;
   /** Clear block protection if any protect bit is set; report what was done. */
   unprotect(): Promise<UnprotectReport>;
   /** Counters since the target was opened. */

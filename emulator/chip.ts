@@ -87,6 +87,8 @@ export class BekenChip implements UartDevice, LoaderHost {
   silent: boolean;
   /** Called with every command the loader handles. */
   onCommand?: BekenChipOptions["onCommand"];
+  /** Fault injection: replaces a reply on its way out (emulator/faults/). */
+  rewriteReply?: (name: string, request: Uint8Array | null, reply: Uint8Array) => Uint8Array | null;
 
   #state: BootState = "reset";
   #resetAt = 0;
@@ -290,7 +292,8 @@ export class BekenChip implements UartDevice, LoaderHost {
       // the loader sends its reply before it takes up the next request
       this.#busyUntil = Math.max(this.#busyUntil, r.at + (r.bytes ? wireMs(r.bytes.length, baud) : 0));
       this.onCommand?.(r.name, req.payload, r.bytes, start);
-      if (r.bytes) out.push({ at: r.at, baud, data: r.bytes });
+      const bytes = r.bytes && this.rewriteReply ? this.rewriteReply(r.name, req.payload, r.bytes) : r.bytes;
+      if (bytes) out.push({ at: r.at, baud, data: bytes });
       if (!queued && rest > 0 && this.#busyUntil > arrival(total - rest)) {
         // the rest of the chunk arrives while the loader is busy: the caller decides its fate
         this.#parser.reset();

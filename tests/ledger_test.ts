@@ -135,38 +135,60 @@ Deno.test("an erase completed by the next request's first byte is named at the a
   await target.close();
 });
 
-Deno.test("a read turned into an erase whose reply is lost too is caught by the backup's whole-chip CRC", async () => {
-  const v = createFaultyChip({ chip: "bk7231n", plan: { seed: 1, rates: {} } });
-  let reads = 0;
-  let cut = false;
-  const inner = corruptingWrite(v.link(), (d) => d[7] === 0x09 && d.length === 12 && ++reads === 30, 7, 1);
-  const erased = [0x04, 0x0e, 0xff, 0x01, 0xe0, 0xfc, 0xf4, 0x06, 0x00, 0x0b];
-  // the erase's reply is lost on the way back, so nothing the host hears mentions it
-  const link = new Proxy(inner, {
-    get(target, prop) {
-      if (prop === "read") {
-        return async (max: number, ms: number) => {
-          const got: Uint8Array = await target.read(max, ms);
-          const at = cut ? -1 : got.findIndex((_, i) => erased.every((b, k) => got[i + k] === b));
-          if (at < 0) return got;
-          cut = true;
-          return Uint8Array.from([...got.subarray(0, at), ...got.subarray(at + 15)]);
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
+for (const sparse of [true, false]) {
+  Deno.test(
+    `a read turned into an erase whose reply is lost too is caught by the backup (${
+      sparse ? "its erased-region map, taken before the first read" : "its whole-chip CRC"
+    })`,
+    async () => {
+      const v = createFaultyChip({ chip: "bk7231n", plan: { seed: 1, rates: {} } });
+      let reads = 0;
+      let cut = false;
+      const inner = corruptingWrite(
+        v.link(),
+        (d) => d[7] === 0x09 && d.length === 12 && ++reads === 30,
+        7,
+        1,
+      );
+      const erased = [0x04, 0x0e, 0xff, 0x01, 0xe0, 0xfc, 0xf4, 0x06, 0x00, 0x0b];
+      // the erase's reply is lost on the way back, so nothing the host hears mentions it
+      const link = new Proxy(inner, {
+        get(target, prop) {
+          if (prop === "read") {
+            return async (max: number, ms: number) => {
+              const got: Uint8Array = await target.read(max, ms);
+              const at = cut ? -1 : got.findIndex((_, i) => erased.every((b, k) => got[i + k] === b));
+              if (at < 0) return got;
+              cut = true;
+              return Uint8Array.from([...got.subarray(0, at), ...got.subarray(at + 15)]);
+            };
+          }
+          const value = Reflect.get(target, prop, target);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+      const { target } = await openUartTarget(link, { linkTimeoutMs: 2000 });
+      const ctx = await createContext(target, link.clock, { sparse });
+      const e = await writeFlash(ctx, new Uint8Array(0x1000).fill(0x42), {
+        addr: 0x100000,
+        store: new MemoryStore(),
+        identity: { chip: "BK7231N", flashId: "eb6015", key: null },
+        createdAt: new Date(0),
+      }).catch((x) => x);
+      assert.ok(cut, "the erase reply was dropped");
+      assert.ok(e instanceof FlashError && e.code === "BACKUP_FAILED", String(e));
+      if (sparse) {
+        // the map names the unit that changed: it holds the sector the read erased
+        const { start, end } = e.damage!;
+        assert.ok(start >= 0 && end <= v.nor.size && end > start, JSON.stringify(e.damage));
+        const blank = new Uint8Array(0x1000).fill(0xff);
+        let found = false;
+        for (let a = start; a < end; a += 0x1000) {
+          found ||= v.nor.read(a, 0x1000).every((b, i) => b === blank[i]);
+        }
+        assert.ok(found, "the damage range holds the erased sector");
+      } else assert.deepEqual(e.damage, { start: 0, end: v.nor.size });
+      await target.close();
     },
-  });
-  const { target } = await openUartTarget(link, { linkTimeoutMs: 2000 });
-  const ctx = await createContext(target, link.clock);
-  const e = await writeFlash(ctx, new Uint8Array(0x1000).fill(0x42), {
-    addr: 0x100000,
-    store: new MemoryStore(),
-    identity: { chip: "BK7231N", flashId: "eb6015", key: null },
-    createdAt: new Date(0),
-  }).catch((x) => x);
-  assert.ok(cut, "the erase reply was dropped");
-  assert.ok(e instanceof FlashError && e.code === "BACKUP_FAILED", String(e));
-  assert.deepEqual(e.damage, { start: 0, end: v.nor.size });
-  await target.close();
-});
+  );
+}

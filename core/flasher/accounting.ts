@@ -28,6 +28,8 @@ export interface Accounting {
   wireFloorMs: number | null;
   /** elapsedMs / wireFloorMs: 1.0 is as fast as the wire allows; null when not applicable. */
   floorRatio: number | null;
+  /** Bytes of the payload that were not read, and why (erased regions found by chip CRC). */
+  notRead?: { bytes: number; regions: number; reason: string };
 }
 
 /** A running measurement; call {@link Meter.finish} when the operation ends. */

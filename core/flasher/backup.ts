@@ -18,6 +18,8 @@ import { type Accounting, startAccounting } from "./accounting.ts";
 import type { FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
 import { readFlashTo } from "./read.ts";
+import { readSparseTo, sparseAllowed } from "./sparse_read.ts";
+import type { ErasedReport } from "./erased.ts";
 import { reasonOf, withRetries } from "./retry.ts";
 import { type ByteSource, type FlashContent, scanSource, STREAM_CHUNK } from "./source.ts";
 import { SECTOR } from "../target.ts";
@@ -169,6 +171,11 @@ export interface BackupSidecar {
   kind?: "backup" | "after-write";
   /** For "after-write": the backup it was made from. */
   from?: string;
+  /**
+   * Regions taken as erased and not read (absent when every byte was read): how they were
+   * checked, and the regions (`[addr, len]` pairs) filled with 0xFF in the image.
+   */
+  erased?: { method: string; checks: number; bytes: number; regions: [number, number][] };
 }
 
 /** A backup that was taken, reused or made, and checked. */
@@ -261,7 +268,7 @@ function sidecarOf(
   file: string,
   size: number,
   crc: number,
-  extra: Pick<BackupSidecar, "kind" | "from"> = {},
+  extra: Pick<BackupSidecar, "kind" | "from" | "erased"> = {},
 ): BackupSidecar {
   return {
     tool: "bekenlab",
@@ -336,11 +343,27 @@ export async function saveBackup(
   const base = opts.base ?? backupBaseName(opts.identity, opts.createdAt);
   const file = `${base}.bin`;
   let read: Awaited<ReturnType<typeof readFlashTo>> | null = null;
+  let erased: ErasedReport | null = null;
   const saved = await storeChecked(
     opts.store,
     base,
     file,
     async (w) => {
+      if (sparseAllowed(ctx)) {
+        // the erased-region map is taken before anything is read and every read region is
+        // checked against it: it replaces the whole-flash CRC below (sparse_read.ts)
+        const r = await readSparseTo(
+          ctx,
+          { addr: 0, size: ctx.flashSize, op: "backup" },
+          async (chunk, offset) => {
+            tee?.(chunk, offset);
+            await w.write(chunk).catch((e) => Promise.reject(storeFailure(`write the backup ${file}`, e)));
+          },
+        );
+        read = r;
+        erased = r.erased;
+        return { size: r.size, crc32: r.crc32 };
+      }
       // a read corrupted on the wire into an erase changes the chip while it is being read, and
       // the backup then holds the damage: one chip CRC of the whole flash first tells
       const before = ctx.target.hasChipCrc
@@ -362,7 +385,20 @@ export async function saveBackup(
       }
       return { size: read.size, crc32: read.crc32 };
     },
-    (size, crc) => sidecarOf(opts.identity, opts.createdAt, file, size, crc, { kind: "backup" }),
+    (size, crc) =>
+      sidecarOf(opts.identity, opts.createdAt, file, size, crc, {
+        kind: "backup",
+        ...(erased && erased.bytes > 0
+          ? {
+            erased: {
+              method: erased.method,
+              checks: erased.confirmations + Object.values(erased.units).reduce((a, b) => a + b, 0),
+              bytes: erased.bytes,
+              regions: erased.regions.map((g): [number, number] => [g.addr, g.len]),
+            },
+          }
+          : {}),
+      }),
   );
   const r = read!;
   ctx.onEvent?.({ type: "backup", location: saved.location, size: saved.size, crc32: saved.crc32 });

@@ -8,6 +8,7 @@
 
 import type { Clock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
+import type { TimingModel } from "../timing.ts";
 import type { ProgressListener } from "./progress.ts";
 import type { FlashTarget, UnprotectReport } from "../target.ts";
 
@@ -60,6 +61,17 @@ export interface FlasherContext {
    * turns it off by itself when a read-ahead reply goes missing or the link shows errors.
    */
   readAhead?: boolean;
+  /**
+   * The timing model that prices plans (the erased-region map reads its chip CRC speed and
+   * latencies from it); default the built-in one.
+   */
+  timing?: Pick<TimingModel, "crcBytesPerSec" | "usbTurnaroundMs" | "loaderReplyMs">;
+  /**
+   * Map erased regions by chip CRC and skip reading them (default true where the chip has a
+   * CRC), and leave sectors a write's backup shows blank unerased; false reads every byte and
+   * erases every sector a write changes.
+   */
+  sparse?: boolean;
 }
 
 /** Build a context, asking the target for its flash size. */

@@ -22,3 +22,5 @@ export * from "./program.ts";
 export * from "./write.ts";
 export * from "./erase.ts";
 export * from "./integrity.ts";
+export * from "./erased.ts";
+export * from "./sparse_read.ts";

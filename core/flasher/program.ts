@@ -57,6 +57,8 @@ import type { FlashContent } from "./source.ts";
 import { BLOCK, SECTOR, type UnprotectReport } from "../target.ts";
 import { checkOutside, outsideSnapshot, restoreOutside } from "./integrity.ts";
 import { verifyFlash, VerifyMismatchError } from "./verify.ts";
+import { erasedCrc } from "./erased.ts";
+import { DEFAULT_TIMING } from "../timing.ts";
 
 /** Safety and retry settings shared by write and erase. */
 export interface ProgramOptions {
@@ -284,6 +286,17 @@ export async function programRange(
   report.backup = backup?.location ?? opts.resume?.journal.backup ?? null;
   report.backupRecord = backup;
   const work = planBlocks(changed, addr, end, plan.blockPolicy);
+  // a 64 KiB erase where the backup shows so many of its sectors blank that erasing the others
+  // one by one is cheaper is left to those (writes only: an erase job must blank the block)
+  if (op === "write" && backup && !opts.resume && ctx.sparse !== false && !ctx.target.eraseBeforeProgram) {
+    const blankSector = erasedCrc(SECTOR);
+    for (const w of work) {
+      const dirty = w.sectors.filter((s) => backup!.sectorCrcs[s / SECTOR] !== blankSector).length;
+      if (w.useBlockErase && dirty * DEFAULT_TIMING.sectorEraseMs < DEFAULT_TIMING.blockEraseMs) {
+        w.useBlockErase = false;
+      }
+    }
+  }
   report.changed = changed.length;
   report.unchanged = size / SECTOR - changed.length;
   ctx.onEvent?.({
@@ -321,8 +334,14 @@ export async function programRange(
   const lastChangedEnd = changed[changed.length - 1] + SECTOR;
   let damageStart: number | null = null;
 
-  const eraseAndProgram = async (s: number, erase: boolean) => {
-    if (erase) {
+  // a sector the job's backup shows blank needs no erase on the first pass (its content is the
+  // backup's: the backup was just read, or the chip matched it by CRC); never on a resumed job,
+  // whose sectors may be half programmed, and never on a retry
+  const blankSector = erasedCrc(SECTOR);
+  const blank = (s: number) =>
+    !opts.resume && backup !== null && backup.sectorCrcs[s / SECTOR] === blankSector;
+  const eraseAndProgram = async (s: number, erase: boolean, firstPass = false) => {
+    if (erase && !(firstPass && blank(s))) {
       await ctx.target.eraseSector(s);
       report.sectorErases++;
     }
@@ -352,7 +371,7 @@ export async function programRange(
       }
       for (const s of w.sectors) {
         checkCancelled(ctx);
-        await tolerateTransient(s, () => eraseAndProgram(s, !w.useBlockErase));
+        await tolerateTransient(s, () => eraseAndProgram(s, !w.useBlockErase, true));
       }
       const spans: Span[] = w.sectors.map((s) => ({ addr: s, len: SECTOR }));
       const bad = await differingSpans(ctx, addr, content, spans, { window: BLOCK, attempts: 3, op });

@@ -160,7 +160,8 @@ export async function readFlashTo(
   return { size, crc32: whole.standard, sectorCrcs, rereads, accounting: meter.finish(size) };
 }
 
-async function rereadUntilMatch(
+/** Re-read sector `s` until its bytes match a fresh chip CRC (at most `attempts` rounds in all). */
+export async function rereadUntilMatch(
   ctx: FlasherContext,
   op: string,
   s: number,

@@ -67,6 +67,10 @@ export class UartTarget implements FlashTarget {
   readonly kind = "uart" as const;
   /** CheckCRC runs on the chip. */
   readonly hasChipCrc = true;
+  /** Loaders with the CRC protect lock unprotect only on an erase (uart.md §5.4). */
+  get eraseBeforeProgram(): boolean {
+    return this.#profile.crcProtectLock;
+  }
   /** The client commands go through. */
   readonly client: UartClient;
   /** What detection found. */

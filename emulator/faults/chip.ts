@@ -23,6 +23,7 @@ import { efuseFromKey } from "../virtual.ts";
 import { VirtualWire } from "../wire.ts";
 import { FaultyLink, type FaultyLinkOptions } from "./link.ts";
 import { FaultDice, type FaultPlan, FaultRecorder } from "./plan.ts";
+import { installCrcLie } from "./crc_lie.ts";
 
 const PAGE = 256;
 const UNIT: Record<Exclude<EraseKind, "chip">, number> = { "4k": 4096, "32k": 32768, "64k": 65536 };
@@ -344,6 +345,7 @@ export function createFaultyChip(opts: FaultyChipOptions): FaultyChip {
   const efuse = efuseFromKey(profile.key?.words ?? [0, 0, 0, 0], Math.max(profile.efuseSize, 16));
   const chip = new BekenChip({ profile, flash, efuse, timing, loader: opts.loader });
   const rail = new PowerRail(chip, nor, dice);
+  installCrcLie(chip, nor, dice);
   flash.rail = rail;
   const clock = new VirtualClock();
   let opened = 0;

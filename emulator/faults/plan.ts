@@ -66,6 +66,11 @@ export type ChipFaultKind =
   | "crc-slow"
   /** Firmware-style re-protection: block-protect bits reappear in the status register. */
   | "reprotect"
+  /**
+   * A CheckCRC reply over flash that is not all 0xFF arrives carrying the CRC of 0xFF over the
+   * same length (as a corrupted or misattributed reply might): at most once per chip.
+   */
+  | "crc-erased"
   /** The chip does not enter SPI mode on this CEN release. */
   | "spi-entry-refused";
 
@@ -99,6 +104,7 @@ export const CHIP_FAULT_KINDS: readonly ChipFaultKind[] = [
   "power-loss-program",
   "crc-slow",
   "reprotect",
+  "crc-erased",
   "spi-entry-refused",
 ];
 

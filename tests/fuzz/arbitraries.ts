@@ -31,6 +31,7 @@ const LEVELS: Record<FaultKind, readonly number[]> = {
   "power-loss-program": [0.001, 0.01],
   "crc-slow": [0.01, 0.1],
   reprotect: [0.002, 0.01],
+  "crc-erased": [0.05, 0.3, 1],
   "usb-short": [0.0005, 0.002],
   "usb-fail": [0.0005, 0.002],
   "usb-stall": [0.0005, 0.002],
