@@ -45,7 +45,12 @@ export function sparseAllowed(ctx: FlasherContext): boolean {
  *
  * @example
  * ```ts
- * const r = await readSparseTo(ctx, { addr: 0, size: ctx.flashSize }, (chunk) => file.write(chunk));
+ * import type { FlasherContext } from "./context.ts";
+ * declare const ctx: FlasherContext;
+ * declare const file: { write(chunk: Uint8Array): Promise<number> };
+ * const r = await readSparseTo(ctx, { addr: 0, size: ctx.flashSize }, async (chunk) => {
+ *   await file.write(chunk);
+ * });
  * r.erased.bytes; // bytes not read
  * ```
  */
