@@ -34,8 +34,9 @@ async function flash(args: string[]): Promise<Run> {
   return { code, stdout, stderr };
 }
 
-// the 2400th link call falls inside the write (at 0x70000 today): after the backup and the fingerprint
-const DISCONNECT = '{"seed":1,"rates":{"disconnect":1},"skip":{"disconnect":2400},"maxFaults":1}';
+// the 2800th link call falls inside the write (at 0x70000 today): after the backup and the fingerprint.
+// The count moves when the wire traffic before the write changes; `interrupt` says so when it does.
+const DISCONNECT = '{"seed":1,"rates":{"disconnect":1},"skip":{"disconnect":2800},"maxFaults":1}';
 // with the backup reused (nothing read) the write starts sooner: the 1000th call is inside it (0xb0000)
 const DISCONNECT_REUSED = '{"seed":1,"rates":{"disconnect":1},"skip":{"disconnect":1000},"maxFaults":1}';
 const BIG = 1_966_080;
@@ -93,7 +94,11 @@ async function interrupt(b: Bench): Promise<Uint8Array> {
   await v.save();
   const original = await b.chip();
   const r = await flash([...b.v(), "--faults", DISCONNECT, "write-flash", b.big, "--addr", "0x11000"]);
-  assert.equal(r.code, 10, r.stderr);
+  assert.equal(
+    r.code,
+    10,
+    `the disconnect no longer falls inside the write (move DISCONNECT's skip):\n${r.stderr}`,
+  );
   assert.match(r.stderr, /device disconnected/);
   return original;
 }
