@@ -11,20 +11,16 @@ import type { ByteLink } from "../core/io/link.ts";
 import type { UsbDeviceLike } from "../core/io/usb.ts";
 import type { Clock } from "../core/clock.ts";
 import {
-  CHIP_FAULT_KINDS,
   FaultDice,
   type FaultKind,
   type FaultPlan,
   type FaultRecorder,
   FaultyLink,
   FaultyUsbDevice,
-  LINK_FAULT_KINDS,
   refuseSpiEntry,
-  USB_FAULT_KINDS,
 } from "../emulator/faults.ts";
+import { faultPlanFromJson } from "../emulator/faults/plan_json.ts";
 import type { SpiModeChip } from "../emulator/spi_mode.ts";
-
-const KINDS = new Set<string>([...LINK_FAULT_KINDS, ...USB_FAULT_KINDS, ...CHIP_FAULT_KINDS]);
 
 /**
  * Parse `--faults`: `{"seed": 1, "rates": {"rx-flip": 0.01}}`, or the path of a file holding it.
@@ -35,71 +31,22 @@ const KINDS = new Set<string>([...LINK_FAULT_KINDS, ...USB_FAULT_KINDS, ...CHIP_
  * ```
  */
 export async function parseFaultPlan(text: string): Promise<FaultPlan> {
-  const bad = (why: string) =>
-    new FlashError(
-      "USAGE",
-      `--faults: ${why}`,
-      `pass a JSON fault plan such as '{"seed":1,"rates":{"rx-flip":0.01}}' (kinds: ${
-        [...KINDS].join(", ")
-      })`,
-    );
   let json = text.trim();
   if (!json.startsWith("{")) {
     try {
       json = await Deno.readTextFile(text);
     } catch (e) {
-      throw bad(`cannot read ${text}: ${(e as Error).message}`);
+      throw new FlashError(
+        "USAGE",
+        `--faults: cannot read ${text}: ${(e as Error).message}`,
+        `pass a JSON fault plan such as '{"seed":1,"rates":{"rx-flip":0.01}}', or the path of a file holding one`,
+      );
     }
   }
-  let o: unknown;
-  try {
-    o = JSON.parse(json);
-  } catch (e) {
-    throw bad((e as Error).message);
-  }
-  const plan = o as Partial<FaultPlan>;
-  if (typeof plan !== "object" || plan === null || typeof plan.rates !== "object" || plan.rates === null) {
-    throw bad('missing "rates"');
-  }
-  for (const [k, v] of Object.entries(plan.rates)) {
-    if (!KINDS.has(k)) throw bad(`unknown fault kind "${k}"`);
-    if (typeof v !== "number" || !(v >= 0 && v <= 1)) throw bad(`rate of ${k} must be a number in 0..1`);
-  }
-  for (const k of Object.keys(plan.skip ?? {})) {
-    if (!KINDS.has(k)) throw bad(`unknown fault kind "${k}" in "skip"`);
-  }
-  return { ...plan, seed: Number.isSafeInteger(plan.seed) ? plan.seed! : 1, rates: plan.rates } as FaultPlan;
+  return faultPlanFromJson(json);
 }
 
-/**
- * Fault kinds each kind of virtual port can inject: link faults on `virtual:` (the emulated
- * UART), USB faults and refused SPI-mode entry on `ch341a:virtual:`. Chip faults (power loss,
- * slow CRC, re-protection) exist only in `createFaultyChip`, which the CLI does not build.
- */
-export const PORT_FAULT_KINDS: Readonly<Record<"virtual" | "ch341a-virtual", readonly FaultKind[]>> = {
-  virtual: LINK_FAULT_KINDS,
-  "ch341a-virtual": [...USB_FAULT_KINDS, "spi-entry-refused"],
-};
-
-/**
- * Refuse a plan naming a kind the port cannot inject (it would be silently ignored). Ports
- * that take no faults at all are left to the session, which refuses `--faults` on them.
- */
-export function checkFaultKinds(plan: FaultPlan, port: { kind: string }): FaultPlan {
-  if (port.kind !== "virtual" && port.kind !== "ch341a-virtual") return plan;
-  const applies = PORT_FAULT_KINDS[port.kind];
-  const named = [...Object.keys(plan.rates), ...Object.keys(plan.skip ?? {})];
-  const stray = [...new Set(named.filter((k) => !(applies as readonly string[]).includes(k)))];
-  if (stray.length > 0) {
-    const where = port.kind === "virtual" ? "virtual: (UART link)" : "ch341a:virtual: (USB and SPI entry)";
-    throw new FlashError(
-      "USAGE",
-      `--faults: ${stray.join(", ")} cannot be injected on a ${where} port`,
-      `use only ${applies.join(", ")} there`,
-    );
-  }
-  return plan;
-}
+export { checkFaultKinds, PORT_FAULT_KINDS } from "../emulator/faults/plan_json.ts";
 
 /** One line saying what was injected. */
 export function faultSummary(recorder: FaultRecorder): string {

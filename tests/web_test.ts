@@ -209,7 +209,10 @@ Deno.test("web flow: a fault plan in the page injects on the in-page link and is
   await s.close();
   assert.ok((v.recorder.counts().fragment ?? 0) > 0, "fragments were injected");
   assert.equal(parsePagePlan("  ", "uart"), null);
-  assert.throws(() => parsePagePlan('{"rates":{"usb-fail":0.1}}', "uart"), /does not apply to the UART path/);
+  assert.throws(
+    () => parsePagePlan('{"rates":{"usb-fail":0.1}}', "uart"),
+    /usb-fail cannot be injected on a virtual: \(UART link\) port/,
+  );
   assert.throws(() => parsePagePlan('{"rates":{"nonsense":0.1}}', "spi"), /unknown fault kind/);
   assert.throws(() => parsePagePlan('{"rates":{"fragment":2}}', "uart"), /0\.\.1/);
 });

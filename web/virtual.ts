@@ -7,20 +7,13 @@
  */
 
 import { CHIPS } from "../core/chips/profiles.ts";
-import { FlashError } from "../core/errors.ts";
 import type { ByteLink } from "../core/io/link.ts";
 import type { UsbDeviceLike } from "../core/io/usb.ts";
 import { buildVirtualChip, type VirtualChip } from "../emulator/build_chip.ts";
 import { createVirtualCh341a } from "../emulator/ch341a.ts";
 import { FaultyLink } from "../emulator/faults/link.ts";
-import {
-  CHIP_FAULT_KINDS,
-  FaultDice,
-  type FaultPlan,
-  FaultRecorder,
-  LINK_FAULT_KINDS,
-  USB_FAULT_KINDS,
-} from "../emulator/faults/plan.ts";
+import { FaultDice, type FaultPlan, FaultRecorder } from "../emulator/faults/plan.ts";
+import { checkFaultKinds, faultPlanFromJson } from "../emulator/faults/plan_json.ts";
 import { FaultyUsbDevice, refuseSpiEntry } from "../emulator/faults/usb.ts";
 
 /** Chip profiles the page offers. */
@@ -29,40 +22,11 @@ export const PAGE_CHIPS: readonly { id: string; name: string }[] = CHIPS.map((c)
   name: c.name,
 }));
 
-/** Parse a fault plan typed into the page (the JSON form of the CLI's `--faults`). */
+/** Parse a fault plan typed into the page (the JSON form of the CLI's `--faults`); empty is none. */
 export function parsePagePlan(text: string, path: "uart" | "spi"): FaultPlan | null {
   if (text.trim() === "") return null;
-  const kinds: readonly string[] = path === "uart"
-    ? LINK_FAULT_KINDS
-    : [...USB_FAULT_KINDS, "spi-entry-refused"];
-  const bad = (why: string) =>
-    new FlashError(
-      "USAGE",
-      `fault plan: ${why}`,
-      `write JSON such as {"seed":1,"rates":{"${kinds[0]}":0.01}}; kinds here: ${kinds.join(", ")}`,
-    );
-  let o: unknown;
-  try {
-    o = JSON.parse(text);
-  } catch (e) {
-    throw bad((e as Error).message);
-  }
-  const plan = o as Partial<FaultPlan>;
-  if (typeof plan !== "object" || plan === null || typeof plan.rates !== "object" || plan.rates === null) {
-    throw bad('missing "rates"');
-  }
-  for (const [k, v] of Object.entries(plan.rates)) {
-    if (!kinds.includes(k)) {
-      throw bad(
-        (CHIP_FAULT_KINDS as readonly string[]).includes(k) || LINK_FAULT_KINDS.includes(k as never) ||
-          (USB_FAULT_KINDS as readonly string[]).includes(k)
-          ? `"${k}" does not apply to the ${path === "uart" ? "UART" : "CH341A"} path`
-          : `unknown fault kind "${k}"`,
-      );
-    }
-    if (typeof v !== "number" || !(v >= 0 && v <= 1)) throw bad(`rate of ${k} must be a number in 0..1`);
-  }
-  return { ...plan, seed: Number.isSafeInteger(plan.seed) ? plan.seed! : 1, rates: plan.rates } as FaultPlan;
+  const plan = faultPlanFromJson(text, "fault plan");
+  return checkFaultKinds(plan, { kind: path === "uart" ? "virtual" : "ch341a-virtual" }, "fault plan");
 }
 
 /** A chip in the page and the port to reach it. */
