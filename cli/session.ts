@@ -9,6 +9,7 @@
 
 import type { FaultPlan, FaultRecorder } from "../emulator/faults/plan.ts";
 import type { UsbDeviceLike } from "../core/io/usb.ts";
+import type { VirtualCh341aRig } from "../emulator/ch341a.ts";
 import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../core/chips/profiles.ts";
 import { type Clock, realClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
@@ -23,7 +24,8 @@ import type { EntryParams, EntryResult } from "../core/spi/entry.ts";
 import type { UartClient } from "../core/uart/client.ts";
 import type { ChipIdentity as UartIdentity, SessionEvent } from "../core/uart/session.ts";
 import { openUartTarget } from "../core/uart/target.ts";
-import { isSpiPort, type PortSpec } from "../core/io/port_spec.ts";
+import { isSpiPort, isVirtualPort, type PortSpec } from "../core/io/port_spec.ts";
+import { type EmulatorPorts, openPort, type PortOpenOptions } from "../core/io/registry.ts";
 
 /** SPI chip modes `--chip` accepts on SPI ports. */
 export const SPI_MODES = ["beken-spi", "spi-generic"] as const;
@@ -135,21 +137,21 @@ interface Opened {
  * state (also when opening or `body` fails).
  */
 export async function withSession<T>(opts: SessionOptions, body: (s: Session) => Promise<T>): Promise<T> {
-  if (opts.state && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+  if (opts.state && !isVirtualPort(opts.spec)) {
     throw new FlashError(
       "USAGE",
       "--state only applies to virtual ports",
       "drop --state, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
-  if (opts.faults && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+  if (opts.faults && !isVirtualPort(opts.spec)) {
     throw new FlashError(
       "USAGE",
       "--faults only applies to virtual ports",
       "drop --faults, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
-  if (opts.seed !== undefined && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+  if (opts.seed !== undefined && !isVirtualPort(opts.spec)) {
     throw new FlashError(
       "USAGE",
       "--seed only applies to virtual ports (a real wire's noise has no seed)",
@@ -244,28 +246,35 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
   let requested = profileFor(opts.chip);
   let save = () => Promise.resolve();
   let emulatedBoot: Session["emulatedBoot"];
-  let link: ByteLink;
-  if (spec.kind === "virtual") {
-    const { createVirtualChip } = await import("../emulator/virtual.ts");
-    const v = await createVirtualChip({ chip: spec.chip, state: opts.state, seed: opts.seed });
-    // the state file follows every flash change, so a killed process leaves the chip as far as it got
-    if (opts.state) {
-      const { writeThrough } = await import("../emulator/persist.ts");
-      try {
-        writeThrough(v, opts.state);
-      } catch (e) {
-        throw stateFileError(opts.state, e);
+  const emulator: EmulatorPorts = {
+    async uart(chip) {
+      const { createVirtualChip } = await import("../emulator/virtual.ts");
+      const v = await createVirtualChip({ chip, state: opts.state, seed: opts.seed });
+      // the state file follows every flash change, so a killed process leaves the chip as far as it got
+      if (opts.state) {
+        const { writeThrough } = await import("../emulator/persist.ts");
+        try {
+          writeThrough(v, opts.state);
+        } catch (e) {
+          throw stateFileError(opts.state, e);
+        }
       }
-    }
-    requested ??= v.profile;
-    emulatedBoot = () => v.chip.bootCheck();
-    save = () => v.save();
-    cleanups.push(save);
-    link = v.link();
-    if (opts.faults) link = await withFaults(opts, cleanups, (f, r) => f.faultyLink(link, opts.faults!, r));
-  } else {
-    link = await openLink(opts);
+      requested ??= v.profile;
+      emulatedBoot = () => v.chip.bootCheck();
+      save = () => v.save();
+      cleanups.push(save);
+      const link = v.link();
+      return opts.faults
+        ? await withFaults(opts, cleanups, (f, r) => f.faultyLink(link, opts.faults!, r))
+        : link;
+    },
+    ch341a: () => Promise.reject(new Error("not a UART port")),
+  };
+  const opened0 = await openPort(spec, { ...portOptions(opts), emulator });
+  if (opened0.bus !== "uart") {
+    throw new FlashError("USAGE", `cannot open ${opts.portText} as a UART port`, "see --help for port forms");
   }
+  let link: ByteLink = opened0.link;
   if (opts.record) link = recordLink(link, opts.record);
   cleanups.push(() => link.close());
   const openedAt = link.clock.now();
@@ -291,7 +300,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       kind: "uart",
       target: opened.target,
       clock: link.clock,
-      timing: spec.kind === "virtual" ? "modelled" : "measured",
+      timing: isVirtualPort(spec) ? "modelled" : "measured",
       openedAt,
       baud: opened.baud,
       port: link.name,
@@ -309,38 +318,13 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
   };
 }
 
-async function openLink(opts: SessionOptions): Promise<ByteLink> {
-  const { spec } = opts;
-  switch (spec.kind) {
-    case "serial": {
-      const { openSerial } = await import("../core/io/serial/mod.ts");
-      return await openSerial(spec.path, { baud: 115200 });
-    }
-    case "tcp": {
-      const { openTcp } = await import("../core/io/tcp.ts");
-      return await openTcp(opts.portText, { baud: 115200 });
-    }
-    case "rfc2217": {
-      const { openRfc2217 } = await import("../core/io/rfc2217.ts");
-      return await openRfc2217(opts.portText, {
-        baud: 115200,
-        onNotice: (line) => opts.onMessage(`warning: ${line}`, "info"),
-      });
-    }
-    case "auto": {
-      const { listPorts, choosePort, describePort } = await import("../core/io/ports.ts");
-      const port = choosePort(await listPorts());
-      opts.onMessage(`using ${describePort(port)}`, "info");
-      const { openSerial } = await import("../core/io/serial/mod.ts");
-      return await openSerial(port.path, { baud: 115200 });
-    }
-    default:
-      throw new FlashError(
-        "USAGE",
-        `cannot open ${opts.portText} as a UART port`,
-        "see --help for port forms",
-      );
-  }
+/** What the registry needs from the session's options. */
+function portOptions(opts: SessionOptions): PortOpenOptions {
+  return {
+    text: opts.portText,
+    onNotice: (line) => opts.onMessage(`warning: ${line}`, "info"),
+    onChosen: (line) => opts.onMessage(line, "info"),
+  };
 }
 
 async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]): Promise<Opened> {
@@ -355,60 +339,56 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
     );
   }
   const mode: SpiMode = (opts.chip?.toLowerCase() as SpiMode | undefined) ?? "beken-spi";
-  const { Ch341aSpi } = await import("../core/io/ch341a.ts");
   let save = () => Promise.resolve();
+  let rig: VirtualCh341aRig | null = null;
+  const emulator: EmulatorPorts = {
+    uart: () => Promise.reject(new Error("not an SPI port")),
+    async ch341a(chip) {
+      const { createVirtualChip } = await import("../emulator/virtual.ts");
+      const { createVirtualCh341a } = await import("../emulator/ch341a.ts");
+      const v = await createVirtualChip({
+        chip,
+        state: opts.state,
+        seed: opts.seed,
+        chipFlag: (id) => `--port ch341a:virtual:${id}`,
+      });
+      save = () => v.save();
+      cleanups.push(save);
+      const made = createVirtualCh341a({
+        nor: v.nor,
+        clock: v.clock,
+        // like real chips, the virtual one does not enter SPI mode on every CEN release
+        entry: mode === "beken-spi" ? {} : false,
+        seed: opts.seed,
+      });
+      rig = made;
+      return { device: made.device, clock: made.clock };
+    },
+  };
+  const port = await openPort(spec, {
+    ...portOptions(opts),
+    emulator,
+    spidev: { ...opts.spidev, cenRequired: mode === "beken-spi" },
+  });
   let spi: SpiMaster;
-  if (spec.kind === "ch341a-virtual") {
-    const { createVirtualChip } = await import("../emulator/virtual.ts");
-    const { createVirtualCh341a } = await import("../emulator/ch341a.ts");
-    const v = await createVirtualChip({
-      chip: spec.chip,
-      state: opts.state,
-      seed: opts.seed,
-      chipFlag: (id) => `--port ch341a:virtual:${id}`,
-    });
-    save = () => v.save();
-    cleanups.push(save);
-    const rig = createVirtualCh341a({
-      nor: v.nor,
-      clock: v.clock,
-      // like real chips, the virtual one does not enter SPI mode on every CEN release
-      entry: mode === "beken-spi" ? {} : false,
-      seed: opts.seed,
-    });
-    let device: UsbDeviceLike = opts.record
-      ? recordUsbDevice(rig.device, opts.record, rig.clock)
-      : rig.device;
-    if (opts.faults) {
+  if (port.bus === "uart") {
+    await port.link.close();
+    throw new FlashError("USAGE", `${opts.portText} is not an SPI port`, "see --help for port forms");
+  } else if (port.via === "usb") {
+    const clock = port.clock ?? realClock;
+    let device: UsbDeviceLike = opts.record ? recordUsbDevice(port.device, opts.record, clock) : port.device;
+    const virtualRig = rig as VirtualCh341aRig | null;
+    if (opts.faults && virtualRig) {
       device = await withFaults(
         opts,
         cleanups,
-        (f, r) => f.faultyProgrammer(device, rig.chip, rig.clock, opts.faults!, r),
+        (f, r) => f.faultyProgrammer(device, virtualRig.chip, virtualRig.clock, opts.faults!, r),
       );
     }
-    spi = await Ch341aSpi.open(device, { clock: rig.clock, name: opts.portText });
-  } else if (spec.kind === "ch341a") {
-    const { findCh341a } = await import("../core/io/usb.ts");
-    const found = await findCh341a(spec.index);
-    const device = opts.record ? recordUsbDevice(found, opts.record, realClock) : found;
-    spi = await Ch341aSpi.open(device, { name: `ch341a:${spec.index}` });
-  } else if (spec.kind === "spidev") {
-    const { openSpidev } = await import("../core/io/spidev.ts");
-    const { parseGpioSpec } = await import("../core/io/gpio.ts");
-    if (mode === "beken-spi" && !opts.spidev?.cen) {
-      throw new FlashError(
-        "USAGE",
-        `${opts.portText}: Beken SPI-mode entry needs the GPIO line wired to CEN`,
-        "pass --cen gpiochip0:<line> (see gpioinfo), or --chip spi-generic for a bare flash",
-      );
-    }
-    spi = openSpidev(spec.path, {
-      mode: opts.spidev?.mode,
-      speedHz: opts.spidev?.speedHz,
-      cen: opts.spidev?.cen ? parseGpioSpec(opts.spidev.cen) : undefined,
-    });
+    const { Ch341aSpi } = await import("../core/io/ch341a.ts");
+    spi = await Ch341aSpi.open(device, { clock: port.clock, name: port.name });
   } else {
-    throw new FlashError("USAGE", `${opts.portText} is not an SPI port`, "see --help for port forms");
+    spi = await port.open();
   }
   cleanups.push(() => spi.close());
   const openedAt = spi.clock.now();
@@ -429,7 +409,7 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       kind: "spi",
       target,
       clock: spi.clock,
-      timing: spec.kind === "ch341a-virtual" ? "modelled" : "measured",
+      timing: isVirtualPort(spec) ? "modelled" : "measured",
       openedAt,
       baud: null,
       port: spi.name,
