@@ -10,7 +10,7 @@
 import type { FaultPlan, FaultRecorder } from "../emulator/faults/plan.ts";
 import type { UsbDeviceLike } from "../core/io/usb.ts";
 import type { VirtualCh341aRig } from "../emulator/ch341a.ts";
-import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../core/chips/profiles.ts";
+import { BOOTLOADER_END, type ChipProfile, CHIPS, formatKey, requireChip } from "../core/chips/profiles.ts";
 import { type Clock, realClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
 import type { ChipIdentity } from "../core/flasher/backup.ts";
@@ -105,10 +105,7 @@ function isSpiMode(chip: string | undefined): chip is SpiMode {
 }
 
 function profileFor(chip: string | undefined): ChipProfile | undefined {
-  if (chip === undefined) return undefined;
-  const p = chipById(chip);
-  if (!p) throw new FlashError("USAGE", `unknown chip "${chip}"`, CHIP_REMEDY);
-  return p;
+  return chip === undefined ? undefined : requireChip(chip, CHIP_REMEDY);
 }
 
 function sessionEventLine(e: SessionEvent): [string, "info" | "debug"] {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { chipById, type ChipProfile, CHIPS } from "../core/chips/profiles.ts";
+import { type ChipProfile, requireChip } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { parseTrace, TraceFormatError, type TraceSink, TraceWriter } from "../core/io/trace.ts";
 import { readTraceFile } from "../core/io/trace_file.ts";
@@ -62,17 +62,7 @@ export interface OpenedBench {
 
 const REPLAY = "replay:";
 
-function profileFor(chip: string): ChipProfile {
-  const p = chipById(chip);
-  if (!p) {
-    throw new FlashError(
-      "USAGE",
-      `unknown chip "${chip}"`,
-      `use one of: ${CHIPS.map((c) => c.id).join(", ")}`,
-    );
-  }
-  return p;
-}
+const profileFor = (chip: string): ChipProfile => requireChip(chip);
 
 /**
  * Open `opts.target` as a bench.
