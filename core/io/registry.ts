@@ -38,7 +38,7 @@ export type PortBus = "uart" | "spi";
 export type PortPower = "rts" | "ch341a-d2" | "gpio-cen" | "virtual" | null;
 
 /** A UART port, opened: a byte link at 115200 baud. */
-export interface OpenedUart {
+export interface OpenedUartPort {
   /** Always "uart". */
   bus: "uart";
   /** The link. */
@@ -46,7 +46,7 @@ export interface OpenedUart {
 }
 
 /** An SPI port on a USB programmer (the CH341A, real or virtual), opened: its USB device. */
-export interface OpenedUsbSpi {
+export interface OpenedUsbSpiPort {
   /** Always "spi". */
   bus: "spi";
   /** Always "usb": the caller opens a {@link SpiMaster} on the device (after wrapping it to record). */
@@ -60,7 +60,7 @@ export interface OpenedUsbSpi {
 }
 
 /** An SPI port driven directly (spidev), opened: a way to open a master on it. */
-export interface OpenedDirectSpi {
+export interface OpenedDirectSpiPort {
   /** Always "spi". */
   bus: "spi";
   /** Always "master". */
@@ -72,7 +72,7 @@ export interface OpenedDirectSpi {
 }
 
 /** What {@link openPort} hands back. */
-export type OpenedPort = OpenedUart | OpenedUsbSpi | OpenedDirectSpi;
+export type OpenedPort = OpenedUartPort | OpenedUsbSpiPort | OpenedDirectSpiPort;
 
 /** The emulator's side of the virtual port kinds, given by a caller above `core/`. */
 export interface EmulatorPorts {
@@ -146,7 +146,7 @@ function wrong(spec: PortSpec, kind: string): never {
   throw new Error(`port registry: opener for ${kind} called with a ${spec.kind} spec`);
 }
 
-async function openSerialPath(path: string): Promise<OpenedUart> {
+async function openSerialPath(path: string): Promise<OpenedUartPort> {
   const { openSerial } = await import("./serial/mod.ts");
   return { bus: "uart", link: await openSerial(path, { baud: UART_BAUD }) };
 }
