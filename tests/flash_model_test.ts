@@ -6,7 +6,7 @@ import { ChipStatusError, FlashError } from "../core/errors.ts";
 import { protectedRange } from "../core/spi/status.ts";
 import type { UartClient } from "../core/uart/client.ts";
 import { chipToStandard, crc32 } from "../core/crc.ts";
-import { connect } from "../core/uart/session.ts";
+import { connect } from "../core/uart/connect.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "../core/uart/table.ts";
 import { createFaultyChip, type FaultyChip } from "../emulator/faults.ts";
 import { Rng } from "../emulator/rng.ts";

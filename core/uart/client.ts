@@ -176,7 +176,7 @@ export class UartClient {
   readonly #onWire?: (event: WireEvent) => void;
   #closed = false;
 
-  /** A client on `link`; it does not link by itself (see `connect` in session.ts). */
+  /** A client on `link`; it does not link by itself (see `connect` in connect.ts). */
   constructor(link: ByteLink, options: UartClientOptions = {}) {
     this.link = link;
     this.personality = options.personality ?? null;
