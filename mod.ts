@@ -91,12 +91,18 @@ export type { SpiFrame, SpiMaster, SpiStats, SpiStep } from "./core/io/spi.ts";
 
 // The boot-UART protocol.
 export {
+  type Command,
   type CommandName,
   COMMANDS,
   type CommandSpec,
+  type CommandTable,
   type Field,
+  type FieldValue,
+  type FieldValues,
   type FrameKind,
   type ReplySpec,
+  type ReplyValues,
+  type RequestValues,
 } from "./core/uart/table.ts";
 export {
   checkReply,

@@ -8,11 +8,15 @@
 import {
   BL2_LINK_CHECK,
   commandByKey,
+  type CommandName,
   type CommandSpec,
+  type CommandTable,
   type Personality,
+  type ReplyValues,
+  type RequestValues,
   STATUS_UNKNOWN_COMMAND,
 } from "../core/uart/table.ts";
-import { decodeFields, encodeReply, frameReply, type RequestFrame, type Values } from "../core/uart/codec.ts";
+import { decodeRequest, encodeReply, frameReply, type RequestFrame } from "../core/uart/codec.ts";
 import { chipToStandard, crc32 } from "../core/crc.ts";
 import { LOADER_STATUS } from "../core/errors.ts";
 import { SPI_OP } from "../core/spi/opcodes.ts";
@@ -206,7 +210,7 @@ export function handleRequest(
   };
   if (!spec) return unknown(`unknown ${req.kind} 0x${req.code.toString(16)}`);
   if (!spec.support.includes(host.personality)) return unknown(spec.name);
-  const v = decodeFields(spec.request, req.payload);
+  const v = decodeRequest(spec, req.payload);
   if (!v) {
     if (spec.frame === "long") {
       return {
@@ -217,15 +221,32 @@ export function handleRequest(
     }
     return { bytes: null, at: now, name: spec.name };
   }
-  return HANDLERS[spec.name](host, spec, v, now, replyMs);
+  return dispatch(host, spec.name, spec, v, now, replyMs);
 }
 
-type Handler = (host: LoaderHost, spec: CommandSpec, v: Values, now: number, replyMs: number) => LoaderReply;
+/** A command's handler: its request fields come typed from its table row. */
+type Handler<N extends CommandName> = (
+  host: LoaderHost,
+  spec: CommandTable[N],
+  v: RequestValues<CommandTable[N]>,
+  now: number,
+  replyMs: number,
+) => LoaderReply;
 
-const num = (v: Values, k: string) => v[k] as number;
-const bin = (v: Values, k: string) => v[k] as Uint8Array;
+/** Run the handler of command `name` (one generic call, so each row meets its own handler). */
+function dispatch<N extends CommandName>(
+  host: LoaderHost,
+  name: N,
+  spec: CommandTable[N],
+  v: RequestValues<CommandTable[N]>,
+  now: number,
+  replyMs: number,
+): LoaderReply {
+  const handler: Handler<N> = HANDLERS[name];
+  return handler(host, spec, v, now, replyMs);
+}
 
-function ok(spec: CommandSpec, values: Values, at: number): LoaderReply {
+function ok<C extends CommandSpec>(spec: C, values: ReplyValues<C>, at: number): LoaderReply {
   return { bytes: encodeReply(spec, values), at, name: spec.name };
 }
 
@@ -267,31 +288,31 @@ function lockBeforeErase(host: LoaderHost, now: number): number {
   return now;
 }
 
-const HANDLERS: Record<CommandSpec["name"], Handler> = {
+const HANDLERS: { [N in CommandName]: Handler<N> } = {
   LinkCheck(host, spec, _v, now, replyMs) {
     if (host.crcProtectLock) host.lock.protectFlag = isProtected(host.flash);
     return ok(spec, { ok: 0 }, now + replyMs);
   },
   WriteReg(host, spec, v, now, replyMs) {
-    host.writeReg(num(v, "addr"), num(v, "value"));
+    host.writeReg(v.addr, v.value);
     return ok(spec, v, now + replyMs);
   },
   ReadReg(host, spec, v, now, replyMs) {
-    return ok(spec, { addr: num(v, "addr"), value: host.readReg(num(v, "addr")) >>> 0 }, now + replyMs);
+    return ok(spec, { addr: v.addr, value: host.readReg(v.addr) >>> 0 }, now + replyMs);
   },
   Reboot(host, spec, v, now) {
-    if (num(v, "magic") === 0xa5) host.reboot(now);
+    if (v.magic === 0xa5) host.reboot(now);
     return { bytes: null, at: now, name: spec.name };
   },
   SetBaudRate(host, spec, v, now) {
     // the UART switches first, then the loader waits, then it replies at the new rate
-    host.switchBaud(num(v, "baud"), now);
-    const at = now + baudReplyDelayMs(host.family.baudDelay, num(v, "delay"));
+    host.switchBaud(v.baud, now);
+    const at = now + baudReplyDelayMs(host.family.baudDelay, v.delay);
     return { bytes: encodeReply(spec, v), at, baud: host.baudAt(now), name: spec.name };
   },
   CheckCRC(host, spec, v, now, replyMs) {
-    const start = num(v, "start");
-    const end = num(v, "end");
+    const start = v.start;
+    const end = v.end;
     const len = crcLength(host.family.crcLength, start, end);
     const crc = wrappedCrc(host.flash, start, len);
     const busy = (len / host.crcBytesPerSec) * 1000;
@@ -304,15 +325,15 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { version: new TextEncoder().encode(host.bootVersion ?? "") }, now + replyMs);
   },
   Reset(host, spec, v, now) {
-    if (num(v, "magic") === 0x4e414553) host.reboot(now);
+    if (v.magic === 0x4e414553) host.reboot(now);
     return { bytes: null, at: now, name: spec.name };
   },
   StayRom(_host, spec, v, now, replyMs) {
     return ok(spec, v, now + replyMs);
   },
   FlashWrite(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
-    const data = bin(v, "data");
+    const addr = v.addr;
+    const data = v.data;
     if (data.length < 1 || data.length > 256) {
       return {
         bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
@@ -327,9 +348,9 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { addr, count: data.length & 0xff }, done + replyMs);
   },
   FlashWrite4K(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
+    const addr = v.addr;
     if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs);
-    const data = bin(v, "data");
+    const data = v.data;
     const silent = silentlyForbidden(host, addr, data.length, spec, now);
     if (silent) return silent;
     // a loader that programs each page as soon as it has arrived overlaps with the reception
@@ -347,12 +368,12 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { addr }, t + replyMs);
   },
   FlashRead(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
-    const data = host.flash.read(addr % host.flash.size, num(v, "length"));
+    const addr = v.addr;
+    const data = host.flash.read(addr % host.flash.size, v.length);
     return ok(spec, { addr, data }, now + replyMs);
   },
   FlashRead4K(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
+    const addr = v.addr;
     if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs, Uint8Array.of(0));
     return ok(spec, { addr, data: host.flash.read(addr % host.flash.size, 4096) }, now + replyMs);
   },
@@ -360,21 +381,21 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const silent = silentlyForbidden(host, 0, host.flash.size, spec, now);
     if (silent) return silent;
     const done = host.flash.eraseRange(0, "chip", now).doneAt;
-    return ok(spec, { arg: num(v, "arg") }, done + replyMs);
+    return ok(spec, { arg: v.arg }, done + replyMs);
   },
   FlashErase4K(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
+    const addr = v.addr;
     const silent = silentlyForbidden(host, addr - (addr % 0x1000), 0x1000, spec, now);
     if (silent) return silent;
     const done = host.flash.eraseRange(addr % host.flash.size, "4k", now).doneAt;
     return ok(spec, { addr }, done + replyMs);
   },
   FlashReadSR(host, spec, v, now, replyMs) {
-    const cmd = num(v, "cmd");
+    const cmd = v.cmd;
     return ok(spec, { cmd, value: host.flash.readSr(cmd, now) & 0xff }, now + replyMs);
   },
   FlashWriteSR(host, spec, v, now, replyMs) {
-    const value = bin(v, "value");
+    const value = v.value;
     if (value.length < 1 || value.length > 2) {
       return {
         bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
@@ -382,7 +403,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
         name: spec.name,
       };
     }
-    const cmd = num(v, "cmd");
+    const cmd = v.cmd;
     const unchanged = cmd === 0x01 && value.every((b, i) => b === host.flash.readSr(i === 0 ? 0x05 : 0x35));
     const done = host.flash.writeSr(cmd, value, now).doneAt;
     const q = host.srLockQuirk;
@@ -397,8 +418,8 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { pad: 0, id: Uint8Array.from(host.flash.jedecId) }, now + replyMs);
   },
   FlashErase(host, spec, v, now, replyMs) {
-    const sizeCmd = num(v, "sizeCmd");
-    const addr = num(v, "addr");
+    const sizeCmd = v.sizeCmd;
+    const addr = v.addr;
     const kind = sizeCmd === SPI_OP.ERASE_4K
       ? "4k"
       : sizeCmd === SPI_OP.ERASE_32K

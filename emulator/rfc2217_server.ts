@@ -141,7 +141,11 @@ class ComPortChannel implements Channel {
   #buf = new Uint8Array(65536);
   #baud: number | undefined;
   #lines = { dtr: false, rts: false };
-  #format = { datasize: 8, parity: PARITY.NONE as number, stopsize: STOPSIZE.ONE as number };
+  #format: { datasize: number; parity: number; stopsize: number } = {
+    datasize: 8,
+    parity: PARITY.NONE,
+    stopsize: STOPSIZE.ONE,
+  };
   #suspended = false;
   #resume: (() => void) | null = null;
   #ended = false;

@@ -21,6 +21,8 @@ import {
   ERASE_64K,
   type Field,
   type Personality,
+  type ReplyValues,
+  type RequestValues,
   STATUS_UNKNOWN_COMMAND,
 } from "./table.ts";
 
@@ -190,7 +192,11 @@ export class UartClient {
    * lacks the command, or when the chip answers "unknown command"; {@link ChipStatusError}
    * for a long reply with a non-zero status; `TIMEOUT` when no matching reply arrives.
    */
-  async command(spec: CommandSpec, values: Values, options: CommandOptions = {}): Promise<Values> {
+  async command<C extends CommandSpec>(
+    spec: C,
+    values: RequestValues<C>,
+    options: CommandOptions = {},
+  ): Promise<ReplyValues<C>> {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     for (let attempt = 1;; attempt++) {
@@ -251,7 +257,11 @@ export class UartClient {
    * reply it is sending. Received bytes are kept unless `flushFirst`, since they may be the
    * reply to an earlier posted request. Pair every post with a {@link receive}, in order.
    */
-  async post(spec: CommandSpec, values: Values, options: { flushFirst?: boolean } = {}): Promise<void> {
+  async post<C extends CommandSpec>(
+    spec: C,
+    values: RequestValues<C>,
+    options: { flushFirst?: boolean } = {},
+  ): Promise<void> {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     await this.#write(spec, values, options.flushFirst ?? false);
   }
@@ -260,7 +270,11 @@ export class UartClient {
    * Wait for the reply to a request written with {@link post}; the timeout counts from now.
    * Throws like {@link command}.
    */
-  async receive(spec: CommandSpec, values: Values, options: { timeoutMs?: number } = {}): Promise<Values> {
+  async receive<C extends CommandSpec>(
+    spec: C,
+    values: RequestValues<C>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<ReplyValues<C>> {
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     const got = await this.#awaitReply(spec, values, timeoutMs);
     if (got) return got;
@@ -281,11 +295,11 @@ export class UartClient {
    * Like {@link command} but returns `undefined` on timeout instead of throwing (used by
    * the link-check loop, where silence is the normal case).
    */
-  async tryCommand(
-    spec: CommandSpec,
-    values: Values,
+  async tryCommand<C extends CommandSpec>(
+    spec: C,
+    values: RequestValues<C>,
     options: CommandOptions = {},
-  ): Promise<Values | undefined> {
+  ): Promise<ReplyValues<C> | undefined> {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     await this.#write(spec, values, options.flushFirst ?? true);
@@ -294,7 +308,7 @@ export class UartClient {
   }
 
   /** Send a command the chip does not answer (Reboot, Reset). */
-  async send(spec: CommandSpec, values: Values): Promise<void> {
+  async send<C extends CommandSpec>(spec: C, values: RequestValues<C>): Promise<void> {
     await this.#write(spec, values, false);
   }
 
@@ -347,7 +361,11 @@ export class UartClient {
     this.stats.bytesOut += frame.length;
   }
 
-  async #awaitReply(spec: CommandSpec, values: Values, timeoutMs: number): Promise<Values | undefined> {
+  async #awaitReply<C extends CommandSpec>(
+    spec: C,
+    values: Values,
+    timeoutMs: number,
+  ): Promise<ReplyValues<C> | undefined> {
     const clock = this.link.clock;
     const deadline = clock.now() + timeoutMs;
     for (;;) {

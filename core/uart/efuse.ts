@@ -24,7 +24,7 @@ export async function readKey(client: UartClient): Promise<[number, number, numb
 
 /** One eFuse byte through the SCTRL state machine. */
 export async function readEfuseByte(client: UartClient, addr: number): Promise<number> {
-  const readReg = async (a: number) => (await client.command(COMMANDS.ReadReg, { addr: a })).value as number;
+  const readReg = async (a: number) => (await client.command(COMMANDS.ReadReg, { addr: a })).value;
   const ctrl = ((await readReg(EFUSE_CTRL)) & ~0x1f02) | ((addr & 0x1f) << 8) | 1;
   await client.command(COMMANDS.WriteReg, { addr: EFUSE_CTRL, value: ctrl >>> 0 });
   const clock = client.link.clock;

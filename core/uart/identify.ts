@@ -103,7 +103,7 @@ async function identify(client: UartClient, options: DetectOptions): Promise<Chi
   client.personality = null;
 
   const bootCrc = chipToStandard(
-    (await client.command(COMMANDS.CheckCRC, { start: 0, end: 256 })).crc as number,
+    (await client.command(COMMANDS.CheckCRC, { start: 0, end: 256 })).crc,
   );
   await linkCheck(client);
   const known = bootloaderByCrc(bootCrc);
@@ -173,9 +173,9 @@ async function linkCheck(client: UartClient): Promise<void> {
 /** docs/uart.md §5.6: CRC of 0x11000..0x11100 against 257 (inclusive end) or 256 bytes read locally. */
 async function probePersonality(client: UartClient, requested?: ChipProfile): Promise<Personality> {
   const raw = (await client.command(COMMANDS.CheckCRC, { start: BOOTLOADER_END, end: BOOTLOADER_END + 256 }))
-    .crc as number;
+    .crc;
   await linkCheck(client);
-  const page = (await client.command(COMMANDS.FlashRead4K, { addr: BOOTLOADER_END })).data as Uint8Array;
+  const page = (await client.command(COMMANDS.FlashRead4K, { addr: BOOTLOADER_END })).data;
   const crc = chipToStandard(raw);
   if (crc === crc32(page.subarray(0, 257))) return "FULL";
   if (crc === crc32(page.subarray(0, 256))) {
@@ -217,7 +217,7 @@ async function probeWrapSize(client: UartClient, bootCrc: number, personality: P
     // a reply garbled into another value would skip the true size and land on its alias, twice
     // as big: a mismatch is asked once more (a garbled reply cannot fake a match)
     for (let ask = 0; ask < 2; ask++) {
-      const raw = (await client.command(COMMANDS.CheckCRC, { start: size, end: size + 256 })).crc as number;
+      const raw = (await client.command(COMMANDS.CheckCRC, { start: size, end: size + 256 })).crc;
       if (personality !== "FULL") await linkCheck(client);
       if (chipToStandard(raw) === bootCrc) return size;
     }
@@ -237,7 +237,7 @@ interface FullContext {
 
 async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipIdentity> {
   const { requested, known, warn } = ctx;
-  const readReg = async (addr: number) => (await client.command(COMMANDS.ReadReg, { addr })).value as number;
+  const readReg = async (addr: number) => (await client.command(COMMANDS.ReadReg, { addr })).value;
 
   let chipId: number;
   let candidates: ChipProfile[];
@@ -266,7 +266,7 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
     );
   }
 
-  const mid = (await client.command(COMMANDS.FlashGetMID, { spiCmd: SPI_OP.READ_ID })).id as Uint8Array;
+  const mid = (await client.command(COMMANDS.FlashGetMID, { spiCmd: SPI_OP.READ_ID })).id;
   const flashId = Uint8Array.from(mid);
   let flashSize = sizeFromId(flashId);
   if (!lookupFlash(flashId)) warn(`flash ID ${formatJedecId(flashId)} is not in the table`);
