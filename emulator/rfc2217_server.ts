@@ -28,17 +28,15 @@ import {
 } from "../core/io/telnet.ts";
 import { chipLines, type ResetLine } from "./reset_wiring.ts";
 import {
-  type Channel,
   closeQuietly,
   describeAddr,
   type EmulatorServer,
   formatHost,
   parseListenAddress,
-  runSession,
   type ServeOptions,
-  ServerClock,
   settleWithin,
 } from "./serve.ts";
+import { type Channel, runSession, ServerClock } from "./serve_session.ts";
 import type { UartDevice } from "./uart_device.ts";
 
 /** Options of {@link serveRfc2217}. */
