@@ -11,166 +11,21 @@ import {
   type CommandName,
   type CommandSpec,
   type CommandTable,
-  type Personality,
   type ReplyValues,
   type RequestValues,
   STATUS_UNKNOWN_COMMAND,
 } from "../core/uart/table.ts";
 import { decodeRequest, encodeReply, frameReply, type RequestFrame } from "../core/uart/codec.ts";
-import { chipToStandard, crc32 } from "../core/crc.ts";
+import { chipToStandard } from "../core/crc.ts";
 import { LOADER_STATUS } from "../core/errors.ts";
 import { SPI_OP } from "../core/spi/opcodes.ts";
-import { baudReplyDelayMs, crcLength, type LoaderFamily, type SrLockQuirk } from "../core/chips/loaders.ts";
+import { baudReplyDelayMs, crcLength } from "../core/chips/loaders.ts";
 import { wireMs } from "../core/timing.ts";
+import { wrappedCrc } from "./flash_crc.ts";
+import type { LoaderFlash, LoaderHost, LoaderReply } from "./loader_host.ts";
 
-/** Bytes the CheckCRC handler reads from the flash model at a time. */
-const CRC_PIECE = 0x10000;
-
-/** What the loader needs from the flash model (the loader is the SPI master). */
-export interface LoaderFlash {
-  /** Flash size in bytes. */
-  readonly size: number;
-  /** JEDEC ID, wire order. */
-  readonly jedecId: ArrayLike<number>;
-  /** Read bytes (wrapping at the flash size). */
-  read(addr: number, len: number): Uint8Array;
-  /** Erase an aligned range; reports whether anything changed and when the flash is done. */
-  eraseRange(
-    addr: number,
-    kind: "4k" | "32k" | "64k" | "chip",
-    now: number,
-  ): { changed: boolean; doneAt: number };
-  /** Program bytes; reports when the flash is done. */
-  program(addr: number, data: Uint8Array, now: number): { doneAt: number };
-  /** A status register by opcode; at `now` it includes WIP/WEL (absent: the stored bits). */
-  readSr(opcode: number, now?: number): number;
-  /** Write status registers by opcode; reports when done and whether the part took it. */
-  writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean };
-  /** The range block protection currently covers (empty when `start === end`). */
-  protectedRange(): { start: number; end: number };
-  /** Status-register layout of the part. */
-  readonly part: { layout: { bpShift: number; bpBits: number } };
-  /** The stored status word (SR1 | SR2 << 8); setting it bypasses locks (a part's own quirk). */
-  srWord: number;
-}
-
-/** Chip services the loader calls into (registers, reset, baud). */
-export interface LoaderHost {
-  /** The loader's protocol. */
-  readonly personality: Personality;
-  /** The loader family's behaviour (core/chips/loaders.ts). */
-  readonly family: LoaderFamily;
-  /** A flash-part quirk of this chip mode (SR lock after a no-op WRSR). */
-  readonly srLockQuirk: SrLockQuirk | null;
-  /** The chip's UART rate at time `t`. */
-  baudAt(t: number): number;
-  /** End of the window the loader refuses to touch (0: none). */
-  readonly loaderProtectedEnd: number;
-  /** Whether CheckCRC re-protects the flash (BASIC loaders). */
-  readonly crcProtectLock: boolean;
-  /** What ReadBootVersion answers, or null where unsupported. */
-  readonly bootVersion: string | null;
-  /** The flash the loader drives. */
-  readonly flash: LoaderFlash;
-  /** Chip-side CRC speed (bytes/s). */
-  readonly crcBytesPerSec: number;
-  /** A register as ReadReg reads it. */
-  readReg(addr: number): number;
-  /** A register write as WriteReg does it. */
-  writeReg(addr: number, value: number): void;
-  /** Reboot the chip at `at` (the loader's Reboot / RESET commands). */
-  reboot(at: number): void;
-  /** Switch the chip's UART to `baud` at time `at`. */
-  switchBaud(baud: number, at: number): void;
-  /** T-type "CRC protect lock" state (docs/uart.md §5.4). */
-  lock: { protectFlag: boolean };
-}
-
-/** The loader's answer to one request. */
-export interface LoaderReply {
-  /** Reply bytes, or null when the command has no reply / is ignored. */
-  bytes: Uint8Array | null;
-  /** Time the reply may start (after flash/CRC work and baud switching). */
-  at: number;
-  /** Baud the reply is sent at, when it differs from the current one. */
-  baud?: number;
-  /** The command as decoded, for logs. */
-  name: string;
-}
-
-/**
- * Standard CRC-32 of `len` bytes from `start` through the address wrap. A garbled request can
- * ask for gigabytes (the loader would then be busy for hours); whole turns of the flash are
- * folded with {@link crc32Combine} instead of being read again.
- */
-function wrappedCrc(flash: LoaderFlash, start: number, len: number): number {
-  const size = flash.size;
-  const from = start % size;
-  const piece = (off: number, n: number, crc: number) => {
-    for (let o = 0; o < n; o += CRC_PIECE) {
-      crc = crc32(flash.read((from + off + o) % size, Math.min(CRC_PIECE, n - o)), crc);
-    }
-    return crc;
-  };
-  if (len <= 2 * size) return piece(0, len, 0);
-  const turn = piece(0, size, 0);
-  let turns = Math.floor(len / size);
-  // binary method: acc = CRC of `done` whole turns, pow = CRC of `span` whole turns
-  let acc = 0;
-  let done = 0;
-  let pow = turn;
-  let span = 1;
-  while (turns > 0) {
-    if (turns % 2 === 1) {
-      acc = done === 0 ? pow : crc32Combine(acc, pow, span * size);
-      done += span;
-    }
-    turns = Math.floor(turns / 2);
-    if (turns > 0) {
-      pow = crc32Combine(pow, pow, span * size);
-      span *= 2;
-    }
-  }
-  const rest = len - done * size;
-  return rest > 0 ? crc32Combine(acc, piece(0, rest, 0), rest) : acc;
-}
-
-function gf2Times(mat: Uint32Array, vec: number): number {
-  let sum = 0;
-  for (let i = 0; vec !== 0; i++, vec >>>= 1) if (vec & 1) sum ^= mat[i];
-  return sum >>> 0;
-}
-
-function gf2Square(out: Uint32Array, mat: Uint32Array): void {
-  for (let n = 0; n < 32; n++) out[n] = gf2Times(mat, mat[n]);
-}
-
-/**
- * The CRC-32 of A followed by B from the CRC of A, the CRC of B and B's length: the CRC of A is
- * run through `len2` zero bytes (as a 32 × 32 matrix over GF(2), squared per bit of `len2`).
- */
-export function crc32Combine(crc1: number, crc2: number, len2: number): number {
-  if (len2 <= 0) return crc1 >>> 0;
-  const even = new Uint32Array(32);
-  const odd = new Uint32Array(32);
-  odd[0] = 0xedb88320; // one zero bit
-  for (let n = 1, row = 1; n < 32; n++, row <<= 1) odd[n] = row >>> 0;
-  gf2Square(even, odd); // two zero bits
-  gf2Square(odd, even); // four zero bits
-  let crc = crc1 >>> 0;
-  let n = len2;
-  for (;;) {
-    gf2Square(even, odd); // one zero byte, then 4, 16, …
-    if (n % 2 === 1) crc = gf2Times(even, crc);
-    n = Math.floor(n / 2);
-    if (n === 0) break;
-    gf2Square(odd, even);
-    if (n % 2 === 1) crc = gf2Times(odd, crc);
-    n = Math.floor(n / 2);
-    if (n === 0) break;
-  }
-  return (crc ^ crc2) >>> 0;
-}
+export { crc32Combine } from "./flash_crc.ts";
+export type { LoaderFlash, LoaderHost, LoaderReply } from "./loader_host.ts";
 
 /** SR1 value with every block-protect bit set: what a basic loader writes after CheckCRC. */
 function protectAllSr(flash: LoaderFlash): number {
