@@ -1,15 +1,14 @@
 /**
  * Opening what `--port` names and handing the command a ready {@link FlashTarget}: the
  * in-process emulator, a serial port or TCP bridge (UART boot protocol), or an SPI programmer
- * (CH341A, real or virtual). The session also saves a virtual chip's state after the
- * command, whether it succeeded or not.
+ * (CH341A, real or virtual; spidev). Ports open through the port registry
+ * (`core/io/registry.ts`), virtual ones on the emulator `virtual_ports.ts` sets up. The session
+ * also saves a virtual chip's state after the command, whether it succeeded or not.
  *
  * @module
  */
 
-import type { FaultPlan, FaultRecorder } from "../emulator/faults/plan.ts";
-import type { UsbDeviceLike } from "../core/io/usb.ts";
-import type { VirtualCh341aRig } from "../emulator/ch341a.ts";
+import type { FaultPlan } from "../emulator/faults/plan.ts";
 import { BOOTLOADER_END, type ChipProfile, CHIPS, formatKey, requireChip } from "../core/chips/profiles.ts";
 import { type Clock, realClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
@@ -26,7 +25,8 @@ import type { SessionEvent } from "../core/uart/events.ts";
 import type { ChipIdentity as UartIdentity } from "../core/uart/identify.ts";
 import { openUartTarget } from "../core/uart/target.ts";
 import { isSpiPort, isVirtualPort, type PortSpec } from "../core/io/port_spec.ts";
-import { type EmulatorPorts, openPort, type PortOpenOptions } from "../core/io/registry.ts";
+import { openPort, type PortOpenOptions } from "../core/io/registry.ts";
+import { CliEmulator, SESSION_END } from "./virtual_ports.ts";
 
 /** SPI chip modes `--chip` accepts on SPI ports. */
 export const SPI_MODES = ["beken-spi", "spi-generic"] as const;
@@ -211,16 +211,6 @@ async function runCleanups(cleanups: (() => Promise<void>)[]): Promise<unknown> 
   return first;
 }
 
-/** The virtual chip's state file cannot be written. */
-function stateFileError(path: string, e: unknown): FlashError {
-  return new FlashError(
-    "USAGE",
-    `cannot write the virtual chip's state file ${path}: ${e instanceof Error ? e.message : e}`,
-    "pass --state a path in an existing, writable directory",
-    { cause: e },
-  );
-}
-
 /** A failure while closing the port or saving a virtual chip's state, after the job itself worked. */
 function closingError(port: string, e: unknown): FlashError {
   if (e instanceof FlashError) return e;
@@ -241,43 +231,18 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       "use --port ch341a (or ch341a:virtual:<chip>) for SPI, or a Beken chip id for UART",
     );
   }
-  let requested = profileFor(opts.chip);
-  let save = () => Promise.resolve();
-  let emulatedBoot: Session["emulatedBoot"];
-  const emulator: EmulatorPorts = {
-    async uart(chip) {
-      const { createVirtualChip } = await import("../emulator/virtual.ts");
-      const v = await createVirtualChip({ chip, state: opts.state, seed: opts.seed });
-      // the state file follows every flash change, so a killed process leaves the chip as far as it got
-      if (opts.state) {
-        const { writeThrough } = await import("../emulator/persist.ts");
-        try {
-          writeThrough(v, opts.state);
-        } catch (e) {
-          throw stateFileError(opts.state, e);
-        }
-      }
-      requested ??= v.profile;
-      emulatedBoot = () => v.chip.bootCheck();
-      save = () => v.save();
-      cleanups.push(save);
-      const link = v.link();
-      return opts.faults
-        ? await withFaults(opts, cleanups, (f, r) => f.faultyLink(link, opts.faults!, r))
-        : link;
-    },
-    ch341a: () => Promise.reject(new Error("not a UART port")),
-  };
-  const opened0 = await openPort(spec, { ...portOptions(opts), emulator });
-  if (opened0.bus !== "uart") {
+  const requested = profileFor(opts.chip);
+  const emulator = new CliEmulator(opts, cleanups);
+  const port = await openPort(spec, { ...portOptions(opts), emulator });
+  if (port.bus !== "uart") {
     throw new FlashError("USAGE", `cannot open ${opts.portText} as a UART port`, "see --help for port forms");
   }
-  let link: ByteLink = opened0.link;
+  let link: ByteLink = port.link;
   if (opts.record) link = recordLink(link, opts.record);
   cleanups.push(() => link.close());
   const openedAt = link.clock.now();
   const opened = await openUartTarget(link, {
-    chip: requested,
+    chip: requested ?? emulator.profile ?? undefined,
     baud: opts.baud,
     linkTimeoutMs: opts.linkTimeoutMs,
     overrideKeyCheck: opts.skipKeyCheck,
@@ -293,7 +258,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
     );
   }
   return {
-    save,
+    save: emulator.save,
     session: {
       kind: "uart",
       target: opened.target,
@@ -311,7 +276,7 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       bootloaderEnd: id.profile.layout.bootloader.end,
       uart: { identity: id, client: opened.client },
       spi: null,
-      emulatedBoot,
+      emulatedBoot: emulator.emulatedBoot,
     },
   };
 }
@@ -337,32 +302,7 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
     );
   }
   const mode: SpiMode = (opts.chip?.toLowerCase() as SpiMode | undefined) ?? "beken-spi";
-  let save = () => Promise.resolve();
-  let rig: VirtualCh341aRig | null = null;
-  const emulator: EmulatorPorts = {
-    uart: () => Promise.reject(new Error("not an SPI port")),
-    async ch341a(chip) {
-      const { createVirtualChip } = await import("../emulator/virtual.ts");
-      const { createVirtualCh341a } = await import("../emulator/ch341a.ts");
-      const v = await createVirtualChip({
-        chip,
-        state: opts.state,
-        seed: opts.seed,
-        chipFlag: (id) => `--port ch341a:virtual:${id}`,
-      });
-      save = () => v.save();
-      cleanups.push(save);
-      const made = createVirtualCh341a({
-        nor: v.nor,
-        clock: v.clock,
-        // like real chips, the virtual one does not enter SPI mode on every CEN release
-        entry: mode === "beken-spi" ? {} : false,
-        seed: opts.seed,
-      });
-      rig = made;
-      return { device: made.device, clock: made.clock };
-    },
-  };
+  const emulator = new CliEmulator(opts, cleanups, mode === "beken-spi");
   const port = await openPort(spec, {
     ...portOptions(opts),
     emulator,
@@ -374,15 +314,8 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
     throw new FlashError("USAGE", `${opts.portText} is not an SPI port`, "see --help for port forms");
   } else if (port.via === "usb") {
     const clock = port.clock ?? realClock;
-    let device: UsbDeviceLike = opts.record ? recordUsbDevice(port.device, opts.record, clock) : port.device;
-    const virtualRig = rig as VirtualCh341aRig | null;
-    if (opts.faults && virtualRig) {
-      device = await withFaults(
-        opts,
-        cleanups,
-        (f, r) => f.faultyProgrammer(device, virtualRig.chip, virtualRig.clock, opts.faults!, r),
-      );
-    }
+    const recorded = opts.record ? recordUsbDevice(port.device, opts.record, clock) : port.device;
+    const device = await emulator.withProgrammerFaults(recorded);
     const { Ch341aSpi } = await import("../core/io/ch341a.ts");
     spi = await Ch341aSpi.open(device, { clock: port.clock, name: port.name });
   } else {
@@ -402,7 +335,7 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
   });
   const info = await target.info();
   return {
-    save,
+    save: emulator.save,
     session: {
       kind: "spi",
       target,
@@ -417,22 +350,4 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       spi: { mode, entry: target.entry },
     },
   };
-}
-
-/** Cleanups that belong to the end of the whole session, not to the step that opened the port. */
-const SESSION_END = new WeakSet<() => Promise<void>>();
-
-/** Apply `--faults` through cli/faults.ts and report what was injected when the session ends. */
-async function withFaults<T>(
-  opts: SessionOptions,
-  cleanups: (() => Promise<void>)[],
-  wrap: (faults: typeof import("./faults.ts"), recorder: FaultRecorder) => T,
-): Promise<T> {
-  const faults = await import("./faults.ts");
-  const { FaultRecorder } = await import("../emulator/faults/plan.ts");
-  const recorder = new FaultRecorder();
-  const summary = () => Promise.resolve(opts.onMessage(faults.faultSummary(recorder), "info"));
-  SESSION_END.add(summary);
-  cleanups.unshift(summary);
-  return wrap(faults, recorder);
 }
