@@ -129,6 +129,11 @@ export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
     spidev: { ...opts.spidev, cenRequired: true },
     openers: opts.openers,
   });
+  if (opened.bus === "spi" && opened.via === "master") {
+    // masters open per connection; open one now so a missing device or GPIO line fails here,
+    // as a missing serial port or CH341A does, not in the first scenario
+    await (await opened.open()).close();
+  }
   const port: HardwarePort = opened.bus === "uart"
     ? { link: opened.link }
     : opened.via === "usb"
