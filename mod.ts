@@ -91,12 +91,18 @@ export type { SpiFrame, SpiMaster, SpiStats, SpiStep } from "./core/io/spi.ts";
 
 // The boot-UART protocol.
 export {
+  type Command,
   type CommandName,
   COMMANDS,
   type CommandSpec,
+  type CommandTable,
   type Field,
+  type FieldValue,
+  type FieldValues,
   type FrameKind,
   type ReplySpec,
+  type ReplyValues,
+  type RequestValues,
 } from "./core/uart/table.ts";
 export {
   checkReply,
@@ -109,18 +115,12 @@ export {
 } from "./core/uart/codec.ts";
 export { ReplyParser, RequestParser } from "./core/uart/parser.ts";
 export { type CommandOptions, UartClient, type WireEvent } from "./core/uart/client.ts";
-export {
-  type ChipIdentity,
-  connect,
-  type ConnectOptions,
-  detect,
-  type DetectOptions,
-  readKey,
-  type ResetStrategy,
-  type SessionEvent,
-  switchBaud,
-  type SwitchBaudOptions,
-} from "./core/uart/session.ts";
+export { switchBaud, type SwitchBaudOptions } from "./core/uart/baud_switch.ts";
+export { connect, type ConnectOptions } from "./core/uart/connect.ts";
+export { readKey } from "./core/uart/efuse.ts";
+export { type SessionEvent } from "./core/uart/events.ts";
+export { type ChipIdentity, detect, type DetectOptions } from "./core/uart/identify.ts";
+export { type ResetStrategy } from "./core/uart/reset.ts";
 export { type OpenedUart, type OpenUartOptions, openUartTarget, UartTarget } from "./core/uart/target.ts";
 
 // SPI NOR and Beken SPI flash mode.

@@ -6,6 +6,7 @@
  * deno task hil --target virtual:bk7231n --json
  * deno task hil --target /dev/ttyUSB0 --chip bk7231n --destructive --junit hil.xml
  * deno task hil --target ch341a --chip bk7231n --only detect,full-backup
+ * deno task hil --target spidev:/dev/spidev0.0 --cen gpiochip0:17 --chip bk7231n
  * deno task hil --target replay:fixtures/traces/bk7231n-uart.jsonl
  * ```
  *
@@ -27,13 +28,15 @@ import { formatMs, formatTable, toJson, toJunit } from "../hil/report.ts";
 import { type HilReport, runHil } from "../hil/runner.ts";
 import { SCENARIOS } from "../hil/scenarios/mod.ts";
 import { DirectoryStore } from "../core/flasher/files.ts";
-import { parseBaud, parseDuration, parseNumber } from "./numbers.ts";
+import { parseAtLeast, parseBaud, parseDuration, parseNumber } from "./numbers.ts";
 import { type CliIO, exitCodeFor, processIO } from "./output.ts";
 
 /** Where `main` writes, and the clock for backup names. */
 export interface HilMainOptions {
   io?: CliIO;
   now?: () => Date;
+  /** Replace the port registry's opener of some kinds (tests: a fake spidev). */
+  openers?: HilTargetOptions["openers"];
 }
 
 interface HilFlags {
@@ -49,6 +52,9 @@ interface HilFlags {
   linkTimeout: string;
   backupDir: string;
   seed?: string;
+  cen?: string;
+  spiMode: string;
+  spiSpeed: string;
 }
 
 function program(io: CliIO): Command {
@@ -59,7 +65,7 @@ function program(io: CliIO): Command {
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s), outputError: () => {} })
     .option(
       "-t, --target <spec>",
-      "virtual:<chip>, ch341a:virtual:<chip>, /dev/ttyUSB0, COM3, tcp://host:port, rfc2217://host:port, ch341a[:<n>], replay:<trace>",
+      "virtual:<chip>, ch341a:virtual:<chip>, /dev/ttyUSB0, COM3, tcp://host:port, rfc2217://host:port, ch341a[:<n>], spidev:<dev>, replay:<trace>",
     )
     .option("-c, --chip <id>", "chip mode of the board (default for virtual targets: theirs)")
     .option("--only <ids>", `comma-separated scenarios: ${SCENARIOS.map((s) => s.id).join(", ")}`)
@@ -71,7 +77,10 @@ function program(io: CliIO): Command {
     .option("-b, --baud <rate>", "working baud rate of UART connections", "921600")
     .option("--link-timeout <time>", "real hardware: give up linking after this long", "3s")
     .option("--backup-dir <dir>", "real hardware: where the safety backup goes", "hil-backups")
-    .option("--seed <n>", "virtual targets: seed of the chips' randomness");
+    .option("--seed <n>", "virtual targets: seed of the chips' randomness")
+    .option("--cen <gpio>", "spidev: GPIO line wired to CEN, e.g. gpiochip0:17 (required)")
+    .option("--spi-mode <0-3>", "spidev: SPI mode", "3")
+    .option("--spi-speed <hz>", "spidev: SPI clock in Hz", "30000");
 }
 
 /**
@@ -130,6 +139,12 @@ export async function main(args: readonly string[], opts: HilMainOptions = {}): 
       only,
       destructive: flags.destructive ?? false,
       record: sink,
+      spidev: {
+        cen: flags.cen,
+        mode: parseAtLeast(flags.spiMode, 0, "--spi-mode", 3),
+        speedHz: parseAtLeast(flags.spiSpeed, 1, "--spi-speed"),
+      },
+      openers: opts.openers,
     };
     const opened = await openBench(target);
     try {

@@ -9,7 +9,7 @@
 
 import { TraceWriter } from "../core/io/trace.ts";
 import { openTraceFile } from "../core/io/trace_file.ts";
-import type { PortSpec } from "../core/io/port_spec.ts";
+import { isVirtualPort, type PortSpec } from "../core/io/port_spec.ts";
 
 /**
  * Open `path` and write the header for a CLI run of `argv` on `spec`.
@@ -24,9 +24,8 @@ export async function startCliRecording(
   spec: PortSpec,
   argv: readonly string[],
 ): Promise<TraceWriter> {
-  const virtual = spec.kind === "virtual" || spec.kind === "ch341a-virtual";
   return new TraceWriter(await openTraceFile(path), {
-    clock: virtual ? "virtual" : "real",
+    clock: isVirtualPort(spec) ? "virtual" : "real",
     run: { tool: "flash", argv: [...argv] },
   });
 }

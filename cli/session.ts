@@ -1,15 +1,15 @@
 /**
  * Opening what `--port` names and handing the command a ready {@link FlashTarget}: the
  * in-process emulator, a serial port or TCP bridge (UART boot protocol), or an SPI programmer
- * (CH341A, real or virtual). The session also saves a virtual chip's state after the
- * command, whether it succeeded or not.
+ * (CH341A, real or virtual; spidev). Ports open through the port registry
+ * (`core/io/registry.ts`), virtual ones on the emulator `virtual_ports.ts` sets up. The session
+ * also saves a virtual chip's state after the command, whether it succeeded or not.
  *
  * @module
  */
 
-import type { FaultPlan, FaultRecorder } from "../emulator/faults/plan.ts";
-import type { UsbDeviceLike } from "../core/io/usb.ts";
-import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../core/chips/profiles.ts";
+import type { FaultPlan } from "../emulator/faults/plan.ts";
+import { BOOTLOADER_END, type ChipProfile, CHIPS, formatKey, requireChip } from "../core/chips/profiles.ts";
 import { type Clock, realClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
 import type { ChipIdentity } from "../core/flasher/backup.ts";
@@ -21,9 +21,12 @@ import type { TraceWriter } from "../core/io/trace.ts";
 import type { SpiMaster } from "../core/io/spi.ts";
 import type { EntryParams, EntryResult } from "../core/spi/entry.ts";
 import type { UartClient } from "../core/uart/client.ts";
-import type { ChipIdentity as UartIdentity, SessionEvent } from "../core/uart/session.ts";
+import type { SessionEvent } from "../core/uart/events.ts";
+import type { ChipIdentity as UartIdentity } from "../core/uart/identify.ts";
 import { openUartTarget } from "../core/uart/target.ts";
-import { isSpiPort, type PortSpec } from "../core/io/port_spec.ts";
+import { isSpiPort, isVirtualPort, type PortSpec } from "../core/io/port_spec.ts";
+import { openPort, type PortOpenOptions } from "../core/io/registry.ts";
+import { CliEmulator, SESSION_END } from "./virtual_ports.ts";
 
 /** SPI chip modes `--chip` accepts on SPI ports. */
 export const SPI_MODES = ["beken-spi", "spi-generic"] as const;
@@ -103,10 +106,7 @@ function isSpiMode(chip: string | undefined): chip is SpiMode {
 }
 
 function profileFor(chip: string | undefined): ChipProfile | undefined {
-  if (chip === undefined) return undefined;
-  const p = chipById(chip);
-  if (!p) throw new FlashError("USAGE", `unknown chip "${chip}"`, CHIP_REMEDY);
-  return p;
+  return chip === undefined ? undefined : requireChip(chip, CHIP_REMEDY);
 }
 
 function sessionEventLine(e: SessionEvent): [string, "info" | "debug"] {
@@ -135,21 +135,21 @@ interface Opened {
  * state (also when opening or `body` fails).
  */
 export async function withSession<T>(opts: SessionOptions, body: (s: Session) => Promise<T>): Promise<T> {
-  if (opts.state && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+  if (opts.state && !isVirtualPort(opts.spec)) {
     throw new FlashError(
       "USAGE",
       "--state only applies to virtual ports",
       "drop --state, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
-  if (opts.faults && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+  if (opts.faults && !isVirtualPort(opts.spec)) {
     throw new FlashError(
       "USAGE",
       "--faults only applies to virtual ports",
       "drop --faults, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
-  if (opts.seed !== undefined && opts.spec.kind !== "virtual" && opts.spec.kind !== "ch341a-virtual") {
+  if (opts.seed !== undefined && !isVirtualPort(opts.spec)) {
     throw new FlashError(
       "USAGE",
       "--seed only applies to virtual ports (a real wire's noise has no seed)",
@@ -211,16 +211,6 @@ async function runCleanups(cleanups: (() => Promise<void>)[]): Promise<unknown> 
   return first;
 }
 
-/** The virtual chip's state file cannot be written. */
-function stateFileError(path: string, e: unknown): FlashError {
-  return new FlashError(
-    "USAGE",
-    `cannot write the virtual chip's state file ${path}: ${e instanceof Error ? e.message : e}`,
-    "pass --state a path in an existing, writable directory",
-    { cause: e },
-  );
-}
-
 /** A failure while closing the port or saving a virtual chip's state, after the job itself worked. */
 function closingError(port: string, e: unknown): FlashError {
   if (e instanceof FlashError) return e;
@@ -241,36 +231,18 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       "use --port ch341a (or ch341a:virtual:<chip>) for SPI, or a Beken chip id for UART",
     );
   }
-  let requested = profileFor(opts.chip);
-  let save = () => Promise.resolve();
-  let emulatedBoot: Session["emulatedBoot"];
-  let link: ByteLink;
-  if (spec.kind === "virtual") {
-    const { createVirtualChip } = await import("../emulator/virtual.ts");
-    const v = await createVirtualChip({ chip: spec.chip, state: opts.state, seed: opts.seed });
-    // the state file follows every flash change, so a killed process leaves the chip as far as it got
-    if (opts.state) {
-      const { writeThrough } = await import("../emulator/persist.ts");
-      try {
-        writeThrough(v, opts.state);
-      } catch (e) {
-        throw stateFileError(opts.state, e);
-      }
-    }
-    requested ??= v.profile;
-    emulatedBoot = () => v.chip.bootCheck();
-    save = () => v.save();
-    cleanups.push(save);
-    link = v.link();
-    if (opts.faults) link = await withFaults(opts, cleanups, (f, r) => f.faultyLink(link, opts.faults!, r));
-  } else {
-    link = await openLink(opts);
+  const requested = profileFor(opts.chip);
+  const emulator = new CliEmulator(opts, cleanups);
+  const port = await openPort(spec, { ...portOptions(opts), emulator });
+  if (port.bus !== "uart") {
+    throw new FlashError("USAGE", `cannot open ${opts.portText} as a UART port`, "see --help for port forms");
   }
+  let link: ByteLink = port.link;
   if (opts.record) link = recordLink(link, opts.record);
   cleanups.push(() => link.close());
   const openedAt = link.clock.now();
   const opened = await openUartTarget(link, {
-    chip: requested,
+    chip: requested ?? emulator.profile ?? undefined,
     baud: opts.baud,
     linkTimeoutMs: opts.linkTimeoutMs,
     overrideKeyCheck: opts.skipKeyCheck,
@@ -286,12 +258,12 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
     );
   }
   return {
-    save,
+    save: emulator.save,
     session: {
       kind: "uart",
       target: opened.target,
       clock: link.clock,
-      timing: spec.kind === "virtual" ? "modelled" : "measured",
+      timing: isVirtualPort(spec) ? "modelled" : "measured",
       openedAt,
       baud: opened.baud,
       port: link.name,
@@ -304,43 +276,18 @@ async function openUart(opts: SessionOptions, cleanups: (() => Promise<void>)[])
       bootloaderEnd: id.profile.layout.bootloader.end,
       uart: { identity: id, client: opened.client },
       spi: null,
-      emulatedBoot,
+      emulatedBoot: emulator.emulatedBoot,
     },
   };
 }
 
-async function openLink(opts: SessionOptions): Promise<ByteLink> {
-  const { spec } = opts;
-  switch (spec.kind) {
-    case "serial": {
-      const { openSerial } = await import("../core/io/serial/mod.ts");
-      return await openSerial(spec.path, { baud: 115200 });
-    }
-    case "tcp": {
-      const { openTcp } = await import("../core/io/tcp.ts");
-      return await openTcp(opts.portText, { baud: 115200 });
-    }
-    case "rfc2217": {
-      const { openRfc2217 } = await import("../core/io/rfc2217.ts");
-      return await openRfc2217(opts.portText, {
-        baud: 115200,
-        onNotice: (line) => opts.onMessage(`warning: ${line}`, "info"),
-      });
-    }
-    case "auto": {
-      const { listPorts, choosePort, describePort } = await import("../core/io/ports.ts");
-      const port = choosePort(await listPorts());
-      opts.onMessage(`using ${describePort(port)}`, "info");
-      const { openSerial } = await import("../core/io/serial/mod.ts");
-      return await openSerial(port.path, { baud: 115200 });
-    }
-    default:
-      throw new FlashError(
-        "USAGE",
-        `cannot open ${opts.portText} as a UART port`,
-        "see --help for port forms",
-      );
-  }
+/** What the registry needs from the session's options. */
+function portOptions(opts: SessionOptions): PortOpenOptions {
+  return {
+    text: opts.portText,
+    onNotice: (line) => opts.onMessage(`warning: ${line}`, "info"),
+    onChosen: (line) => opts.onMessage(line, "info"),
+  };
 }
 
 async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]): Promise<Opened> {
@@ -355,60 +302,24 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
     );
   }
   const mode: SpiMode = (opts.chip?.toLowerCase() as SpiMode | undefined) ?? "beken-spi";
-  const { Ch341aSpi } = await import("../core/io/ch341a.ts");
-  let save = () => Promise.resolve();
+  const emulator = new CliEmulator(opts, cleanups, mode === "beken-spi");
+  const port = await openPort(spec, {
+    ...portOptions(opts),
+    emulator,
+    spidev: { ...opts.spidev, cenRequired: mode === "beken-spi" },
+  });
   let spi: SpiMaster;
-  if (spec.kind === "ch341a-virtual") {
-    const { createVirtualChip } = await import("../emulator/virtual.ts");
-    const { createVirtualCh341a } = await import("../emulator/ch341a.ts");
-    const v = await createVirtualChip({
-      chip: spec.chip,
-      state: opts.state,
-      seed: opts.seed,
-      chipFlag: (id) => `--port ch341a:virtual:${id}`,
-    });
-    save = () => v.save();
-    cleanups.push(save);
-    const rig = createVirtualCh341a({
-      nor: v.nor,
-      clock: v.clock,
-      // like real chips, the virtual one does not enter SPI mode on every CEN release
-      entry: mode === "beken-spi" ? {} : false,
-      seed: opts.seed,
-    });
-    let device: UsbDeviceLike = opts.record
-      ? recordUsbDevice(rig.device, opts.record, rig.clock)
-      : rig.device;
-    if (opts.faults) {
-      device = await withFaults(
-        opts,
-        cleanups,
-        (f, r) => f.faultyProgrammer(device, rig.chip, rig.clock, opts.faults!, r),
-      );
-    }
-    spi = await Ch341aSpi.open(device, { clock: rig.clock, name: opts.portText });
-  } else if (spec.kind === "ch341a") {
-    const { findCh341a } = await import("../core/io/usb.ts");
-    const found = await findCh341a(spec.index);
-    const device = opts.record ? recordUsbDevice(found, opts.record, realClock) : found;
-    spi = await Ch341aSpi.open(device, { name: `ch341a:${spec.index}` });
-  } else if (spec.kind === "spidev") {
-    const { openSpidev } = await import("../core/io/spidev.ts");
-    const { parseGpioSpec } = await import("../core/io/gpio.ts");
-    if (mode === "beken-spi" && !opts.spidev?.cen) {
-      throw new FlashError(
-        "USAGE",
-        `${opts.portText}: Beken SPI-mode entry needs the GPIO line wired to CEN`,
-        "pass --cen gpiochip0:<line> (see gpioinfo), or --chip spi-generic for a bare flash",
-      );
-    }
-    spi = openSpidev(spec.path, {
-      mode: opts.spidev?.mode,
-      speedHz: opts.spidev?.speedHz,
-      cen: opts.spidev?.cen ? parseGpioSpec(opts.spidev.cen) : undefined,
-    });
-  } else {
+  if (port.bus === "uart") {
+    await port.link.close();
     throw new FlashError("USAGE", `${opts.portText} is not an SPI port`, "see --help for port forms");
+  } else if (port.via === "usb") {
+    const clock = port.clock ?? realClock;
+    const recorded = opts.record ? recordUsbDevice(port.device, opts.record, clock) : port.device;
+    const device = await emulator.withProgrammerFaults(recorded);
+    const { Ch341aSpi } = await import("../core/io/ch341a.ts");
+    spi = await Ch341aSpi.open(device, { clock: port.clock, name: port.name });
+  } else {
+    spi = await port.open();
   }
   cleanups.push(() => spi.close());
   const openedAt = spi.clock.now();
@@ -424,12 +335,12 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
   });
   const info = await target.info();
   return {
-    save,
+    save: emulator.save,
     session: {
       kind: "spi",
       target,
       clock: spi.clock,
-      timing: spec.kind === "ch341a-virtual" ? "modelled" : "measured",
+      timing: isVirtualPort(spec) ? "modelled" : "measured",
       openedAt,
       baud: null,
       port: spi.name,
@@ -439,22 +350,4 @@ async function openSpi(opts: SessionOptions, cleanups: (() => Promise<void>)[]):
       spi: { mode, entry: target.entry },
     },
   };
-}
-
-/** Cleanups that belong to the end of the whole session, not to the step that opened the port. */
-const SESSION_END = new WeakSet<() => Promise<void>>();
-
-/** Apply `--faults` through cli/faults.ts and report what was injected when the session ends. */
-async function withFaults<T>(
-  opts: SessionOptions,
-  cleanups: (() => Promise<void>)[],
-  wrap: (faults: typeof import("./faults.ts"), recorder: FaultRecorder) => T,
-): Promise<T> {
-  const faults = await import("./faults.ts");
-  const { FaultRecorder } = await import("../emulator/faults/plan.ts");
-  const recorder = new FaultRecorder();
-  const summary = () => Promise.resolve(opts.onMessage(faults.faultSummary(recorder), "info"));
-  SESSION_END.add(summary);
-  cleanups.unshift(summary);
-  return wrap(faults, recorder);
 }

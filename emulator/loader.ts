@@ -8,165 +8,24 @@
 import {
   BL2_LINK_CHECK,
   commandByKey,
+  type CommandName,
   type CommandSpec,
-  type Personality,
+  type CommandTable,
+  type ReplyValues,
+  type RequestValues,
   STATUS_UNKNOWN_COMMAND,
 } from "../core/uart/table.ts";
-import { decodeFields, encodeReply, frameReply, type RequestFrame, type Values } from "../core/uart/codec.ts";
-import { chipToStandard, crc32 } from "../core/crc.ts";
+import { decodeRequest, encodeReply, frameReply, type RequestFrame } from "../core/uart/codec.ts";
+import { chipToStandard } from "../core/crc.ts";
 import { LOADER_STATUS } from "../core/errors.ts";
 import { SPI_OP } from "../core/spi/opcodes.ts";
-import { baudReplyDelayMs, crcLength, type LoaderFamily, type SrLockQuirk } from "../core/chips/loaders.ts";
+import { baudReplyDelayMs, crcLength } from "../core/chips/loaders.ts";
 import { wireMs } from "../core/timing.ts";
+import { wrappedCrc } from "./flash_crc.ts";
+import type { LoaderFlash, LoaderHost, LoaderReply } from "./loader_host.ts";
 
-/** Bytes the CheckCRC handler reads from the flash model at a time. */
-const CRC_PIECE = 0x10000;
-
-/** What the loader needs from the flash model (the loader is the SPI master). */
-export interface LoaderFlash {
-  /** Flash size in bytes. */
-  readonly size: number;
-  /** JEDEC ID, wire order. */
-  readonly jedecId: ArrayLike<number>;
-  /** Read bytes (wrapping at the flash size). */
-  read(addr: number, len: number): Uint8Array;
-  /** Erase an aligned range; reports whether anything changed and when the flash is done. */
-  eraseRange(
-    addr: number,
-    kind: "4k" | "32k" | "64k" | "chip",
-    now: number,
-  ): { changed: boolean; doneAt: number };
-  /** Program bytes; reports when the flash is done. */
-  program(addr: number, data: Uint8Array, now: number): { doneAt: number };
-  /** A status register by opcode; at `now` it includes WIP/WEL (absent: the stored bits). */
-  readSr(opcode: number, now?: number): number;
-  /** Write status registers by opcode; reports when done and whether the part took it. */
-  writeSr(opcode: number, bytes: Uint8Array, now: number): { doneAt: number; accepted: boolean };
-  /** The range block protection currently covers (empty when `start === end`). */
-  protectedRange(): { start: number; end: number };
-  /** Status-register layout of the part. */
-  readonly part: { layout: { bpShift: number; bpBits: number } };
-  /** The stored status word (SR1 | SR2 << 8); setting it bypasses locks (a part's own quirk). */
-  srWord: number;
-}
-
-/** Chip services the loader calls into (registers, reset, baud). */
-export interface LoaderHost {
-  /** The loader's protocol. */
-  readonly personality: Personality;
-  /** The loader family's behaviour (core/chips/loaders.ts). */
-  readonly family: LoaderFamily;
-  /** A flash-part quirk of this chip mode (SR lock after a no-op WRSR). */
-  readonly srLockQuirk: SrLockQuirk | null;
-  /** The chip's UART rate at time `t`. */
-  baudAt(t: number): number;
-  /** End of the window the loader refuses to touch (0: none). */
-  readonly loaderProtectedEnd: number;
-  /** Whether CheckCRC re-protects the flash (BASIC loaders). */
-  readonly crcProtectLock: boolean;
-  /** What ReadBootVersion answers, or null where unsupported. */
-  readonly bootVersion: string | null;
-  /** The flash the loader drives. */
-  readonly flash: LoaderFlash;
-  /** Chip-side CRC speed (bytes/s). */
-  readonly crcBytesPerSec: number;
-  /** A register as ReadReg reads it. */
-  readReg(addr: number): number;
-  /** A register write as WriteReg does it. */
-  writeReg(addr: number, value: number): void;
-  /** Reboot the chip at `at` (the loader's Reboot / RESET commands). */
-  reboot(at: number): void;
-  /** Switch the chip's UART to `baud` at time `at`. */
-  switchBaud(baud: number, at: number): void;
-  /** T-type "CRC protect lock" state (docs/uart.md §5.4). */
-  lock: { protectFlag: boolean };
-}
-
-/** The loader's answer to one request. */
-export interface LoaderReply {
-  /** Reply bytes, or null when the command has no reply / is ignored. */
-  bytes: Uint8Array | null;
-  /** Time the reply may start (after flash/CRC work and baud switching). */
-  at: number;
-  /** Baud the reply is sent at, when it differs from the current one. */
-  baud?: number;
-  /** The command as decoded, for logs. */
-  name: string;
-}
-
-/**
- * Standard CRC-32 of `len` bytes from `start` through the address wrap. A garbled request can
- * ask for gigabytes (the loader would then be busy for hours); whole turns of the flash are
- * folded with {@link crc32Combine} instead of being read again.
- */
-function wrappedCrc(flash: LoaderFlash, start: number, len: number): number {
-  const size = flash.size;
-  const from = start % size;
-  const piece = (off: number, n: number, crc: number) => {
-    for (let o = 0; o < n; o += CRC_PIECE) {
-      crc = crc32(flash.read((from + off + o) % size, Math.min(CRC_PIECE, n - o)), crc);
-    }
-    return crc;
-  };
-  if (len <= 2 * size) return piece(0, len, 0);
-  const turn = piece(0, size, 0);
-  let turns = Math.floor(len / size);
-  // binary method: acc = CRC of `done` whole turns, pow = CRC of `span` whole turns
-  let acc = 0;
-  let done = 0;
-  let pow = turn;
-  let span = 1;
-  while (turns > 0) {
-    if (turns % 2 === 1) {
-      acc = done === 0 ? pow : crc32Combine(acc, pow, span * size);
-      done += span;
-    }
-    turns = Math.floor(turns / 2);
-    if (turns > 0) {
-      pow = crc32Combine(pow, pow, span * size);
-      span *= 2;
-    }
-  }
-  const rest = len - done * size;
-  return rest > 0 ? crc32Combine(acc, piece(0, rest, 0), rest) : acc;
-}
-
-function gf2Times(mat: Uint32Array, vec: number): number {
-  let sum = 0;
-  for (let i = 0; vec !== 0; i++, vec >>>= 1) if (vec & 1) sum ^= mat[i];
-  return sum >>> 0;
-}
-
-function gf2Square(out: Uint32Array, mat: Uint32Array): void {
-  for (let n = 0; n < 32; n++) out[n] = gf2Times(mat, mat[n]);
-}
-
-/**
- * The CRC-32 of A followed by B from the CRC of A, the CRC of B and B's length: the CRC of A is
- * run through `len2` zero bytes (as a 32 × 32 matrix over GF(2), squared per bit of `len2`).
- */
-export function crc32Combine(crc1: number, crc2: number, len2: number): number {
-  if (len2 <= 0) return crc1 >>> 0;
-  const even = new Uint32Array(32);
-  const odd = new Uint32Array(32);
-  odd[0] = 0xedb88320; // one zero bit
-  for (let n = 1, row = 1; n < 32; n++, row <<= 1) odd[n] = row >>> 0;
-  gf2Square(even, odd); // two zero bits
-  gf2Square(odd, even); // four zero bits
-  let crc = crc1 >>> 0;
-  let n = len2;
-  for (;;) {
-    gf2Square(even, odd); // one zero byte, then 4, 16, …
-    if (n % 2 === 1) crc = gf2Times(even, crc);
-    n = Math.floor(n / 2);
-    if (n === 0) break;
-    gf2Square(odd, even);
-    if (n % 2 === 1) crc = gf2Times(odd, crc);
-    n = Math.floor(n / 2);
-    if (n === 0) break;
-  }
-  return (crc ^ crc2) >>> 0;
-}
+export { crc32Combine } from "./flash_crc.ts";
+export type { LoaderFlash, LoaderHost, LoaderReply } from "./loader_host.ts";
 
 /** SR1 value with every block-protect bit set: what a basic loader writes after CheckCRC. */
 function protectAllSr(flash: LoaderFlash): number {
@@ -206,7 +65,7 @@ export function handleRequest(
   };
   if (!spec) return unknown(`unknown ${req.kind} 0x${req.code.toString(16)}`);
   if (!spec.support.includes(host.personality)) return unknown(spec.name);
-  const v = decodeFields(spec.request, req.payload);
+  const v = decodeRequest(spec, req.payload);
   if (!v) {
     if (spec.frame === "long") {
       return {
@@ -217,15 +76,32 @@ export function handleRequest(
     }
     return { bytes: null, at: now, name: spec.name };
   }
-  return HANDLERS[spec.name](host, spec, v, now, replyMs);
+  return dispatch(host, spec.name, spec, v, now, replyMs);
 }
 
-type Handler = (host: LoaderHost, spec: CommandSpec, v: Values, now: number, replyMs: number) => LoaderReply;
+/** A command's handler: its request fields come typed from its table row. */
+type Handler<N extends CommandName> = (
+  host: LoaderHost,
+  spec: CommandTable[N],
+  v: RequestValues<CommandTable[N]>,
+  now: number,
+  replyMs: number,
+) => LoaderReply;
 
-const num = (v: Values, k: string) => v[k] as number;
-const bin = (v: Values, k: string) => v[k] as Uint8Array;
+/** Run the handler of command `name` (one generic call, so each row meets its own handler). */
+function dispatch<N extends CommandName>(
+  host: LoaderHost,
+  name: N,
+  spec: CommandTable[N],
+  v: RequestValues<CommandTable[N]>,
+  now: number,
+  replyMs: number,
+): LoaderReply {
+  const handler: Handler<N> = HANDLERS[name];
+  return handler(host, spec, v, now, replyMs);
+}
 
-function ok(spec: CommandSpec, values: Values, at: number): LoaderReply {
+function ok<C extends CommandSpec>(spec: C, values: ReplyValues<C>, at: number): LoaderReply {
   return { bytes: encodeReply(spec, values), at, name: spec.name };
 }
 
@@ -267,31 +143,31 @@ function lockBeforeErase(host: LoaderHost, now: number): number {
   return now;
 }
 
-const HANDLERS: Record<CommandSpec["name"], Handler> = {
+const HANDLERS: { [N in CommandName]: Handler<N> } = {
   LinkCheck(host, spec, _v, now, replyMs) {
     if (host.crcProtectLock) host.lock.protectFlag = isProtected(host.flash);
     return ok(spec, { ok: 0 }, now + replyMs);
   },
   WriteReg(host, spec, v, now, replyMs) {
-    host.writeReg(num(v, "addr"), num(v, "value"));
+    host.writeReg(v.addr, v.value);
     return ok(spec, v, now + replyMs);
   },
   ReadReg(host, spec, v, now, replyMs) {
-    return ok(spec, { addr: num(v, "addr"), value: host.readReg(num(v, "addr")) >>> 0 }, now + replyMs);
+    return ok(spec, { addr: v.addr, value: host.readReg(v.addr) >>> 0 }, now + replyMs);
   },
   Reboot(host, spec, v, now) {
-    if (num(v, "magic") === 0xa5) host.reboot(now);
+    if (v.magic === 0xa5) host.reboot(now);
     return { bytes: null, at: now, name: spec.name };
   },
   SetBaudRate(host, spec, v, now) {
     // the UART switches first, then the loader waits, then it replies at the new rate
-    host.switchBaud(num(v, "baud"), now);
-    const at = now + baudReplyDelayMs(host.family.baudDelay, num(v, "delay"));
+    host.switchBaud(v.baud, now);
+    const at = now + baudReplyDelayMs(host.family.baudDelay, v.delay);
     return { bytes: encodeReply(spec, v), at, baud: host.baudAt(now), name: spec.name };
   },
   CheckCRC(host, spec, v, now, replyMs) {
-    const start = num(v, "start");
-    const end = num(v, "end");
+    const start = v.start;
+    const end = v.end;
     const len = crcLength(host.family.crcLength, start, end);
     const crc = wrappedCrc(host.flash, start, len);
     const busy = (len / host.crcBytesPerSec) * 1000;
@@ -304,15 +180,15 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { version: new TextEncoder().encode(host.bootVersion ?? "") }, now + replyMs);
   },
   Reset(host, spec, v, now) {
-    if (num(v, "magic") === 0x4e414553) host.reboot(now);
+    if (v.magic === 0x4e414553) host.reboot(now);
     return { bytes: null, at: now, name: spec.name };
   },
   StayRom(_host, spec, v, now, replyMs) {
     return ok(spec, v, now + replyMs);
   },
   FlashWrite(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
-    const data = bin(v, "data");
+    const addr = v.addr;
+    const data = v.data;
     if (data.length < 1 || data.length > 256) {
       return {
         bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
@@ -327,9 +203,9 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { addr, count: data.length & 0xff }, done + replyMs);
   },
   FlashWrite4K(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
+    const addr = v.addr;
     if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs);
-    const data = bin(v, "data");
+    const data = v.data;
     const silent = silentlyForbidden(host, addr, data.length, spec, now);
     if (silent) return silent;
     // a loader that programs each page as soon as it has arrived overlaps with the reception
@@ -347,12 +223,12 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { addr }, t + replyMs);
   },
   FlashRead(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
-    const data = host.flash.read(addr % host.flash.size, num(v, "length"));
+    const addr = v.addr;
+    const data = host.flash.read(addr % host.flash.size, v.length);
     return ok(spec, { addr, data }, now + replyMs);
   },
   FlashRead4K(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
+    const addr = v.addr;
     if (inLoaderWindow(host, addr)) return refused(spec, addr, now + replyMs, Uint8Array.of(0));
     return ok(spec, { addr, data: host.flash.read(addr % host.flash.size, 4096) }, now + replyMs);
   },
@@ -360,21 +236,21 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     const silent = silentlyForbidden(host, 0, host.flash.size, spec, now);
     if (silent) return silent;
     const done = host.flash.eraseRange(0, "chip", now).doneAt;
-    return ok(spec, { arg: num(v, "arg") }, done + replyMs);
+    return ok(spec, { arg: v.arg }, done + replyMs);
   },
   FlashErase4K(host, spec, v, now, replyMs) {
-    const addr = num(v, "addr");
+    const addr = v.addr;
     const silent = silentlyForbidden(host, addr - (addr % 0x1000), 0x1000, spec, now);
     if (silent) return silent;
     const done = host.flash.eraseRange(addr % host.flash.size, "4k", now).doneAt;
     return ok(spec, { addr }, done + replyMs);
   },
   FlashReadSR(host, spec, v, now, replyMs) {
-    const cmd = num(v, "cmd");
+    const cmd = v.cmd;
     return ok(spec, { cmd, value: host.flash.readSr(cmd, now) & 0xff }, now + replyMs);
   },
   FlashWriteSR(host, spec, v, now, replyMs) {
-    const value = bin(v, "value");
+    const value = v.value;
     if (value.length < 1 || value.length > 2) {
       return {
         bytes: frameReply("long", spec.code, new Uint8Array(0), LOADER_STATUS.PACKET_LENGTH_ERROR),
@@ -382,7 +258,7 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
         name: spec.name,
       };
     }
-    const cmd = num(v, "cmd");
+    const cmd = v.cmd;
     const unchanged = cmd === 0x01 && value.every((b, i) => b === host.flash.readSr(i === 0 ? 0x05 : 0x35));
     const done = host.flash.writeSr(cmd, value, now).doneAt;
     const q = host.srLockQuirk;
@@ -397,8 +273,8 @@ const HANDLERS: Record<CommandSpec["name"], Handler> = {
     return ok(spec, { pad: 0, id: Uint8Array.from(host.flash.jedecId) }, now + replyMs);
   },
   FlashErase(host, spec, v, now, replyMs) {
-    const sizeCmd = num(v, "sizeCmd");
-    const addr = num(v, "addr");
+    const sizeCmd = v.sizeCmd;
+    const addr = v.addr;
     const kind = sizeCmd === SPI_OP.ERASE_4K
       ? "4k"
       : sizeCmd === SPI_OP.ERASE_32K

@@ -12,6 +12,11 @@
  *
  * Times are milliseconds on the caller's clock, passed as `now`.
  *
+ * Longer than 400 lines because both faces are one part: the byte-level commands and the
+ * high-level calls read and change the same array, status word, write latch and busy time, and
+ * every rule (protection, page wrap, WIP) must hold the same way for both; split, the state
+ * would be passed between modules that could then disagree.
+ *
  * @example
  * ```ts
  * const nor = new NorFlash({ id: [0xeb, 0x60, 0x15] });

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { decodeFields } from "../core/uart/codec.ts";
-import { commandByKey, COMMANDS } from "../core/uart/table.ts";
+import { decodeFields, decodeRequest } from "../core/uart/codec.ts";
+import { COMMANDS, type CommandSpec } from "../core/uart/table.ts";
 import type { VirtualChip } from "./virtual.ts";
 
 const CHANGING = new Set<string>([
@@ -78,15 +78,16 @@ export function writeThrough(v: VirtualChip, path: string): () => void {
       return;
     }
     if (!CHANGING.has(name) || !request) return;
-    const spec = COMMANDS[name as keyof typeof COMMANDS];
-    const values = commandByKey(spec.frame, spec.code) && decodeFields(spec.request, request);
+    const spec = Object.values<CommandSpec>(COMMANDS).find((c) => c.name === name);
+    const values = spec && decodeFields(spec.request, request);
     if (!values) return;
     const addr = typeof values.addr === "number" ? values.addr : 0;
     switch (name) {
       case "FlashEraseAll":
         return saveAll();
       case "FlashErase": {
-        const len = ERASE_SIZE[values.sizeCmd as number];
+        const erase = decodeRequest(COMMANDS.FlashErase, request);
+        const len = erase && ERASE_SIZE[erase.sizeCmd];
         if (len) saveRange(addr - (addr % len), len);
         return;
       }

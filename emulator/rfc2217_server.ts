@@ -28,17 +28,15 @@ import {
 } from "../core/io/telnet.ts";
 import { chipLines, type ResetLine } from "./reset_wiring.ts";
 import {
-  type Channel,
   closeQuietly,
   describeAddr,
   type EmulatorServer,
   formatHost,
   parseListenAddress,
-  runSession,
   type ServeOptions,
-  ServerClock,
   settleWithin,
 } from "./serve.ts";
+import { type Channel, runSession, ServerClock } from "./serve_session.ts";
 import type { UartDevice } from "./uart_device.ts";
 
 /** Options of {@link serveRfc2217}. */
@@ -141,7 +139,11 @@ class ComPortChannel implements Channel {
   #buf = new Uint8Array(65536);
   #baud: number | undefined;
   #lines = { dtr: false, rts: false };
-  #format = { datasize: 8, parity: PARITY.NONE as number, stopsize: STOPSIZE.ONE as number };
+  #format: { datasize: number; parity: number; stopsize: number } = {
+    datasize: 8,
+    parity: PARITY.NONE,
+    stopsize: STOPSIZE.ONE,
+  };
   #suspended = false;
   #resume: (() => void) | null = null;
   #ended = false;

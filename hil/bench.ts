@@ -23,13 +23,11 @@ import type { UsbDeviceLike } from "../core/io/usb.ts";
 import type { EntryResult } from "../core/spi/entry.ts";
 import { openSpiTarget } from "../core/spi/target.ts";
 import type { UartClient } from "../core/uart/client.ts";
-import {
-  BOOT_BAUD,
-  type ChipIdentity as UartIdentity,
-  type ResetStrategy,
-  type SessionEvent,
-  switchBaud,
-} from "../core/uart/session.ts";
+import { switchBaud } from "../core/uart/baud_switch.ts";
+import { BOOT_BAUD } from "../core/uart/connect.ts";
+import type { SessionEvent } from "../core/uart/events.ts";
+import type { ChipIdentity as UartIdentity } from "../core/uart/identify.ts";
+import type { ResetStrategy } from "../core/uart/reset.ts";
 import { openUartTarget } from "../core/uart/target.ts";
 import type { VirtualChip } from "../emulator/virtual.ts";
 import { BorrowedLink } from "./links.ts";

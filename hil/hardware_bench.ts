@@ -1,8 +1,9 @@
 /**
- * The hardware bench: one real chip on a serial port, a TCP bridge or a CH341A, for the
- * whole run. The port is opened once; scenarios borrow it. Power control is the user's
- * `--power-cycle-cmd`, else RTS on a serial port that has modem lines (wired to CEN), else
- * the CH341A's D2 line.
+ * The hardware bench: one real chip on a serial port, a TCP or RFC 2217 bridge, a CH341A or
+ * spidev, for the whole run. The port is opened once; scenarios borrow it. Power control is
+ * the user's `--power-cycle-cmd`, else what the port offers (its row in `core/io/registry.ts`):
+ * RTS on a serial port that has modem lines (wired to CEN), the CH341A's D2 line, or spidev's
+ * GPIO line on CEN.
  *
  * @module
  */
@@ -25,7 +26,7 @@ import {
   connectUart,
   type PathKind,
 } from "./bench.ts";
-import { ch341aPower, commandPower, type PowerControl, rtsPower } from "./power.ts";
+import { ch341aPower, commandPower, gpioCenPower, type PowerControl, rtsPower } from "./power.ts";
 
 /** Options of a {@link HardwareBench}. */
 export interface HardwareBenchOptions {
@@ -40,10 +41,18 @@ export interface HardwareBenchOptions {
   rtsPower?: boolean;
   /** Record the wire. */
   record?: TraceWriter;
+  /** An spidev port's CEN line as given (`gpiochip0:17`): power cycles pulse it. */
+  cen?: string;
 }
 
-/** What the bench is wired through. */
-export type HardwarePort = { link: ByteLink } | { device: UsbDeviceLike; name: string; clock?: Clock };
+/**
+ * What the bench is wired through: a UART link, a USB SPI programmer's device, or a way to
+ * open an SPI master directly (spidev).
+ */
+export type HardwarePort =
+  | { link: ByteLink }
+  | { device: UsbDeviceLike; name: string; clock?: Clock }
+  | { master: () => Promise<SpiMaster>; name: string; clock?: Clock };
 
 /** One real chip. */
 export class HardwareBench implements Bench {
@@ -68,7 +77,7 @@ export class HardwareBench implements Bench {
       this.#spi = null;
       this.path = "uart";
       this.clock = link.clock;
-    } else {
+    } else if ("device" in port) {
       const clock = port.clock ?? realClock;
       const device = opts.record
         ? recordUsbDevice(port.device, opts.record, clock, { label: "bench" })
@@ -77,14 +86,21 @@ export class HardwareBench implements Bench {
       this.#spi = ch341aOpener(device, clock, port.name);
       this.path = "spi";
       this.clock = clock;
+    } else {
+      this.#link = null;
+      this.#spi = port.master;
+      this.path = "spi";
+      this.clock = port.clock ?? realClock;
     }
     this.paths = [this.path];
     this.power = opts.powerCycleCmd
       ? commandPower(opts.powerCycleCmd, this.clock)
       : this.#link && (opts.rtsPower ?? this.#link.hasModemLines)
       ? rtsPower(this.#link)
-      : this.#spi
+      : this.#spi && "device" in port
       ? ch341aPower(this.target, this.#spi)
+      : this.#spi && opts.cen
+      ? gpioCenPower(this.target, opts.cen, this.#spi)
       : null;
   }
 

@@ -1,17 +1,19 @@
 /**
  * From `--target` to a bench: the CLI's port specs (`virtual:<chip>`, a tty path,
- * `tcp://host:port`, `rfc2217://host:port`, `ch341a[:<n>]`, `ch341a:virtual:<chip>`) plus `replay:<trace>`, which
- * plays a recorded run back. Opening a real port only opens it; whether a chip answers is
- * the runner's first question.
+ * `tcp://host:port`, `rfc2217://host:port`, `ch341a[:<n>]`, `ch341a:virtual:<chip>`,
+ * `spidev:/dev/spidevX.Y`), opened through the port registry (`core/io/registry.ts`), plus
+ * `replay:<trace>`, which plays a recorded run back. Opening a real port only opens it;
+ * whether a chip answers is the runner's first question.
  *
  * @module
  */
 
-import { chipById, type ChipProfile, CHIPS } from "../core/chips/profiles.ts";
+import { type ChipProfile, requireChip } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { parseTrace, TraceFormatError, type TraceSink, TraceWriter } from "../core/io/trace.ts";
 import { readTraceFile } from "../core/io/trace_file.ts";
-import { parsePortSpec } from "../core/io/port_spec.ts";
+import { isVirtualPort, parsePortSpec } from "../core/io/port_spec.ts";
+import { openPort, portKind, type PortOpenOptions, type SpidevSettings } from "../core/io/registry.ts";
 import type { Bench } from "./bench.ts";
 import { HardwareBench, type HardwarePort } from "./hardware_bench.ts";
 import { type RecordedRun, ReplayBench } from "./replay_bench.ts";
@@ -39,6 +41,10 @@ export interface HilTargetOptions {
   record?: TraceSink;
   /** Time written into the trace header (default: now). */
   createdAt?: string;
+  /** spidev targets: SPI mode, clock and the GPIO line on CEN (`--cen`, required: entry pulses it). */
+  spidev?: Omit<SpidevSettings, "cenRequired">;
+  /** Replace the registry's opener of some port kinds (tests: a fake spidev). */
+  openers?: PortOpenOptions["openers"];
 }
 
 /** An opened bench and what it runs. */
@@ -56,17 +62,7 @@ export interface OpenedBench {
 
 const REPLAY = "replay:";
 
-function profileFor(chip: string): ChipProfile {
-  const p = chipById(chip);
-  if (!p) {
-    throw new FlashError(
-      "USAGE",
-      `unknown chip "${chip}"`,
-      `use one of: ${CHIPS.map((c) => c.id).join(", ")}`,
-    );
-  }
-  return p;
-}
+const profileFor = (chip: string): ChipProfile => requireChip(chip);
 
 /**
  * Open `opts.target` as a bench.
@@ -86,7 +82,8 @@ export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
       "pass --target virtual:<chip>, a serial port (/dev/ttyUSB0), tcp://host:port, rfc2217://host:port, ch341a or replay:<trace.jsonl>",
     );
   }
-  if (spec.kind === "virtual" || spec.kind === "ch341a-virtual") {
+  const row = portKind(spec);
+  if (isVirtualPort(spec)) {
     const profile = profileFor(opts.chip ?? spec.chip);
     if (profile.id !== spec.chip) {
       throw new FlashError(
@@ -95,7 +92,7 @@ export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
         `drop --chip, or use --target ${spec.kind === "virtual" ? "" : "ch341a:"}virtual:${profile.id}`,
       );
     }
-    const path = spec.kind === "virtual" ? "uart" : "spi";
+    const path = row.bus;
     const writer = recorder(
       opts,
       { target: opts.target, chip: profile.id, path, bench: "virtual" },
@@ -118,46 +115,36 @@ export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
     );
   }
   const profile = profileFor(opts.chip);
-  let port: HardwarePort;
-  switch (spec.kind) {
-    case "serial": {
-      const { openSerial } = await import("../core/io/serial/mod.ts");
-      port = { link: await openSerial(spec.path, { baud: 115200 }) };
-      break;
-    }
-    case "tcp": {
-      const { openTcp } = await import("../core/io/tcp.ts");
-      port = { link: await openTcp(opts.target, { baud: 115200 }) };
-      break;
-    }
-    case "rfc2217": {
-      const { openRfc2217 } = await import("../core/io/rfc2217.ts");
-      port = {
-        link: await openRfc2217(opts.target, {
-          baud: 115200,
-          onNotice: opts.onNotice ?? ((line) => console.error(`warning: ${line}`)),
-        }),
-      };
-      break;
-    }
-    case "ch341a": {
-      const { findCh341a } = await import("../core/io/usb.ts");
-      port = { device: await findCh341a(spec.index), name: `ch341a:${spec.index}` };
-      break;
-    }
-    default:
-      throw new FlashError(
-        "UNSUPPORTED",
-        `${opts.target}: the HIL runner does not drive ${spec.kind} ports yet`,
-        "use a serial port, tcp://, rfc2217://, or a CH341A",
-      );
+  if (opts.record && spec.kind === "spidev") {
+    throw new FlashError(
+      "UNSUPPORTED",
+      `${opts.target}: --record cannot record an spidev port (only UART bytes and CH341A USB transfers)`,
+      "drop --record, or record through a CH341A or a serial port",
+    );
   }
-  const path = "link" in port ? "uart" : "spi";
+  const opened = await openPort(spec, {
+    text: opts.target,
+    onNotice: opts.onNotice ?? ((line) => console.error(`warning: ${line}`)),
+    // the runner connects over Beken SPI-mode entry, which pulses CEN
+    spidev: { ...opts.spidev, cenRequired: true },
+    openers: opts.openers,
+  });
+  if (opened.bus === "spi" && opened.via === "master") {
+    // masters open per connection; open one now so a missing device or GPIO line fails here,
+    // as a missing serial port or CH341A does, not in the first scenario
+    await (await opened.open()).close();
+  }
+  const port: HardwarePort = opened.bus === "uart"
+    ? { link: opened.link }
+    : opened.via === "usb"
+    ? { device: opened.device, name: opened.name, clock: opened.clock }
+    : { master: () => opened.open(), name: opened.name };
+  const path = row.bus;
   const power = opts.powerCycleCmd
     ? { power: "command", powerDescription: `command: ${opts.powerCycleCmd}` }
     : "link" in port
     ? (port.link.hasModemLines ? { power: "rts" } : { power: null })
-    : { power: "ch341a-d2" };
+    : { power: row.power };
   const writer = recorder(
     opts,
     { target: opts.target, chip: profile.id, path, bench: "hardware", ...power },
@@ -170,6 +157,7 @@ export async function openBench(opts: HilTargetOptions): Promise<OpenedBench> {
     linkTimeoutMs: opts.linkTimeoutMs,
     powerCycleCmd: opts.powerCycleCmd,
     record: writer ?? undefined,
+    cen: opts.spidev?.cen,
   });
   return { bench, profile, writer, close: () => bench.close() };
 }

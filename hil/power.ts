@@ -1,6 +1,8 @@
 /**
  * Power control of the chip under test (labgrid's PowerProtocol): RTS wired to CEN on a
- * USB-UART adapter, the CH341A's D2 line, or a user's shell command driving a relay.
+ * USB-UART adapter, the CH341A's D2 line, an spidev port's GPIO line on CEN, or a user's shell
+ * command driving a relay. Which one a port offers is its row in the port registry
+ * (`core/io/registry.ts`).
  *
  * @module
  */
@@ -16,7 +18,7 @@ export const POWER_OFF_MS = 250;
 
 /** A way to cut and restore the chip's power (or hold it in reset, which is the same to it). */
 export interface PowerControl {
-  /** "rts", "ch341a-d2", "command" or "virtual". */
+  /** "rts", "ch341a-d2", "gpio-cen", "command" or "virtual". */
   readonly kind: string;
   /** One line for reports ("RTS → CEN on /dev/ttyUSB0"). */
   readonly description: string;
@@ -39,9 +41,19 @@ export function rtsPower(link: ByteLink): PowerControl {
 
 /** The CH341A's D2 pin on CEN; `open` gives a master for the pulse (and closes it after). */
 export function ch341aPower(name: string, open: () => Promise<SpiMaster>): PowerControl {
+  return cenPulsePower("ch341a-d2", `CH341A D2 → CEN on ${name}`, open);
+}
+
+/** An spidev port's GPIO line on CEN (`--cen`); `open` gives a master holding that line. */
+export function gpioCenPower(name: string, cen: string, open: () => Promise<SpiMaster>): PowerControl {
+  return cenPulsePower("gpio-cen", `GPIO ${cen} → CEN on ${name}`, open);
+}
+
+/** CEN pulsed low through an SPI master's reset line. */
+function cenPulsePower(kind: string, description: string, open: () => Promise<SpiMaster>): PowerControl {
   return {
-    kind: "ch341a-d2",
-    description: `CH341A D2 → CEN on ${name}`,
+    kind,
+    description,
     async cycle() {
       const spi = await open();
       try {

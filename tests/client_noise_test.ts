@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { FlashError } from "../core/errors.ts";
 import type { Values } from "../core/uart/codec.ts";
-import { connect } from "../core/uart/session.ts";
+import { connect } from "../core/uart/connect.ts";
 import { type CommandName, COMMANDS } from "../core/uart/table.ts";
 import { createFaultyChip, type FaultPlan } from "../emulator/faults.ts";
 

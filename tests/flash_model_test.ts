@@ -6,7 +6,7 @@ import { ChipStatusError, FlashError } from "../core/errors.ts";
 import { protectedRange } from "../core/spi/status.ts";
 import type { UartClient } from "../core/uart/client.ts";
 import { chipToStandard, crc32 } from "../core/crc.ts";
-import { connect } from "../core/uart/session.ts";
+import { connect } from "../core/uart/connect.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "../core/uart/table.ts";
 import { createFaultyChip, type FaultyChip } from "../emulator/faults.ts";
 import { Rng } from "../emulator/rng.ts";
@@ -107,7 +107,7 @@ class Read implements Cmd {
   }
   async run(m: Model, r: Real) {
     const data = (await r.client.command(COMMANDS.FlashRead4K, { addr: readAddr(m, m.flash.length, this.s) }))
-      .data as Uint8Array;
+      .data;
     assert.deepEqual(data, m.flash.subarray(this.s, this.s + SECTOR), `read ${hex(this.s)}`);
   }
   toString() {
@@ -208,7 +208,7 @@ async function readSr(r: Real): Promise<number> {
   const p = part(r);
   let sr = 0;
   for (const [i, cmd] of p.srRead.slice(0, p.srCount).entries()) {
-    sr |= ((await r.client.command(COMMANDS.FlashReadSR, { cmd })).value as number) << (8 * i);
+    sr |= ((await r.client.command(COMMANDS.FlashReadSR, { cmd })).value) << (8 * i);
   }
   return sr;
 }
@@ -234,7 +234,7 @@ class Crc implements Cmd {
     const size = m.flash.length;
     const start = Math.min(this.start, size - this.len);
     const end = m.profile.crcEndInclusive ? start + this.len - 1 : start + this.len;
-    const raw = (await r.client.command(COMMANDS.CheckCRC, { start, end })).crc as number;
+    const raw = (await r.client.command(COMMANDS.CheckCRC, { start, end })).crc;
     // the loader's own length rule (T/U: whole 256-byte chunks only)
     const bytes = crcLength(loaderFamilyOf(m.profile).crcLength, start, end);
     assert.equal(chipToStandard(raw), crc32(m.flash.subarray(start, start + bytes)), this.toString());

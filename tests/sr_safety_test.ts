@@ -9,9 +9,9 @@ import type { SpiMaster, SpiStep } from "../core/io/spi.ts";
 import { FLASH_PARTS, type FlashPart } from "../core/spi/jedec.ts";
 import { decodeStatus, diagnoseLock, needsUnprotect, protectClearMask } from "../core/spi/status.ts";
 import { openSpiTarget } from "../core/spi/target.ts";
-import { decodeFields } from "../core/uart/codec.ts";
+import { decodeRequest } from "../core/uart/codec.ts";
 import { RequestParser } from "../core/uart/parser.ts";
-import { commandByKey } from "../core/uart/table.ts";
+import { commandByKey, COMMANDS } from "../core/uart/table.ts";
 import { openUartTarget } from "../core/uart/target.ts";
 import { createVirtualCh341a } from "../emulator/ch341a.ts";
 import { createFaultyChip } from "../emulator/faults.ts";
@@ -105,10 +105,10 @@ Deno.test("SR safety over the boot UART: writable or a diagnosis, no needless WR
             parser.push(data);
             for (let f = parser.next(); f; f = parser.next()) {
               if (commandByKey(f.kind, f.code)?.name !== "FlashWriteSR") continue;
-              const values = decodeFields(commandByKey(f.kind, f.code)!.request, f.payload)!;
-              if (values.cmd === 0x01) writes.push([...(values.value as Uint8Array)]);
+              const values = decodeRequest(COMMANDS.FlashWriteSR, f.payload)!;
+              if (values.cmd === 0x01) writes.push([...values.value]);
               else if (values.cmd === 0x31) {
-                writes.push([v.nor.srWord & 0xff, ...(values.value as Uint8Array)]);
+                writes.push([v.nor.srWord & 0xff, ...values.value]);
               }
             }
           },

@@ -4,7 +4,7 @@ import { CHIPS } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { replyTimeoutMs } from "../core/uart/client.ts";
 import type { Values } from "../core/uart/codec.ts";
-import { connect } from "../core/uart/session.ts";
+import { connect } from "../core/uart/connect.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "../core/uart/table.ts";
 import { createFaultyChip, SLOWEST_CRC_BYTES_PER_SEC } from "../emulator/faults.ts";
 

@@ -6,7 +6,9 @@ import { type ByteLink, LinkClosedError, type ModemSignals } from "../core/io/li
 import { replyTimeoutMs, UartClient, type WireEvent } from "../core/uart/client.ts";
 import { concat, encodeReply, encodeRequest, frameReply, type RequestFrame } from "../core/uart/codec.ts";
 import { RequestParser } from "../core/uart/parser.ts";
-import { connect, type SessionEvent, switchBaud } from "../core/uart/session.ts";
+import { switchBaud } from "../core/uart/baud_switch.ts";
+import { connect } from "../core/uart/connect.ts";
+import type { SessionEvent } from "../core/uart/events.ts";
 import { COMMANDS } from "../core/uart/table.ts";
 
 /** What the scripted chip sends back for one request: chunks with a delay and the baud they use. */

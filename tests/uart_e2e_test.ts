@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { chipById, CHIPS, formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
 import { crc32 } from "../core/crc.ts";
-import { connect, type SessionEvent } from "../core/uart/session.ts";
+import { connect } from "../core/uart/connect.ts";
+import type { SessionEvent } from "../core/uart/events.ts";
 import { openUartTarget } from "../core/uart/target.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";
 

@@ -32,7 +32,7 @@ import { inspectDump, type InspectReport, redactReport } from "../core/image/ins
 import { reportLines } from "../core/image/report_lines.ts";
 import { type ObkTemplate, obkTemplate } from "../core/image/tuya_config.ts";
 import { openSpiTarget } from "../core/spi/target.ts";
-import type { SessionEvent } from "../core/uart/session.ts";
+import type { SessionEvent } from "../core/uart/events.ts";
 import { openUartTarget } from "../core/uart/target.ts";
 
 /** A message for the page's log: "hint" lines are what the user must do now (reset the chip). */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { FlashError } from "../errors.ts";
 import type { Personality } from "./personality.ts";
 
 /** A flash partition. */
@@ -261,6 +262,23 @@ export const CHIPS: readonly ChipProfile[] = [
 export function chipById(id: string): ChipProfile | undefined {
   const k = id.toLowerCase();
   return CHIPS.find((c) => c.id === k || c.aliases.includes(k));
+}
+
+/**
+ * The profile `id` names (or an alias of it), for a chip the user typed.
+ *
+ * @throws {FlashError} code "USAGE" naming every chip mode, or `remedy` when given.
+ */
+export function requireChip(id: string, remedy?: string): ChipProfile {
+  const p = chipById(id);
+  if (!p) {
+    throw new FlashError(
+      "USAGE",
+      `unknown chip "${id}"`,
+      remedy ?? `use one of: ${CHIPS.map((c) => c.id).join(", ")}`,
+    );
+  }
+  return p;
 }
 
 /** Format a key as four 8-digit lowercase hex words separated by spaces. */

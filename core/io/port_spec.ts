@@ -17,6 +17,7 @@
 
 import { chipById, CHIPS } from "../chips/profiles.ts";
 import { FlashError } from "../errors.ts";
+import { portKind } from "./registry.ts";
 
 /** A parsed `--port`. */
 export type PortSpec =
@@ -92,7 +93,12 @@ export function parsePortSpec(spec: string | undefined): PortSpec {
   return { kind: "serial", path: spec };
 }
 
-/** Whether the port speaks SPI (raw flash) rather than the UART boot protocol. */
+/** Whether the port speaks SPI (raw flash) rather than the UART boot protocol (its registry row says). */
 export function isSpiPort(spec: PortSpec): boolean {
-  return spec.kind === "ch341a" || spec.kind === "ch341a-virtual" || spec.kind === "spidev";
+  return portKind(spec).bus === "spi";
+}
+
+/** Whether the chip behind the port is the emulator (its registry row says). */
+export function isVirtualPort(spec: PortSpec): spec is Extract<PortSpec, { chip: string }> {
+  return portKind(spec).virtual;
 }

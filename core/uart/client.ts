@@ -12,17 +12,19 @@ import type { WireStats } from "../target.ts";
 import { type ByteLink, LinkClosedError } from "../io/link.ts";
 import { checkReply, encodeRequest, type Values } from "./codec.ts";
 import { ChangeLedger } from "./ledger.ts";
-import { crcBudgetMs } from "../timing.ts";
+import { replyTimeoutMs, unknownCommandShape } from "./reply_timeout.ts";
 import { MAX_REQUEST_FRAME, ReplyParser } from "./parser.ts";
 import type { LoaderFamily } from "../chips/loaders.ts";
 import {
   COMMANDS,
   type CommandSpec,
-  ERASE_64K,
-  type Field,
   type Personality,
+  type ReplyValues,
+  type RequestValues,
   STATUS_UNKNOWN_COMMAND,
 } from "./table.ts";
+
+export { replyTimeoutMs } from "./reply_timeout.ts";
 
 /** One chunk of bytes seen on the wire, for tracing. */
 export interface WireEvent {
@@ -56,78 +58,6 @@ export interface CommandOptions {
    * since a late reply to an earlier attempt is as good as a reply to this one.
    */
   flushFirst?: boolean;
-}
-
-/**
- * How long to wait for the reply to `spec`, in ms after the request was handed to the link:
- * the chip-side budget for the command plus the wire time of request and reply at `baud`.
- *
- * @example
- * ```ts
- * import { COMMANDS } from "./table.ts";
- * replyTimeoutMs(COMMANDS.CheckCRC, { start: 0, end: 0x200000 }, 921600); // ≈ 8 000
- * ```
- */
-export function replyTimeoutMs(spec: CommandSpec, values: Values, baud: number): number {
-  const wire = (bytes: number) => (bytes * 10 * 1000) / baud;
-  return chipBudgetMs(spec, values) + wire(requestBytes(spec, values) + replyBytes(spec, values));
-}
-
-function chipBudgetMs(spec: CommandSpec, values: Values): number {
-  switch (spec.name) {
-    case "CheckCRC": {
-      const len = Math.abs(num(values.end) - num(values.start)) + 1;
-      return crcBudgetMs(len);
-    }
-    case "FlashErase":
-      return num(values.sizeCmd) === ERASE_64K ? 3000 : 1000;
-    case "FlashEraseAll":
-      return 60_000;
-    case "SetBaudRate":
-      return 1000 + num(values.delay);
-    case "LinkCheck":
-      return 200;
-    default:
-      return 1000;
-  }
-}
-
-function num(v: number | Uint8Array | undefined): number {
-  return typeof v === "number" ? v : 0;
-}
-
-function fieldsBytes(fields: readonly Field[], values: Values, open: number): number {
-  let n = 0;
-  for (const f of fields) {
-    if (f.type === "bytes") {
-      const v = values[f.name];
-      n += f.length ?? (v instanceof Uint8Array ? v.length : open);
-    } else n += f.type === "u8" ? 1 : f.type === "u16" ? 2 : 4;
-  }
-  return n;
-}
-
-function requestBytes(spec: CommandSpec, values: Values): number {
-  const payload = fieldsBytes(spec.request, values, 0);
-  return spec.frame === "short" ? 5 + payload : 8 + payload;
-}
-
-function replyBytes(spec: CommandSpec, values: Values): number {
-  if (!spec.reply) return 0;
-  const open = spec.name === "FlashRead" ? num(values.length) : 0;
-  const payload = fieldsBytes(spec.reply.fields, {}, open);
-  return spec.frame === "short" ? 7 + payload : 11 + payload;
-}
-
-/**
- * Whether a one-byte `07` payload cannot be a real answer to `spec`: its layout needs more
- * bytes, or it is a free-form string (ReadBootVersion on a BootROM, docs/uart.md §4.7).
- */
-function unknownCommandShape(spec: CommandSpec): boolean {
-  if (!spec.reply) return false;
-  const fields = spec.reply.fields;
-  const open = fields.some((f) => f.type === "bytes" && f.length === undefined);
-  return open || fieldsBytes(fields, {}, 0) > 1;
 }
 
 /**
@@ -176,7 +106,7 @@ export class UartClient {
   readonly #onWire?: (event: WireEvent) => void;
   #closed = false;
 
-  /** A client on `link`; it does not link by itself (see `connect` in session.ts). */
+  /** A client on `link`; it does not link by itself (see `connect` in connect.ts). */
   constructor(link: ByteLink, options: UartClientOptions = {}) {
     this.link = link;
     this.personality = options.personality ?? null;
@@ -190,7 +120,11 @@ export class UartClient {
    * lacks the command, or when the chip answers "unknown command"; {@link ChipStatusError}
    * for a long reply with a non-zero status; `TIMEOUT` when no matching reply arrives.
    */
-  async command(spec: CommandSpec, values: Values, options: CommandOptions = {}): Promise<Values> {
+  async command<C extends CommandSpec>(
+    spec: C,
+    values: RequestValues<C>,
+    options: CommandOptions = {},
+  ): Promise<ReplyValues<C>> {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     for (let attempt = 1;; attempt++) {
@@ -251,7 +185,11 @@ export class UartClient {
    * reply it is sending. Received bytes are kept unless `flushFirst`, since they may be the
    * reply to an earlier posted request. Pair every post with a {@link receive}, in order.
    */
-  async post(spec: CommandSpec, values: Values, options: { flushFirst?: boolean } = {}): Promise<void> {
+  async post<C extends CommandSpec>(
+    spec: C,
+    values: RequestValues<C>,
+    options: { flushFirst?: boolean } = {},
+  ): Promise<void> {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     await this.#write(spec, values, options.flushFirst ?? false);
   }
@@ -260,7 +198,11 @@ export class UartClient {
    * Wait for the reply to a request written with {@link post}; the timeout counts from now.
    * Throws like {@link command}.
    */
-  async receive(spec: CommandSpec, values: Values, options: { timeoutMs?: number } = {}): Promise<Values> {
+  async receive<C extends CommandSpec>(
+    spec: C,
+    values: RequestValues<C>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<ReplyValues<C>> {
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     const got = await this.#awaitReply(spec, values, timeoutMs);
     if (got) return got;
@@ -281,11 +223,11 @@ export class UartClient {
    * Like {@link command} but returns `undefined` on timeout instead of throwing (used by
    * the link-check loop, where silence is the normal case).
    */
-  async tryCommand(
-    spec: CommandSpec,
-    values: Values,
+  async tryCommand<C extends CommandSpec>(
+    spec: C,
+    values: RequestValues<C>,
     options: CommandOptions = {},
-  ): Promise<Values | undefined> {
+  ): Promise<ReplyValues<C> | undefined> {
     if (!spec.reply) throw new TypeError(`${spec.name} has no reply; use send()`);
     const timeoutMs = options.timeoutMs ?? replyTimeoutMs(spec, values, this.link.baud);
     await this.#write(spec, values, options.flushFirst ?? true);
@@ -294,7 +236,7 @@ export class UartClient {
   }
 
   /** Send a command the chip does not answer (Reboot, Reset). */
-  async send(spec: CommandSpec, values: Values): Promise<void> {
+  async send<C extends CommandSpec>(spec: C, values: RequestValues<C>): Promise<void> {
     await this.#write(spec, values, false);
   }
 
@@ -347,7 +289,11 @@ export class UartClient {
     this.stats.bytesOut += frame.length;
   }
 
-  async #awaitReply(spec: CommandSpec, values: Values, timeoutMs: number): Promise<Values | undefined> {
+  async #awaitReply<C extends CommandSpec>(
+    spec: C,
+    values: Values,
+    timeoutMs: number,
+  ): Promise<ReplyValues<C> | undefined> {
     const clock = this.link.clock;
     const deadline = clock.now() + timeoutMs;
     for (;;) {

@@ -7,9 +7,12 @@
  */
 
 import { hexByte } from "../hex.ts";
-import type { CommandSpec, Field, FrameKind } from "./table.ts";
+import type { CommandSpec, Field, FrameKind, ReplyValues, RequestValues } from "./table.ts";
 
-/** Values of a payload's fields: integers as numbers, byte strings as Uint8Array. */
+/**
+ * Values of a payload's fields, untyped: integers as numbers, byte strings as Uint8Array. A
+ * command's own fields are typed by {@link RequestValues} and {@link ReplyValues}.
+ */
 export type Values = Record<string, number | Uint8Array>;
 
 const REQ_SHORT = [0x01, 0xe0, 0xfc];
@@ -73,6 +76,25 @@ export function decodeFields(fields: readonly Field[], data: Uint8Array): Values
   return at === data.length ? out : undefined;
 }
 
+/**
+ * Parse a request payload of `spec` (emulator side), typed as that command's request; undefined
+ * when the payload does not fit its layout.
+ */
+export function decodeRequest<C extends CommandSpec>(
+  spec: C,
+  payload: Uint8Array,
+): RequestValues<C> | undefined {
+  // decodeFields checked the payload against spec.request, the field list the type is read from
+  return decodeFields(spec.request, payload) as RequestValues<C> | undefined;
+}
+
+/** Parse a reply payload of `spec`, typed as that command's reply; undefined when it does not fit. */
+export function decodeReply<C extends CommandSpec>(spec: C, payload: Uint8Array): ReplyValues<C> | undefined {
+  if (!spec.reply) return undefined;
+  // decodeFields checked the payload against spec.reply.fields, the list the type is read from
+  return decodeFields(spec.reply.fields, payload) as ReplyValues<C> | undefined;
+}
+
 /** Wrap a command byte and payload in a host frame of the given kind. */
 export function frameRequest(kind: FrameKind, code: number, payload: Uint8Array): Uint8Array {
   const len = payload.length + 1;
@@ -92,7 +114,7 @@ export function frameRequest(kind: FrameKind, code: number, payload: Uint8Array)
  * encodeRequest(COMMANDS.FlashRead4K, { addr: 0x11000 }); // 01 e0 fc ff f4 05 00 09 00 10 01 00
  * ```
  */
-export function encodeRequest(spec: CommandSpec, values: Values): Uint8Array {
+export function encodeRequest<C extends CommandSpec>(spec: C, values: RequestValues<C>): Uint8Array {
   return frameRequest(spec.frame, spec.code, encodeFields(spec.request, values));
 }
 
@@ -123,7 +145,7 @@ export function frameReply(kind: FrameKind, code: number, payload: Uint8Array, s
 }
 
 /** Build the chip's reply to `spec` carrying `values` (emulator side). */
-export function encodeReply(spec: CommandSpec, values: Values, status = 0): Uint8Array {
+export function encodeReply<C extends CommandSpec>(spec: C, values: ReplyValues<C>, status = 0): Uint8Array {
   if (!spec.reply) throw new TypeError(`${spec.name} has no reply`);
   return frameReply(spec.frame, spec.reply.code, encodeFields(spec.reply.fields, values), status);
 }
@@ -139,8 +161,8 @@ export interface RequestFrame {
 }
 
 /** The outcome of checking a reply frame against the command that was sent. */
-export type ReplyCheck =
-  | { ok: true; values: Values }
+export type ReplyCheck<V = Values> =
+  | { ok: true; values: V }
   /** The frame is some other command's reply (stale or misrouted). */
   | { ok: false; reason: "other" | "layout" | "echo"; detail: string }
   /** A long reply with a non-zero status. */
@@ -150,7 +172,11 @@ export type ReplyCheck =
  * Check `frame` against the command `spec` that produced `request`: frame kind, RSP byte,
  * layout, status and echoed fields.
  */
-export function checkReply(spec: CommandSpec, request: Values, frame: ReplyFrame): ReplyCheck {
+export function checkReply<C extends CommandSpec>(
+  spec: C,
+  request: Values,
+  frame: ReplyFrame,
+): ReplyCheck<ReplyValues<C>> {
   const rs = spec.reply;
   if (!rs) return { ok: false, reason: "other", detail: `${spec.name} expects no reply` };
   if (frame.kind !== spec.frame || frame.code !== rs.code) {
@@ -164,7 +190,7 @@ export function checkReply(spec: CommandSpec, request: Values, frame: ReplyFrame
       detail: `${spec.name} status ${frame.status}`,
     };
   }
-  const values = decodeFields(rs.fields, frame.payload);
+  const values = decodeReply(spec, frame.payload);
   if (!values) {
     return {
       ok: false,
@@ -172,8 +198,9 @@ export function checkReply(spec: CommandSpec, request: Values, frame: ReplyFrame
       detail: `${spec.name} reply of ${frame.payload.length} payload bytes`,
     };
   }
+  const got: Values = values;
   for (const name of spec.echo) {
-    if (!sameValue(values[name], request[name])) {
+    if (!sameValue(got[name], request[name])) {
       return { ok: false, reason: "echo", detail: `${spec.name} echoed ${name} does not match` };
     }
   }

@@ -13,11 +13,34 @@ import { SPI_OP } from "../spi/opcodes.ts";
 
 export type { Personality };
 
-/** A field of a request or reply payload. Integers are little-endian. */
-export type Field =
-  | { readonly name: string; readonly type: "u8" | "u16" | "u32" }
+/** A field of a request or reply payload, named `N`. Integers are little-endian. */
+export type Field<N extends string = string> =
+  | { readonly name: N; readonly type: "u8" | "u16" | "u32" }
   /** A byte string: fixed `length`, or the rest of the payload when `length` is absent. */
-  | { readonly name: string; readonly type: "bytes"; readonly length?: number };
+  | { readonly name: N; readonly type: "bytes"; readonly length?: number };
+
+/** What a field carries: a byte string as a Uint8Array, an integer as a number. */
+export type FieldValue<F extends Field> = F extends { readonly type: "bytes" } ? Uint8Array : number;
+
+/** The values of a list of fields, by name, each of its field's type. */
+export type FieldValues<Fs extends readonly Field[]> = {
+  [F in Fs[number] as F["name"]]: FieldValue<F>;
+};
+
+/**
+ * The request fields of command `C`, typed from its row: `RequestValues<typeof
+ * COMMANDS.ReadReg>` is `{ addr: number }`.
+ */
+export type RequestValues<C extends CommandSpec> = C extends CommandSpec ? FieldValues<C["request"]> : never;
+
+/**
+ * The reply fields of command `C`, typed from its row: `ReplyValues<typeof
+ * COMMANDS.FlashRead4K>` is `{ addr: number; data: Uint8Array }`; empty for a command the chip
+ * does not answer.
+ */
+export type ReplyValues<C extends CommandSpec> = C extends
+  { readonly reply: { readonly fields: infer Fs extends readonly Field[] } } ? FieldValues<Fs>
+  : Record<never, never>;
 
 /** Frame kinds: short `01 E0 FC LEN CMD …` or long `01 E0 FC FF F4 LEN16 CMD …`. */
 export type FrameKind = "short" | "long";
@@ -52,11 +75,7 @@ export interface CommandSpec {
 
 const ALL: readonly Personality[] = PERSONALITIES;
 const FULL: readonly Personality[] = ["FULL"];
-
-const u8 = (name: string): Field => ({ name, type: "u8" });
-const u16 = (name: string): Field => ({ name, type: "u16" });
-const u32 = (name: string): Field => ({ name, type: "u32" });
-const bytes = (name: string, length?: number): Field => ({ name, type: "bytes", length });
+const BASIC_TUYA: readonly Personality[] = ["BASIC_TUYA"];
 
 /** Names of the commands in {@link COMMANDS}. */
 export type CommandName =
@@ -81,7 +100,10 @@ export type CommandName =
   | "FlashErase";
 
 /**
- * The table. Sources per row are in docs/uart.md §4.1–§4.16.
+ * The table. Sources per row are in docs/uart.md §4.1–§4.16. Rows are typed, so a command's
+ * request and reply fields are too ({@link RequestValues}, {@link ReplyValues}). Written as
+ * plain literals `as const` so that every row keeps its field names and types while the type
+ * stays one a package registry can read without running the type checker (no helper calls).
  *
  * @example
  * ```ts
@@ -89,13 +111,13 @@ export type CommandName =
  * COMMANDS.FlashRead4K.support; // ["FULL", "BASIC_TUYA", "BASIC_BEKEN"]
  * ```
  */
-export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly name: N } } = {
+export const COMMANDS = {
   LinkCheck: {
     name: "LinkCheck",
     code: 0x00,
     frame: "short",
     request: [],
-    reply: { code: 0x01, fields: [u8("ok")] },
+    reply: { code: 0x01, fields: [{ name: "ok", type: "u8" }] },
     echo: [],
     support: ALL,
   },
@@ -103,8 +125,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "WriteReg",
     code: 0x01,
     frame: "short",
-    request: [u32("addr"), u32("value")],
-    reply: { code: 0x01, fields: [u32("addr"), u32("value")] },
+    request: [{ name: "addr", type: "u32" }, { name: "value", type: "u32" }],
+    reply: { code: 0x01, fields: [{ name: "addr", type: "u32" }, { name: "value", type: "u32" }] },
     echo: ["addr", "value"],
     support: FULL,
   },
@@ -112,8 +134,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "ReadReg",
     code: 0x03,
     frame: "short",
-    request: [u32("addr")],
-    reply: { code: 0x03, fields: [u32("addr"), u32("value")] },
+    request: [{ name: "addr", type: "u32" }],
+    reply: { code: 0x03, fields: [{ name: "addr", type: "u32" }, { name: "value", type: "u32" }] },
     echo: ["addr"],
     support: FULL,
   },
@@ -121,7 +143,7 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "Reboot",
     code: 0x0e,
     frame: "short",
-    request: [u8("magic")],
+    request: [{ name: "magic", type: "u8" }],
     reply: null,
     echo: [],
     support: ALL,
@@ -130,8 +152,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "SetBaudRate",
     code: 0x0f,
     frame: "short",
-    request: [u32("baud"), u8("delay")],
-    reply: { code: 0x0f, fields: [u32("baud"), u8("delay")] },
+    request: [{ name: "baud", type: "u32" }, { name: "delay", type: "u8" }],
+    reply: { code: 0x0f, fields: [{ name: "baud", type: "u32" }, { name: "delay", type: "u8" }] },
     echo: ["baud", "delay"],
     support: ALL,
     replyAtNewBaud: true,
@@ -140,8 +162,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "CheckCRC",
     code: 0x10,
     frame: "short",
-    request: [u32("start"), u32("end")],
-    reply: { code: 0x10, fields: [u32("crc")] },
+    request: [{ name: "start", type: "u32" }, { name: "end", type: "u32" }],
+    reply: { code: 0x10, fields: [{ name: "crc", type: "u32" }] },
     echo: [],
     support: ALL,
   },
@@ -150,15 +172,15 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     code: 0x11,
     frame: "short",
     request: [],
-    reply: { code: 0x11, fields: [bytes("version")] },
+    reply: { code: 0x11, fields: [{ name: "version", type: "bytes" }] },
     echo: [],
-    support: ["BASIC_TUYA"],
+    support: BASIC_TUYA,
   },
   Reset: {
     name: "Reset",
     code: 0x70,
     frame: "short",
-    request: [u32("magic")],
+    request: [{ name: "magic", type: "u32" }],
     reply: null,
     echo: [],
     support: FULL,
@@ -167,8 +189,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "StayRom",
     code: 0xaa,
     frame: "short",
-    request: [u8("magic")],
-    reply: { code: 0xaa, fields: [u8("magic")] },
+    request: [{ name: "magic", type: "u8" }],
+    reply: { code: 0xaa, fields: [{ name: "magic", type: "u8" }] },
     echo: ["magic"],
     support: FULL,
   },
@@ -176,8 +198,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashWrite",
     code: 0x06,
     frame: "long",
-    request: [u32("addr"), bytes("data")],
-    reply: { code: 0x06, fields: [u32("addr"), u8("count")] },
+    request: [{ name: "addr", type: "u32" }, { name: "data", type: "bytes" }],
+    reply: { code: 0x06, fields: [{ name: "addr", type: "u32" }, { name: "count", type: "u8" }] },
     echo: ["addr"],
     support: ALL,
   },
@@ -185,8 +207,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashWrite4K",
     code: 0x07,
     frame: "long",
-    request: [u32("addr"), bytes("data", 4096)],
-    reply: { code: 0x07, fields: [u32("addr")] },
+    request: [{ name: "addr", type: "u32" }, { name: "data", type: "bytes", length: 4096 }],
+    reply: { code: 0x07, fields: [{ name: "addr", type: "u32" }] },
     echo: ["addr"],
     support: ALL,
   },
@@ -194,8 +216,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashRead",
     code: 0x08,
     frame: "long",
-    request: [u32("addr"), u16("length")],
-    reply: { code: 0x08, fields: [u32("addr"), bytes("data")] },
+    request: [{ name: "addr", type: "u32" }, { name: "length", type: "u16" }],
+    reply: { code: 0x08, fields: [{ name: "addr", type: "u32" }, { name: "data", type: "bytes" }] },
     echo: ["addr"],
     support: FULL,
   },
@@ -203,8 +225,11 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashRead4K",
     code: 0x09,
     frame: "long",
-    request: [u32("addr")],
-    reply: { code: 0x09, fields: [u32("addr"), bytes("data", 4096)] },
+    request: [{ name: "addr", type: "u32" }],
+    reply: {
+      code: 0x09,
+      fields: [{ name: "addr", type: "u32" }, { name: "data", type: "bytes", length: 4096 }],
+    },
     echo: ["addr"],
     support: ALL,
   },
@@ -212,8 +237,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashEraseAll",
     code: 0x0a,
     frame: "long",
-    request: [u8("arg")],
-    reply: { code: 0x0a, fields: [u8("arg")] },
+    request: [{ name: "arg", type: "u8" }],
+    reply: { code: 0x0a, fields: [{ name: "arg", type: "u8" }] },
     echo: [],
     support: FULL,
   },
@@ -221,8 +246,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashErase4K",
     code: 0x0b,
     frame: "long",
-    request: [u32("addr")],
-    reply: { code: 0x0b, fields: [u32("addr")] },
+    request: [{ name: "addr", type: "u32" }],
+    reply: { code: 0x0b, fields: [{ name: "addr", type: "u32" }] },
     echo: ["addr"],
     support: FULL,
   },
@@ -230,8 +255,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashReadSR",
     code: 0x0c,
     frame: "long",
-    request: [u8("cmd")],
-    reply: { code: 0x0c, fields: [u8("cmd"), u8("value")] },
+    request: [{ name: "cmd", type: "u8" }],
+    reply: { code: 0x0c, fields: [{ name: "cmd", type: "u8" }, { name: "value", type: "u8" }] },
     echo: ["cmd"],
     support: FULL,
   },
@@ -239,8 +264,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashWriteSR",
     code: 0x0d,
     frame: "long",
-    request: [u8("cmd"), bytes("value")],
-    reply: { code: 0x0d, fields: [u8("cmd"), bytes("value")] },
+    request: [{ name: "cmd", type: "u8" }, { name: "value", type: "bytes" }],
+    reply: { code: 0x0d, fields: [{ name: "cmd", type: "u8" }, { name: "value", type: "bytes" }] },
     echo: ["cmd", "value"],
     support: FULL,
   },
@@ -248,8 +273,8 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashGetMID",
     code: 0x0e,
     frame: "long",
-    request: [u32("spiCmd")],
-    reply: { code: 0x0e, fields: [u8("pad"), bytes("id", 3)] },
+    request: [{ name: "spiCmd", type: "u32" }],
+    reply: { code: 0x0e, fields: [{ name: "pad", type: "u8" }, { name: "id", type: "bytes", length: 3 }] },
     echo: [],
     support: FULL,
   },
@@ -257,12 +282,18 @@ export const COMMANDS: { readonly [N in CommandName]: CommandSpec & { readonly n
     name: "FlashErase",
     code: 0x0f,
     frame: "long",
-    request: [u8("sizeCmd"), u32("addr")],
-    reply: { code: 0x0f, fields: [u8("sizeCmd"), u32("addr")] },
+    request: [{ name: "sizeCmd", type: "u8" }, { name: "addr", type: "u32" }],
+    reply: { code: 0x0f, fields: [{ name: "sizeCmd", type: "u8" }, { name: "addr", type: "u32" }] },
     echo: ["sizeCmd", "addr"],
     support: ALL,
   },
-};
+} as const satisfies { readonly [N in CommandName]: CommandSpec & { readonly name: N } };
+
+/** The type of {@link COMMANDS}: every row keeps its own field names and types. */
+export type CommandTable = typeof COMMANDS;
+
+/** One row of {@link COMMANDS}, typed (a union over the commands). */
+export type Command = CommandTable[CommandName];
 
 /** Status byte of a long reply meaning "unknown command" (docs/uart.md §2.5). */
 export const STATUS_UNKNOWN_COMMAND = LOADER_STATUS.UNKNOWN_COMMAND;
@@ -273,11 +304,11 @@ export const ERASE_4K = SPI_OP.ERASE_4K;
 export const ERASE_64K = SPI_OP.ERASE_64K;
 
 /** Look a command up by its dispatch key (frame kind, opcode), as the chip does. */
-export function commandByKey(frame: FrameKind, code: number): CommandSpec | undefined {
+export function commandByKey(frame: FrameKind, code: number): Command | undefined {
   return BY_KEY.get(`${frame}:${code}`);
 }
 
-const BY_KEY = new Map<string, CommandSpec>(
+const BY_KEY = new Map<string, Command>(
   Object.values(COMMANDS).map((c) => [`${c.frame}:${c.code}`, c]),
 );
 

@@ -7,7 +7,7 @@
  */
 
 import { crc32 } from "../../core/crc.ts";
-import { BOOT_BAUD } from "../../core/uart/session.ts";
+import { BOOT_BAUD } from "../../core/uart/connect.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";
 import { appStart, withConnection } from "./common.ts";
 

@@ -9,7 +9,7 @@
  */
 
 import { BLOCK } from "../../core/target.ts";
-import { BOOT_BAUD } from "../../core/uart/session.ts";
+import { BOOT_BAUD } from "../../core/uart/connect.ts";
 import type { Connection } from "../bench.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";
 import { appStart } from "./common.ts";

@@ -6,7 +6,7 @@
  */
 
 import { formatKey } from "../../core/chips/profiles.ts";
-import { readKey } from "../../core/uart/session.ts";
+import { readKey } from "../../core/uart/efuse.ts";
 import { expect, type Scenario } from "../scenario.ts";
 import { withConnection } from "./common.ts";
 

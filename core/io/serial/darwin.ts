@@ -8,6 +8,10 @@
  * Written against the macOS headers' values; it cannot run on the Linux machines this project
  * is built on, so only the packing helpers are unit-tested (tests/serial_test.ts).
  *
+ * Longer than 400 lines because it is one platform backend: its FFI symbol table, struct
+ * packing, open/configure sequence and the link's operations all depend on the same libSystem
+ * ABI, and kept together they read against one header set (as the Linux and Windows backends do).
+ *
  * @module
  */
 

@@ -11,6 +11,10 @@
  * Written against the Win32 documentation; it cannot run on the Linux machines this project is
  * built on, so only the DCB / COMMTIMEOUTS packing is unit-tested (tests/serial_test.ts).
  *
+ * Longer than 400 lines because it is one platform backend: its FFI symbol table, the DCB and
+ * COMMTIMEOUTS packing and the link's operations all depend on the same kernel32 ABI, and kept
+ * together they read against one set of Win32 documentation.
+ *
  * @module
  */
 
