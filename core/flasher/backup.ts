@@ -334,7 +334,10 @@ export async function saveBackup(
       const before = ctx.target.hasChipCrc
         ? await withRetries(ctx, "backup", 0, 3, () => ctx.target.crc(0, ctx.flashSize))
         : null;
-      read = await readFlashTo(ctx, { addr: 0, size: ctx.flashSize, op: "backup" }, async (chunk, offset) => {
+      // every window checked (by chip CRC, or on SPI by a second read): a backup is kept as good
+      // only once each of its sectors reproduced
+      const whole = { addr: 0, size: ctx.flashSize, op: "backup" as const, check: true };
+      read = await readFlashTo(ctx, whole, async (chunk, offset) => {
         tee?.(chunk, offset);
         await w.write(chunk).catch((e) => Promise.reject(storeFailure(`write the backup ${file}`, e)));
       });

@@ -52,13 +52,9 @@ export interface CampaignReport {
   /** Runs whose invariants were breached. */
   violations: number;
   /**
-   * Runs where an SPI read (which trusts the bus by design) handed out or backed up a flipped
-   * bit in a sector the job did not touch: not a broken promise, but counted so it stays visible.
-   */
-  unverifiedSpiReads: number;
-  /**
-   * Runs where a corrupted request was carried out, its reply never arrived and the job failed,
-   * with no backup of the job to compare with: no host can see that (the protocol has no checksum).
+   * Runs where a request corrupted on the wire changed flash at its own (wrong) address, the job
+   * failed before it compared the rest of the chip, and no backup of the job existed to compare
+   * with: no host can see that (the boot protocol has no checksum on requests).
    */
   undetectable: number;
   /** Indices (fast-check paths) of those runs, for `--replay`. */
@@ -93,7 +89,6 @@ async function safeRun(s: Scenario): Promise<ScenarioResult> {
     return {
       outcome: "crash",
       violations: [`scenario crashed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`],
-      unverified: [],
       undetectable: [],
       faults: {},
       virtualMs: 0,
@@ -119,7 +114,6 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     runs: 0,
     seed: opts.seed,
     violations: 0,
-    unverifiedSpiReads: 0,
     undetectable: 0,
     undetectableRuns: [],
     faults: {},
@@ -156,7 +150,6 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       bump(report.paths, s.path);
       bump(report.chips, s.chip);
       for (const [k, n] of Object.entries(r.faults)) bump(report.faults, k, n);
-      if (r.unverified.length > 0) report.unverifiedSpiReads++;
       if (r.undetectable.length > 0) {
         report.undetectable++;
         report.undetectableRuns.push(i);
@@ -242,8 +235,7 @@ function printReport(r: CampaignReport): void {
     `recoveries after a failure: ${JSON.stringify(r.recoveries)}`,
     `faults injected by kind:`,
     ...Object.entries(r.faults).sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${k.padEnd(20)} ${n}`),
-    `SPI reads that trusted a noisy bus (by design, not a violation): ${r.unverifiedSpiReads}`,
-    `corrupted request, reply lost, job failed, no backup to compare (no host can see it): ${r.undetectable}${
+    `corrupted request changed flash elsewhere, job failed, no backup to compare (no host can see it): ${r.undetectable}${
       r.undetectableRuns.length ? ` (runs ${r.undetectableRuns.slice(0, 10).join(", ")})` : ""
     }`,
     `invariant violations: ${r.violations}`,

@@ -5,22 +5,35 @@
  * asks for it, by the user's recovery (power back on, port reopened, faults gone, the same
  * command again with the journal's `--resume`), which must end verified.
  *
- * Invariants (each breach is a violation string):
+ * Invariants (each breach is a violation string; every differing range is reported):
  * - success ⇒ the range holds exactly the expected bytes (read: the bytes returned are the flash);
  * - bytes outside the range never change;
- * - a failure is a typed FlashError; every byte in the range that is neither the old nor the
- *   expected content lies inside the error's damage range;
- * - every backup saved equals the flash as it was before the job;
+ * - a failure is a typed FlashError; every byte that is neither the old nor the expected content
+ *   lies inside the error's damage range;
+ * - a job with a backup directory that changed the range took a backup first; every backup
+ *   equals the flash as it was before its job, and its sidecar carries its CRC;
+ * - a job's journal ends "verified" with every planned sector done, or "failed" with only
+ *   sectors done that hold the image;
+ * - FLASH_LOCKED only when the chip's real status register could not have been cleared;
  * - the host never sends a command outside the loader personality's table;
  * - erases and programs per address stay within the retry bounds;
  * - after opening, the host's real baud equals the chip's, and the rate is the requested one
  *   or 115200 with a fallback notice;
  * - without any injected fault, nothing fails except refusals the scenario calls for;
- * - recovery without faults always ends with the range verified and nothing else changed.
+ * - recovery without faults always ends with the range verified and the rest of the chip as it
+ *   was before the first run (compared with the original, not with what the failure left).
+ *
+ * The one exclusion left is a protocol limit, not a tolerance: the boot protocol has no
+ * checksum on requests, so a request corrupted on the wire can make the chip erase or program
+ * another address, and when its reply never reaches the host nothing a failing job hears says
+ * so. The fault injector records which flash the chip changed for which request
+ * (`FaultyFlash.onChange`), so only bytes of such a corrupted request, at its exact address, are
+ * deferred to the resumed job; without one (no backup, no recovery) they count as undetectable.
  *
  * @module
  */
 
+import { crc32 } from "node:zlib";
 import { chipById, type ChipProfile } from "../../core/chips/profiles.ts";
 import { FlashError } from "../../core/errors.ts";
 import {
@@ -38,8 +51,8 @@ import {
   type WriteJournal,
 } from "../../core/flasher/mod.ts";
 import { Ch341aSpi } from "../../core/io/ch341a.ts";
-import { flashPartFor, formatJedecId } from "../../core/spi/jedec.ts";
-import { diagnoseLock, needsUnprotect, protectClearMask } from "../../core/spi/status.ts";
+import { type FlashPart, flashPartFor, formatJedecId } from "../../core/spi/jedec.ts";
+import { needsUnprotect, srBytes, unprotectedValue } from "../../core/spi/status.ts";
 import { openSpiTarget } from "../../core/spi/target.ts";
 import { decodeFields } from "../../core/uart/codec.ts";
 import { RequestParser } from "../../core/uart/parser.ts";
@@ -104,16 +117,10 @@ export interface ScenarioResult {
   recovery?: string;
   violations: string[];
   /**
-   * Findings that are not broken promises of the design: on SPI (no chip CRC) reads trust the
-   * bus, so a flipped MISO bit can reach a read's output, or a backup sector that the job does
-   * not erase (sectors about to be erased are read twice).
-   */
-  unverified: string[];
-  /**
-   * Changes no host could have seen: a request corrupted on the wire was carried out, its reply
-   * never arrived (lost, or power failed first), the job failed, and no backup of the job
-   * existed to compare with (or the job was not resumed). The protocol has no checksum; only a
-   * backup helps.
+   * Changes no host could have seen: bytes at the exact address of a request the wire corrupted
+   * (recorded by the fault injector), the job failed before it could compare, and no backup of
+   * the job existed to compare with (or the job was not resumed). The protocol has no checksum
+   * on requests; only a backup helps.
    */
   undetectable: string[];
   /** Faults injected, by kind. */
@@ -136,8 +143,6 @@ function hexBytes(b: Uint8Array | null, n: number): string {
   return b ? [...b.subarray(0, n)].map((x) => x.toString(16).padStart(2, "0")).join(" ") : "";
 }
 const CREATED_AT = new Date("2026-01-01T00:00:00Z");
-/** Marks a first-run finding that only a resumed job can be held to. */
-const DEFERRED = "deferred: ";
 /** Virtual time after which a scenario counts as running away. */
 const RUNAWAY_MS = 6 * 3600_000;
 
@@ -152,10 +157,13 @@ class FrameLog {
     addr?: number;
     size?: number;
   }[] = [];
+  /** Every request as the host meant it: name and CRC of its payload. */
+  readonly keys: Set<string> = new Set();
   push(data: Uint8Array): void {
     this.parser.push(data);
     for (let f = this.parser.next(); f; f = this.parser.next()) {
       const spec = commandByKey(f.kind, f.code);
+      this.keys.add(requestKey(spec?.name ?? `0x${f.code.toString(16)}`, f.payload));
       if (!spec) {
         this.frames.push({ name: `0x${f.code.toString(16)}`, known: false, code: f.code, kind: f.kind });
         continue;
@@ -167,6 +175,19 @@ class FrameLog {
       this.frames.push(entry);
     }
   }
+}
+
+/** A request as a comparable key (the chip's and the host's parsers see the same payload). */
+function requestKey(name: string, payload: Uint8Array): string {
+  return `${name}:${payload.length}:${crc32(payload)}`;
+}
+
+/** A flash change the chip carried out, with the request that caused it. */
+interface ChipChange {
+  request: string;
+  name: string;
+  start: number;
+  len: number;
 }
 
 interface Rig {
@@ -188,6 +209,8 @@ interface Rig {
   powerCycle(): void;
   /** Checks after a successful open (baud). */
   afterOpen: string[];
+  /** Flash changes the chip carried out, by request (UART path; empty on SPI). */
+  changes: ChipChange[];
 }
 
 function buildImage(s: Scenario, pre: Uint8Array, addr: number): Uint8Array {
@@ -226,11 +249,19 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
     protect: s.protect,
     wpHigh: !s.wpLow,
   });
-  if (trace) {
-    v.chip.onCommand = (name, req, rep, at) =>
+  const changes: ChipChange[] = [];
+  // the loader changes flash while it handles a request and reports the request right after
+  let pending: { start: number; len: number }[] = [];
+  v.flash.onChange = (c) => void pending.push({ start: c.start, len: c.len });
+  v.chip.onCommand = (name, req, rep, at) => {
+    if (trace) {
       console.error(`chip ${at.toFixed(1)} ${name} ${hexBytes(req, 9)} -> ${rep ? rep.length : "none"}`);
-    v.recorder.onFault = (f) => console.error(`fault ${f.t.toFixed(1)} ${f.kind}: ${f.detail}`);
-  }
+    }
+    const request = requestKey(name, req ?? new Uint8Array(0));
+    for (const c of pending) changes.push({ request, name, ...c });
+    pending = [];
+  };
+  if (trace) v.recorder.onFault = (f) => console.error(`fault ${f.t.toFixed(1)} ${f.kind}: ${f.detail}`);
   const rig: Rig = {
     profile,
     nor: v.nor,
@@ -238,6 +269,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
     clock: v.clock,
     recorder: v.recorder,
     afterOpen: [],
+    changes,
     powerCycle() {
       v.rail.powerOn(v.clock.now());
     },
@@ -309,6 +341,7 @@ function spiRig(s: Scenario, profile: ChipProfile): Rig {
     clock: bench.clock,
     recorder,
     afterOpen: [],
+    changes: [],
     powerCycle() {
       nor.powerCycle();
     },
@@ -421,35 +454,289 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-/** The first address in [from, to) where `now` differs from `pre`, or -1. */
-function firstChange(now: Uint8Array, pre: Uint8Array, from: number, to: number): number {
-  for (let s = from; s < to; s += SECTOR) {
-    const e = Math.min(to, s + SECTOR);
-    if (!equalBytes(now.subarray(s, e), pre.subarray(s, e))) {
-      for (let a = s; a < e; a++) if (now[a] !== pre[a]) return a;
-    }
-  }
-  return -1;
+/** A byte range `[start, end)`. */
+interface Range {
+  start: number;
+  end: number;
 }
 
-/** Why a fault-free failure is nonetheless legitimate for this scenario, or null. */
-function legitimateRefusal(s: Scenario, profile: ChipProfile, addr: number, e: unknown): string | null {
+const inRanges = (ranges: readonly Range[], a: number) => ranges.some((r) => a >= r.start && a < r.end);
+
+/** Whether `now` differs from `ref` anywhere in [from, to). */
+function differsIn(now: Uint8Array, ref: Uint8Array, from: number, to: number): boolean {
+  return from < to && !equalBytes(now.subarray(from, to), ref.subarray(from, to));
+}
+
+/**
+ * Whether some status write the part accepts would clear its protection, starting from status
+ * word `sr` with WP# at the given level: tried on a scratch copy of the emulated flash, so the
+ * answer is the chip's, not the host's idea of it.
+ */
+function canUnprotect(part: FlashPart, sr: number, wpHigh: boolean): boolean {
+  if (part.srCount === 0 || !needsUnprotect(part, sr)) return true;
+  const probe = new NorFlash({ part, sr, wpHigh });
+  const want = () => srBytes(part, unprotectedValue(part, probe.srWord));
+  probe.writeSr(0x01, Uint8Array.from(want()), 0);
+  for (const [op, reg] of [[0x01, 0], [0x31, 1], [0x11, 2]] as const) {
+    if (!needsUnprotect(part, probe.srWord)) break;
+    if (reg < part.srCount && part.srWriteOpcodes.includes(op)) {
+      probe.writeSr(op, Uint8Array.of(want()[reg]), 0);
+    }
+  }
+  return !needsUnprotect(part, probe.srWord);
+}
+
+/** The chip's protection could not be cleared, at the start of the run or as the run left it. */
+function chipLocked(s: Scenario, nor: NorFlash): boolean {
+  return !canUnprotect(nor.part, s.protect, !s.wpLow) || !canUnprotect(nor.part, nor.srWord, nor.wpHigh);
+}
+
+/** Why a failure is nonetheless legitimate for this scenario, or null. Each reason is exact. */
+function legitimateRefusal(
+  s: Scenario,
+  rig: Rig,
+  addr: number,
+  image: Uint8Array,
+  before: Uint8Array,
+  e: unknown,
+): string | null {
   if (!(e instanceof FlashError)) return null;
   const code = e.code === "WRITE_FAILED" && e.cause instanceof FlashError ? e.cause.code : e.code;
-  if (code === "FLASH_LOCKED") return "locked status register";
-  if (code === "BOOTLOADER_GUARD" && s.path === "uart" && addr < profile.loaderProtectedEnd) {
+  // the status register really is locked (SRP, WP#, read-only bits): no host can write around it
+  if (code === "FLASH_LOCKED" && chipLocked(s, rig.nor)) return "locked status register";
+  // the boot loader itself refuses its own window over the UART (only SPI can write it)
+  if (code === "BOOTLOADER_GUARD" && s.path === "uart" && addr < rig.profile.loaderProtectedEnd) {
     return "the loader guards its window";
   }
-  if (s.op === "verify" && code === "VERIFY_FAILED") return "the image differs";
+  if (
+    s.op === "verify" && code === "VERIFY_FAILED" &&
+    !equalBytes(before.subarray(addr, addr + image.length), image)
+  ) return "the image differs";
   return null;
 }
 
-/** Whether the status register start state can block writes in a way unprotect may not lift. */
-function lockedStart(s: Scenario, nor: NorFlash): boolean {
-  const part = nor.part;
-  if (part.srCount === 0 || !needsUnprotect(part, s.protect)) return false;
-  if (diagnoseLock(part, s.protect, s.wpLow ? "low" : "high").locked) return true;
-  return (s.protect & protectClearMask(part) & part.layout.readOnlyMask) !== 0;
+/** Flash a run changed at its exact address for a request the host never sent (corrupted on the wire). */
+function corruptedChanges(rig: Rig, logs: (FrameLog | null)[]): Range[] {
+  const sent = new Set<string>();
+  for (const log of logs) for (const k of log?.keys ?? []) sent.add(k);
+  const out: Range[] = [];
+  for (const c of rig.changes) {
+    if (sent.has(c.request)) continue;
+    const end = c.start + c.len;
+    out.push({ start: c.start, end: Math.min(end, rig.size) });
+    // a unit that runs past the end of the flash wraps to its start
+    if (end > rig.size) out.push({ start: 0, end: end - rig.size });
+  }
+  return out;
+}
+
+/** What one run is checked against. */
+interface RunCheck {
+  phase: "run" | "recovery";
+  run: RunOutcome;
+  /** The flash when this run started (what a read must return). */
+  before: Uint8Array;
+  /** The flash before the first run: what everything outside the job must still hold. */
+  original: Uint8Array;
+  now: Uint8Array;
+  /** Flash changed for corrupted requests whose finding may wait for the resumed job. */
+  deferrable: Range[];
+  /**
+   * Damage the first run named (and, without a backup to restore from, could not undo): a
+   * recovery that is not a resume starts from there and is not held to it.
+   */
+  named: Range[];
+  /** Deferred findings of the first run that no resumed job checked: undetectable. */
+  unseen: Range[];
+}
+
+/** Findings of one run: violations, and (first run only) findings deferred to the resumed job. */
+function checkRun(
+  c: RunCheck,
+  s: Scenario,
+  rig: Rig,
+  image: Uint8Array,
+  addr: number,
+  changes: boolean,
+): { violations: string[]; deferred: Range[]; undetectable: Range[] } {
+  const { phase, run, now, original } = c;
+  const out: string[] = [];
+  const deferred: Range[] = [];
+  const undetectable: Range[] = [];
+  const end = addr + image.length;
+  const e = run.error;
+  if (e === null) {
+    if (changes && !equalBytes(now.subarray(addr, end), image)) {
+      out.push(`${phase}: ${s.op} reported success but the range differs from the image`);
+    }
+    if (s.op === "read" && run.data && !equalBytes(run.data, c.before.subarray(addr, end))) {
+      out.push(`${phase}: read returned bytes that differ from the flash`);
+    }
+    if (s.op === "verify" && !equalBytes(now.subarray(addr, end), image)) {
+      out.push(`${phase}: verify passed on differing flash`);
+    }
+  } else if (!(e instanceof FlashError)) out.push(`${phase}: untyped failure ${describe(e)}`);
+  else if (!e.message || !e.remedy) out.push(`${phase}: ${e.code} without cause or remedy`);
+  const damage = e instanceof FlashError ? e.damage : undefined;
+  // every byte that differs from the original must be the image's (inside the range of a write or
+  // erase) or be covered by the damage range of the error; every offending run is reported
+  let open: { start: number; end: number; where: string; bytes: number } | null = null;
+  const runs: { start: number; end: number; where: string; bytes: number }[] = [];
+  for (let sec = 0; sec < rig.size; sec += SECTOR) {
+    if (equalBytes(now.subarray(sec, sec + SECTOR), original.subarray(sec, sec + SECTOR))) continue;
+    for (let a = sec; a < sec + SECTOR; a++) {
+      if (now[a] === original[a]) continue;
+      const inRange = a >= addr && a < end;
+      if (changes && inRange && now[a] === image[a - addr]) continue;
+      if (e !== null && damage && a >= damage.start && a < damage.end) continue;
+      if (inRanges(c.named, a)) continue;
+      if (!inRange && e !== null && inRanges(c.deferrable, a)) {
+        // a corrupted request changed this very byte and the failing job stopped before it
+        // compared the rest of the chip: the resumed job, which compares with the backup, is held
+        // to it instead
+        if (!deferred.length || deferred[deferred.length - 1].end !== a) {
+          deferred.push({ start: a, end: a + 1 });
+        } else deferred[deferred.length - 1].end = a + 1;
+        continue;
+      }
+      if (inRanges(c.unseen, a)) {
+        if (!undetectable.length || undetectable[undetectable.length - 1].end !== a) {
+          undetectable.push({ start: a, end: a + 1 });
+        } else undetectable[undetectable.length - 1].end = a + 1;
+        continue;
+      }
+      const where = inRange ? "inside" : "outside";
+      if (open && open.where === where && a - open.end < SECTOR) {
+        open.end = a + 1;
+        open.bytes++;
+      } else {
+        open = { start: a, end: a + 1, where, bytes: 1 };
+        runs.push(open);
+      }
+    }
+  }
+  for (const r of runs) {
+    const span = `${hex(r.start)}..${hex(r.end - 1)} (${r.bytes} byte(s), ${r.where} ${hex(addr)}..${
+      hex(end)
+    })`;
+    out.push(
+      e === null
+        ? `${phase}: ${s.op} succeeded but changed ${span} to neither old nor image`
+        : `${phase}: ${codeOf(e)} left ${span} changed, ${
+          damage
+            ? `but its damage range is ${hex(damage.start)}..${hex(damage.end)}`
+            : "but names no damage range"
+        }`,
+    );
+  }
+  return { violations: out, deferred, undetectable };
+}
+
+/** The backups (full-flash images read before a job) a run of attempt `attempt` saved. */
+function backupsOf(store: MemoryStore, attempt: number): string[] {
+  const stamp = backupStamp(attempt);
+  return [...store.entries.keys()].filter((n) =>
+    n.endsWith(".bin") && !n.endsWith(".after.bin") && n.includes(`_${stamp}`)
+  );
+}
+
+function backupStamp(attempt: number): string {
+  return new Date(CREATED_AT.getTime() + attempt * 3600_000).toISOString().replace(/\.\d+Z$/, "Z")
+    .replace(/[-:]/g, "");
+}
+
+/**
+ * A job that changed its range with a backup directory took a backup first; every backup a run
+ * saved equals the flash as that run found it, and its sidecar carries its CRC.
+ */
+function backupChecks(
+  phase: string,
+  s: Scenario,
+  store: MemoryStore,
+  attempt: number,
+  before: Uint8Array,
+  now: Uint8Array,
+  addr: number,
+  end: number,
+  changes: boolean,
+  resumed: boolean,
+): string[] {
+  const out: string[] = [];
+  const names = backupsOf(store, attempt);
+  // an earlier backup the chip still matched may stand in for a new one (it is reused only then)
+  const standIn = () => backupsOf(store, attempt - 1).some((n) => equalBytes(store.entries.get(n)!, before));
+  if (
+    s.backup && changes && !resumed && names.length === 0 && differsIn(now, before, addr, end) &&
+    !(attempt > 0 && standIn())
+  ) {
+    out.push(`${phase}: the ${s.op} changed ${hex(addr)}..${hex(end)} without a backup`);
+  }
+  for (const name of names) {
+    const bytes = store.entries.get(name)!;
+    const bad: string[] = [];
+    for (let a = 0; a < before.length && bad.length < 8; a += SECTOR) {
+      if (differsIn(bytes, before, a, a + SECTOR)) bad.push(hex(a));
+    }
+    if (bad.length) {
+      out.push(`${phase}: backup ${name} differs from the flash before the job at ${bad.join(", ")}`);
+    }
+    const side = store.entries.get(name.replace(/\.bin$/, ".json"));
+    const sidecar = side ? JSON.parse(new TextDecoder().decode(side)) as { crc32?: string } : null;
+    const crc = (crc32(bytes) >>> 0).toString(16).padStart(8, "0");
+    if (sidecar?.crc32 !== crc) out.push(`${phase}: backup ${name} has no sidecar with its CRC ${crc}`);
+  }
+  return out;
+}
+
+/**
+ * The journal of a job ends "verified" with every planned sector done after a success, and
+ * "failed" with only sectors done that hold the image after a failure (except bytes the error
+ * names as damage or a corrupted request changed).
+ */
+function journalChecks(
+  phase: string,
+  s: Scenario,
+  store: MemoryStore,
+  journalName: string | null,
+  run: RunOutcome,
+  before: Uint8Array,
+  now: Uint8Array,
+  image: Uint8Array,
+  addr: number,
+  excused: Range[],
+): string[] {
+  const end = addr + image.length;
+  if (!s.backup || (s.op !== "write" && s.op !== "erase")) return [];
+  const bytes = journalName ? store.entries.get(journalName) : undefined;
+  if (!bytes) {
+    // flash in the range changed: the job got past its first erase, which the journal precedes
+    return differsIn(now, before, addr, end)
+      ? [`${phase}: the ${s.op} changed its range without a journal`]
+      : [];
+  }
+  const j = parseJournal(new TextDecoder().decode(bytes));
+  const out: string[] = [];
+  if (run.error === null) {
+    if (j.state !== "verified") out.push(`${phase}: the job succeeded but its journal says "${j.state}"`);
+    const missing = j.planned.filter((p) => !j.done.includes(p));
+    if (missing.length) out.push(`${phase}: the journal never marked ${missing.map(hex).join(", ")} done`);
+  } else {
+    if (j.state !== "failed") out.push(`${phase}: the job failed but its journal says "${j.state}"`);
+    const damage = run.error instanceof FlashError ? run.error.damage : undefined;
+    for (const d of j.done) {
+      if (d < addr || d >= end) {
+        out.push(`${phase}: the journal marks ${hex(d)}, outside the job, done`);
+        continue;
+      }
+      for (let a = d; a < d + SECTOR; a++) {
+        if (now[a] === image[a - addr] || inRanges(excused, a)) continue;
+        if (damage && a >= damage.start && a < damage.end) continue;
+        out.push(`${phase}: the journal marks ${hex(d)} done but ${hex(a)} does not hold the image`);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 /** Run one scenario and check every invariant. */
@@ -473,27 +760,53 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     ? new Uint8Array(sectors * SECTOR).fill(0xff)
     : buildImage(scenario, pre, addr);
   const violations: string[] = [];
-  const unverified: string[] = [];
   const undetectable: string[] = [];
   const store = new MemoryStore();
   const log = s.path === "uart" ? new FrameLog() : null;
   const changes = s.op === "write" || s.op === "erase";
+  const journalOf = (attempt: number) =>
+    [...store.entries.keys()].find((n) =>
+      n.endsWith(".journal.json") && n.includes(`_${backupStamp(attempt)}`)
+    ) ??
+      null;
 
   const first = await runOp(rig, scenario, store, addr, image, { open: s.faultsDuringOpen, run: true }, log);
   const faultCount = rig.recorder.events.length;
   violations.push(...rig.afterOpen.map((v) => `open: ${v}`));
   const after = rig.nor.read(0, size);
-  const firstRun = checkRun("run", scenario, rig, first, pre, after, image, addr, store, changes, unverified);
-  const deferred = firstRun.filter((v) => v.startsWith(DEFERRED)).map((v) => v.slice(DEFERRED.length));
-  violations.push(...firstRun.filter((v) => !v.startsWith(DEFERRED)));
+  const corrupted = corruptedChanges(rig, [log]);
+  const firstRun = checkRun(
+    {
+      phase: "run",
+      run: first,
+      before: pre,
+      original: pre,
+      now: after,
+      deferrable: corrupted,
+      named: [],
+      unseen: [],
+    },
+    scenario,
+    rig,
+    image,
+    addr,
+    changes,
+  );
+  violations.push(...firstRun.violations);
+  violations.push(...backupChecks("run", scenario, store, 0, pre, after, addr, end, changes, false));
+  violations.push(
+    ...journalChecks("run", scenario, store, journalOf(0), first, pre, after, image, addr, corrupted),
+  );
   if (log) violations.push(...checkFrames(log, profile, "run"));
 
   let recovery: string | undefined;
-  const refusal = first.error ? legitimateRefusal(scenario, profile, addr, first.error) : null;
-  if (first.error && faultCount === 0 && !refusal && !lockedStart(s, rig.nor)) {
+  const refusal = first.error ? legitimateRefusal(scenario, rig, addr, image, pre, first.error) : null;
+  const locked = chipLocked(s, rig.nor);
+  if (first.error && faultCount === 0 && !refusal && !locked) {
     violations.push(`failed with no fault injected: ${describe(first.error)}`);
   }
-  if (first.error && s.recover && !refusal && !lockedStart(s, rig.nor)) {
+  const deferred = firstRun.deferred;
+  if (first.error && s.recover && !refusal && !locked) {
     rig.powerCycle();
     const resume = changes && s.backup ? journalIn(store) : undefined;
     const log2 = s.path === "uart" ? new FrameLog() : null;
@@ -510,39 +823,66 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     );
     recovery = second.error ? codeOf(second.error) : "ok";
     const final = rig.nor.read(0, size);
-    // damage the first run left outside the range (and named) may be beyond repair: then the
-    // recovery must say so, which the damage check below holds it to
-    const damagedOutside = firstChange(after, pre, 0, addr) >= 0 || firstChange(after, pre, end, size) >= 0;
-    if (second.error && !legitimateRefusal(scenario, profile, addr, second.error) && !damagedOutside) {
+    const firstDamage = first.error instanceof FlashError ? first.error.damage : undefined;
+    // the loader refuses to erase or program its own window over the UART: damage the first run
+    // left there outside the job can only be written back over SPI, and the resume must say so
+    const loaderWindowDamaged = s.path === "uart" &&
+      differsIn(after, pre, 0, Math.min(addr, profile.loaderProtectedEnd));
+    if (
+      second.error && !legitimateRefusal(scenario, rig, addr, image, after, second.error) &&
+      !(loaderWindowDamaged && resume)
+    ) {
       violations.push(`recovery without faults failed: ${describe(second.error)}`);
     }
+    const rec = checkRun(
+      {
+        phase: "recovery",
+        run: second,
+        before: after,
+        original: pre,
+        now: final,
+        deferrable: [],
+        // without a resume there is no backup from before the first run to restore from: what
+        // the first run named as damage (its error told the user the range and the backup) and
+        // what no host could see stays as the first run left it
+        named: !resume && firstDamage ? [{ start: firstDamage.start, end: firstDamage.end }] : [],
+        unseen: resume ? [] : deferred,
+      },
+      scenario,
+      rig,
+      image,
+      addr,
+      changes,
+    );
+    violations.push(...rec.violations);
+    undetectable.push(
+      ...rec.undetectable.map((r) => `run: ${hex(r.start)}..${hex(r.end - 1)} changed unseen`),
+    );
     violations.push(
-      // the first run may have damaged flash (and said so): the recovery starts from the chip as it left it
-      ...checkRun(
+      ...backupChecks("recovery", scenario, store, 1, after, final, addr, end, changes, resume !== undefined),
+    );
+    violations.push(
+      ...journalChecks(
         "recovery",
         scenario,
-        rig,
+        store,
+        resume?.name ?? journalOf(1),
         second,
         after,
         final,
         image,
         addr,
-        store,
-        changes,
-        unverified,
-        pre,
+        [],
       ),
     );
     if (log2) violations.push(...checkFrames(log2, profile, "recovery"));
-    if (deferred.length && !resume) undetectable.push(...deferred);
-  } else if (deferred.length) {
-    undetectable.push(...deferred);
+  } else {
+    undetectable.push(...deferred.map((r) => `run: ${hex(r.start)}..${hex(r.end - 1)} changed unseen`));
   }
   return {
     outcome: first.error ? codeOf(first.error) : "ok",
     recovery,
     violations,
-    unverified,
     undetectable,
     faults: rig.recorder.counts(),
     virtualMs: rig.clock.now() - t0,
@@ -556,114 +896,6 @@ function codeOf(e: unknown): string {
 function describe(e: unknown): string {
   if (e instanceof FlashError) return `${e.code}: ${e.message}`;
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
-
-function checkRun(
-  phase: string,
-  s: Scenario,
-  rig: Rig,
-  run: RunOutcome,
-  pre: Uint8Array,
-  now: Uint8Array,
-  image: Uint8Array,
-  addr: number,
-  store: MemoryStore,
-  changes: boolean,
-  notes: string[],
-  original?: Uint8Array,
-): string[] {
-  const out: string[] = [];
-  const end = addr + image.length;
-  const e = run.error;
-  if (e === null) {
-    if (changes && !equalBytes(now.subarray(addr, end), image)) {
-      out.push(`${phase}: ${s.op} reported success but the range differs from the image`);
-    }
-    if (s.op === "read" && run.data && !equalBytes(run.data, pre.subarray(addr, end))) {
-      (s.path === "spi" ? notes : out).push(`${phase}: read returned bytes that differ from the flash`);
-    }
-    if (s.op === "verify" && !equalBytes(now.subarray(addr, end), image)) {
-      out.push(`${phase}: verify passed on differing flash`);
-    }
-  } else if (!(e instanceof FlashError)) out.push(`${phase}: untyped failure ${describe(e)}`);
-  else if (!e.message || !e.remedy) out.push(`${phase}: ${e.code} without cause or remedy`);
-  const damage = e instanceof FlashError ? e.damage : undefined;
-  // every changed byte must be the image's (inside the range of a write or erase) or be covered
-  // by the damage range of the error
-  for (let sec = 0; sec < rig.size; sec += SECTOR) {
-    if (equalBytes(now.subarray(sec, sec + SECTOR), pre.subarray(sec, sec + SECTOR))) continue;
-    for (let a = sec; a < sec + SECTOR; a++) {
-      if (now[a] === pre[a]) continue;
-      const inRange = a >= addr && a < end;
-      if (changes && inRange && now[a] === image[a - addr]) continue;
-      if (original && now[a] === original[a]) continue;
-      if (e !== null && damage && a >= damage.start && a < damage.end) continue;
-      const where = inRange ? "inside" : "outside";
-      // a corrupted request whose reply never arrived (lost, or the chip lost power first) leaves no
-      // trace a failing job could see before it stops; the resumed job, which compares the rest of
-      // the chip with the backup, is held to it instead
-      const unseen = !inRange && e !== null && phase === "run" &&
-        rig.recorder.any("tx-drop", "tx-flip", "tx-garbage");
-      const finding = e === null
-        ? `${phase}: ${s.op} succeeded but changed ${hex(a)} (${where} ${hex(addr)}..${
-          hex(end)
-        }) to neither old nor image`
-        : `${phase}: ${codeOf(e)} left ${hex(a)} (${where} ${hex(addr)}..${hex(end)}) changed, ${
-          damage
-            ? `but its damage range is ${hex(damage.start)}..${hex(damage.end)}`
-            : "but names no damage range"
-        }`;
-      out.push((unseen ? DEFERRED : "") + finding);
-
-      return out.concat(backupChecks(phase, s, store, pre, now, notes, original));
-    }
-  }
-  return out.concat(backupChecks(phase, s, store, pre, now, notes, original));
-}
-
-/**
- * Every backup equals the chip before the job (or, after a damaging first run, before the
- * recovery). On SPI, sectors the job leaves as they were are read once by design: a difference
- * there is noted, not a violation (the chip still holds them).
- */
-function backupChecks(
-  phase: string,
-  s: Scenario,
-  store: MemoryStore,
-  pre: Uint8Array,
-  now: Uint8Array,
-  notes: string[],
-  original?: Uint8Array,
-): string[] {
-  const out: string[] = [];
-  const size = now.length;
-  for (const [name, bytes] of store.entries) {
-    if (!name.endsWith(".bin") || equalBytes(bytes, pre) || (original && equalBytes(bytes, original))) {
-      continue;
-    }
-    const base = original ?? pre;
-    let worst = -1;
-    for (let sec = 0; sec < size; sec += SECTOR) {
-      const a = sec;
-      if (equalBytes(bytes.subarray(a, a + SECTOR), pre.subarray(a, a + SECTOR))) continue;
-      if (original && equalBytes(bytes.subarray(a, a + SECTOR), base.subarray(a, a + SECTOR))) continue;
-      // the job did not change this sector: the chip still holds it (SPI reads it only once)
-      if (s.path === "spi" && equalBytes(now.subarray(a, a + SECTOR), pre.subarray(a, a + SECTOR))) {
-        notes.push(`${phase}: SPI backup ${name} differs at untouched sector ${hex(a)}`);
-        continue;
-      }
-      worst = a;
-      break;
-    }
-    if (worst >= 0) {
-      out.push(
-        `${phase}: backup ${name} differs from the flash before the job at ${
-          hex(firstChange(bytes, pre, worst, worst + SECTOR))
-        }`,
-      );
-    }
-  }
-  return out;
 }
 
 function checkFrames(log: FrameLog, profile: ChipProfile, phase: string): string[] {
