@@ -55,10 +55,14 @@ function ratesArb(kinds: readonly FaultKind[]): fc.Arbitrary<Partial<Record<Faul
 
 const FILLS: readonly SectorFill[] = ["random", "same", "blank", "zero", "near"];
 
-/** Status words worth starting from: none, what Beken firmware leaves, CMP, SRP locks, anything. */
+/** Status words worth starting from: none, what Beken firmware leaves, CMP, SRP locks (with and without protection), anything. */
 const protectArb: fc.Arbitrary<number> = fc.oneof(
   { weight: 6, arbitrary: fc.constant(0) },
-  { weight: 3, arbitrary: fc.constantFrom(0x4004, 0x001c, 0x0004, 0x4000, 0x0024, 0x0100, 0x0080) },
+  {
+    weight: 3,
+    // SRP0 with protection (0x009c, 0x4084): writable only while WP# is high
+    arbitrary: fc.constantFrom(0x4004, 0x001c, 0x0004, 0x4000, 0x0024, 0x0100, 0x0080, 0x009c, 0x4084),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) },
 );
 
@@ -97,6 +101,10 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         weight: 1,
         arbitrary: fc.constant(true),
       }),
+      allowLow: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, {
+        weight: 1,
+        arbitrary: fc.constant(false),
+      }),
       sectors: fc.integer({ min: 1, max: 40 }),
       fills: fc.array(fc.constantFrom(...FILLS), { minLength: 1, maxLength: 6 }),
       contentSeed: fc.integer({ min: 0, max: 0x7fffffff }),
@@ -115,6 +123,10 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
       ),
       recover: fc.oneof({ weight: 1, arbitrary: fc.constant(false) }, {
         weight: 4,
+        arbitrary: fc.constant(true),
+      }),
+      wrongSibling: fc.oneof({ weight: 11, arbitrary: fc.constant(false) }, {
+        weight: 1,
         arbitrary: fc.constant(true),
       }),
       plan: fc.record({

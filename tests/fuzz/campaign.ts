@@ -2,7 +2,7 @@
  * `deno task fuzz`: a long fault-injection campaign over every chip profile and both paths.
  *
  * ```
- * deno task fuzz --runs 2000 --seed 1 [--json] [--path uart|spi|any] [--max-seconds N]
+ * deno task fuzz --runs 2000 --seed 1 [--json] [--path uart|spi|any] [--max-seconds N] [--first] [--shrink N]
  * deno task fuzz --replay fuzz-failures/seed-1-path-17.json
  * deno task fuzz --seed 1 --replay 17:3:0
  * ```
@@ -28,6 +28,8 @@ export interface CampaignOptions {
   maxSeconds?: number;
   /** Shrink at most this many violating runs (default 3). */
   shrink?: number;
+  /** Stop at the first violating run (the rest count as not run). */
+  stopAtFirst?: boolean;
   /** Called every few seconds with the running totals. */
   onProgress?: (report: CampaignReport) => void;
   /** Called at once for each violating run (its fast-check path is its index). */
@@ -59,6 +61,8 @@ export interface CampaignReport {
   undetectable: number;
   /** Indices (fast-check paths) of those runs, for `--replay`. */
   undetectableRuns: number[];
+  /** Index of the first violating run, or null. */
+  firstViolation: number | null;
   /** Faults injected, by kind, over all runs. */
   faults: Partial<Record<FaultKind, number>>;
   /** First-run outcomes ("ok" or an error code). */
@@ -116,6 +120,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     violations: 0,
     undetectable: 0,
     undetectableRuns: [],
+    firstViolation: null,
     faults: {},
     outcomes: {},
     recoveries: {},
@@ -138,7 +143,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
   await fc.check(
     fc.asyncProperty(arb, async (s) => {
       const i = index++;
-      if (performance.now() > deadline) {
+      if (performance.now() > deadline || (opts.stopAtFirst && report.violations > 0)) {
         report.truncated = true;
         return true;
       }
@@ -156,6 +161,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       }
       if (r.violations.length > 0) {
         report.violations++;
+        report.firstViolation ??= i;
         bad.push({ index: i, scenario: s, violations: r.violations });
         opts.onViolation?.(i, s, r.violations);
       }
@@ -214,7 +220,7 @@ function parseArgs(args: string[]): Record<string, string | boolean> {
     const a = args[i];
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
     const key = a.slice(2);
-    if (key === "json") out.json = true;
+    if (key === "json" || key === "first") out[key] = true;
     else {
       const v = args[++i];
       if (v === undefined) throw new Error(`${a} needs a value`);
@@ -226,7 +232,9 @@ function parseArgs(args: string[]): Record<string, string | boolean> {
 
 function printReport(r: CampaignReport): void {
   const lines = [
-    `scenarios run: ${r.runs}${r.truncated ? " (stopped at --max-seconds)" : ""}  seed: ${r.seed}`,
+    `scenarios run: ${r.runs}${
+      r.truncated ? " (stopped early: --max-seconds or --first)" : ""
+    }  seed: ${r.seed}`,
     `throughput: ${r.scenariosPerSecond.toFixed(1)} scenarios/s over ${r.seconds.toFixed(1)} s (${
       r.virtualHours.toFixed(1)
     } h of chip time simulated)`,
@@ -256,7 +264,9 @@ async function main(args: string[]): Promise<number> {
     o = parseArgs(args);
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    console.error("usage: deno task fuzz --runs N --seed S [--json] [--path uart|spi|any] [--max-seconds T]");
+    console.error(
+      "usage: deno task fuzz --runs N --seed S [--json] [--path uart|spi|any] [--max-seconds T] [--first] [--shrink N]",
+    );
     console.error("       deno task fuzz --replay <file.json> | --seed S --replay <fast-check path>");
     return 2;
   }
@@ -292,6 +302,8 @@ async function main(args: string[]): Promise<number> {
     seed,
     path,
     maxSeconds,
+    stopAtFirst: o.first === true,
+    shrink: o.shrink === undefined ? undefined : Number(o.shrink),
     onViolation: (i, sc, v) =>
       console.error(
         `violation in run ${i} (replay: --seed ${seed} --replay ${i}): ${v.join("; ")}\n  ${

@@ -34,7 +34,7 @@
  */
 
 import { crc32 } from "node:zlib";
-import { chipById, type ChipProfile } from "../../core/chips/profiles.ts";
+import { chipById, type ChipProfile, CHIPS } from "../../core/chips/profiles.ts";
 import { FlashError } from "../../core/errors.ts";
 import {
   createContext,
@@ -89,8 +89,13 @@ export interface Scenario {
   op: "write" | "erase" | "read" | "verify";
   /** Where the range starts: 0..1000 across the flash above the bootloader. */
   at: number;
-  /** Start inside the bootloader window (with --overwrite-bootloader). */
+  /** Start inside the bootloader window. */
   low: boolean;
+  /**
+   * With `low`: whether the user passed --overwrite-bootloader (absent = true, as in older
+   * fixtures). Without it the job must be refused and the window left alone.
+   */
+  allowLow?: boolean;
   /** Length of the range in sectors. */
   sectors: number;
   /** Per-sector content of the image, cycled. */
@@ -106,6 +111,11 @@ export interface Scenario {
   faultsDuringOpen: boolean;
   /** After a failure: power on, reopen without faults, run again (resuming from the journal). */
   recover: boolean;
+  /**
+   * UART: ask for the sibling chip mode that shares this chip's ID but expects another eFuse
+   * key (BK7231N ↔ BK7231M), as a user with the wrong `--chip` would. Absent in older fixtures.
+   */
+  wrongSibling?: boolean;
   plan: FaultPlan;
 }
 
@@ -159,7 +169,14 @@ class FrameLog {
   }[] = [];
   /** Every request as the host meant it: name and CRC of its payload. */
   readonly keys: Set<string> = new Set();
-  push(data: Uint8Array): void {
+  /** Status-register writes, with the chip's real status word when the host sent them. */
+  readonly srWrites: { t: number; sr: number }[] = [];
+  readonly #sr: () => number;
+  /** `sr` reads the chip's real status word (white box). */
+  constructor(sr: () => number) {
+    this.#sr = sr;
+  }
+  push(data: Uint8Array, t: number): void {
     this.parser.push(data);
     for (let f = this.parser.next(); f; f = this.parser.next()) {
       const spec = commandByKey(f.kind, f.code);
@@ -172,6 +189,7 @@ class FrameLog {
       const entry: FrameLog["frames"][number] = { name: spec.name, known: true, code: f.code, kind: f.kind };
       if (v && typeof v.addr === "number") entry.addr = v.addr;
       if (spec.name === "FlashErase" && v) entry.size = v.sizeCmd === 0xd8 ? 0x10000 : 0x1000;
+      if (spec.name === "FlashWriteSR") this.srWrites.push({ t, sr: this.#sr() });
       this.frames.push(entry);
     }
   }
@@ -188,6 +206,8 @@ interface ChipChange {
   name: string;
   start: number;
   len: number;
+  /** The reply the chip sent for the request (null: none, e.g. power failed first). */
+  reply: Uint8Array | null;
 }
 
 interface Rig {
@@ -211,6 +231,31 @@ interface Rig {
   afterOpen: string[];
   /** Flash changes the chip carried out, by request (UART path; empty on SPI). */
   changes: ChipChange[];
+  /** Bytes the host's client took in, in order (UART path). */
+  heard: Uint8Array[];
+  /** The chip mode the host asks for (the chip's own, or its sibling for `wrongSibling`). */
+  requested: ChipProfile;
+}
+
+/**
+ * For `wrongSibling` on the UART path: the chip mode sharing this chip's ID whose expected key
+ * differs (BK7231N ↔ BK7231M), or undefined.
+ */
+function siblingFor(s: Scenario, profile: ChipProfile): ChipProfile | undefined {
+  if (!s.wrongSibling || s.path !== "uart" || !profile.key) return undefined;
+  const words = profile.key.words;
+  return CHIPS.find((c) =>
+    c.id !== profile.id && c.uart && c.personality === profile.personality && c.chipId === profile.chipId &&
+    c.key !== null && c.key.words.some((w, i) => w !== words[i])
+  );
+}
+
+/** Whether the key guard of the requested chip mode must refuse this chip (its data says "enforce"). */
+function keyGuardMustRefuse(rig: Rig): boolean {
+  const want = rig.requested.key;
+  const have = rig.profile.key?.words;
+  return rig.requested !== rig.profile && want?.check === "enforce" && !!have &&
+    want.words.some((w, i) => w !== have[i]);
 }
 
 function buildImage(s: Scenario, pre: Uint8Array, addr: number): Uint8Array {
@@ -250,6 +295,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
     wpHigh: !s.wpLow,
   });
   const changes: ChipChange[] = [];
+  const heard: Uint8Array[] = [];
   // the loader changes flash while it handles a request and reports the request right after
   let pending: { start: number; len: number }[] = [];
   v.flash.onChange = (c) => void pending.push({ start: c.start, len: c.len });
@@ -258,7 +304,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
       console.error(`chip ${at.toFixed(1)} ${name} ${hexBytes(req, 9)} -> ${rep ? rep.length : "none"}`);
     }
     const request = requestKey(name, req ?? new Uint8Array(0));
-    for (const c of pending) changes.push({ request, name, ...c });
+    for (const c of pending) changes.push({ request, name, reply: rep ? rep.slice() : null, ...c });
     pending = [];
   };
   if (trace) v.recorder.onFault = (f) => console.error(`fault ${f.t.toFixed(1)} ${f.kind}: ${f.detail}`);
@@ -270,6 +316,8 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
     recorder: v.recorder,
     afterOpen: [],
     changes,
+    heard,
+    requested: siblingFor(s, profile) ?? profile,
     powerCycle() {
       v.rail.powerOn(v.clock.now());
     },
@@ -280,7 +328,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
           if (t - t0 > RUNAWAY_MS) {
             throw new Error(`runaway: ${Math.round((t - t0) / 1000)} s of virtual time`);
           }
-          log?.push(data);
+          log?.push(data, t);
         },
       });
       link.dice.active = openFaults;
@@ -289,14 +337,16 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
       let opened;
       try {
         opened = await openUartTarget(link, {
-          chip: profile,
+          chip: rig.requested,
           baud: s.baud,
           linkTimeoutMs: 5000,
           onEvent: (e) => events.push(e),
-          onWire: trace
-            ? (w) =>
-              console.error(`host ${w.dir} ${w.t.toFixed(1)} ${hexBytes(w.data, 16)} (${w.data.length})`)
-            : undefined,
+          onWire: (w) => {
+            if (w.dir === "in") heard.push(w.data.slice());
+            if (trace) {
+              console.error(`host ${w.dir} ${w.t.toFixed(1)} ${hexBytes(w.data, 16)} (${w.data.length})`);
+            }
+          },
         });
       } catch (e) {
         await link.close();
@@ -342,6 +392,8 @@ function spiRig(s: Scenario, profile: ChipProfile): Rig {
     recorder,
     afterOpen: [],
     changes: [],
+    heard: [],
+    requested: profile,
     powerCycle() {
       nor.powerCycle();
     },
@@ -354,7 +406,7 @@ function spiRig(s: Scenario, profile: ChipProfile): Rig {
       const spi = await Ch341aSpi.open(usb, { clock: bench.clock });
       let target;
       try {
-        target = await openSpiTarget(spi, { entry: { attempts: 10 } });
+        target = await openSpiTarget(spi, { entry: { attempts: SPI_ENTRY_ATTEMPTS } });
       } catch (e) {
         await spi.close().catch(() => {});
         throw e;
@@ -395,7 +447,7 @@ async function runOp(
   }
   const { target, ctx } = opened;
   const identity = {
-    chip: rig.profile.name,
+    chip: rig.requested.name,
     flashId: formatJedecId(rig.nor.jedecId).replaceAll(" ", ""),
     key: null,
   };
@@ -404,7 +456,7 @@ async function runOp(
     noBackup: !s.backup,
     identity,
     createdAt: new Date(CREATED_AT.getTime() + attempt * 3600_000),
-    overwriteBootloader: s.low,
+    overwriteBootloader: s.low && s.allowLow !== false,
     resume,
   };
   const out: RunOutcome = { error: null };
@@ -504,10 +556,14 @@ function legitimateRefusal(
   const code = e.code === "WRITE_FAILED" && e.cause instanceof FlashError ? e.cause.code : e.code;
   // the status register really is locked (SRP, WP#, read-only bits): no host can write around it
   if (code === "FLASH_LOCKED" && chipLocked(s, rig.nor)) return "locked status register";
+  // the chip carries another eFuse key than the chip mode asked for: refusing is the key guard
+  if (code === "WRONG_KEY" && rig.requested !== rig.profile) return "the chip carries another key";
   // the boot loader itself refuses its own window over the UART (only SPI can write it)
   if (code === "BOOTLOADER_GUARD" && s.path === "uart" && addr < rig.profile.loaderProtectedEnd) {
     return "the loader guards its window";
   }
+  // the user did not pass --overwrite-bootloader: refusing is the tool's own guard
+  if (code === "BOOTLOADER_GUARD" && s.low && s.allowLow === false) return "no --overwrite-bootloader";
   if (
     s.op === "verify" && code === "VERIFY_FAILED" &&
     !equalBytes(before.subarray(addr, addr + image.length), image)
@@ -515,13 +571,38 @@ function legitimateRefusal(
   return null;
 }
 
-/** Flash a run changed at its exact address for a request the host never sent (corrupted on the wire). */
+/** Whether `needle` occurs in the concatenation of `chunks`. */
+function occursIn(chunks: readonly Uint8Array[], needle: Uint8Array): boolean {
+  const hay = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    hay.set(c, o);
+    o += c.length;
+  }
+  outer: for (
+    let i = hay.indexOf(needle[0]);
+    i >= 0 && i + needle.length <= hay.length;
+    i = hay.indexOf(needle[0], i + 1)
+  ) {
+    for (let k = 1; k < needle.length; k++) if (hay[i + k] !== needle[k]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Flash a run changed at its exact address for a request the host never sent (corrupted on the
+ * wire) and whose reply never reached the host's parser intact (lost, cut off by a power
+ * failure, or flushed as stale before the next request). A reply that did arrive names the
+ * change, and the host must report it: that one is not deferrable.
+ */
 function corruptedChanges(rig: Rig, logs: (FrameLog | null)[]): Range[] {
   const sent = new Set<string>();
   for (const log of logs) for (const k of log?.keys ?? []) sent.add(k);
   const out: Range[] = [];
   for (const c of rig.changes) {
     if (sent.has(c.request)) continue;
+    if (c.reply && c.reply.length > 0 && occursIn(rig.heard, c.reply)) continue;
     const end = c.start + c.len;
     out.push({ start: c.start, end: Math.min(end, rig.size) });
     // a unit that runs past the end of the flash wraps to its start
@@ -762,7 +843,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const violations: string[] = [];
   const undetectable: string[] = [];
   const store = new MemoryStore();
-  const log = s.path === "uart" ? new FrameLog() : null;
+  const log = s.path === "uart" ? new FrameLog(() => rig.nor.srWord) : null;
   const changes = s.op === "write" || s.op === "erase";
   const journalOf = (attempt: number) =>
     [...store.entries.keys()].find((n) =>
@@ -797,7 +878,21 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   violations.push(
     ...journalChecks("run", scenario, store, journalOf(0), first, pre, after, image, addr, corrupted),
   );
-  if (log) violations.push(...checkFrames(log, profile, "run"));
+  if (log) violations.push(...checkFrames(log, profile, "run"), ...srWriteChecks(log, rig, "run"));
+  if (keyGuardMustRefuse(rig) && (first.error === null || differsIn(after, pre, addr, end))) {
+    violations.push(
+      `run: the ${rig.requested.name} key guard let a ${profile.name} (another eFuse key) through`,
+    );
+  }
+  violations.push(...spiEntryChecks(s, rig, first));
+  if (
+    s.low && s.allowLow === false && changes &&
+    (first.error === null || differsIn(after, pre, 0, Math.min(end, 0x11000)))
+  ) {
+    violations.push(
+      `run: the bootloader guard let a ${s.op} into ${hex(addr)}.. through without --overwrite-bootloader`,
+    );
+  }
 
   let recovery: string | undefined;
   const refusal = first.error ? legitimateRefusal(scenario, rig, addr, image, pre, first.error) : null;
@@ -809,7 +904,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   if (first.error && s.recover && !refusal && !locked) {
     rig.powerCycle();
     const resume = changes && s.backup ? journalIn(store) : undefined;
-    const log2 = s.path === "uart" ? new FrameLog() : null;
+    const log2 = s.path === "uart" ? new FrameLog(() => rig.nor.srWord) : null;
     const second = await runOp(
       rig,
       scenario,
@@ -875,7 +970,9 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
         [],
       ),
     );
-    if (log2) violations.push(...checkFrames(log2, profile, "recovery"));
+    if (log2) {
+      violations.push(...checkFrames(log2, profile, "recovery"), ...srWriteChecks(log2, rig, "recovery"));
+    }
   } else {
     undetectable.push(...deferred.map((r) => `run: ${hex(r.start)}..${hex(r.end - 1)} changed unseen`));
   }
@@ -896,6 +993,54 @@ function codeOf(e: unknown): string {
 function describe(e: unknown): string {
   if (e instanceof FlashError) return `${e.code}: ${e.message}`;
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/** Fault kinds that can change a byte the host hears (and so its idea of the status register). */
+const CORRUPTING: readonly FaultKind[] = [
+  "rx-drop",
+  "rx-flip",
+  "rx-duplicate",
+  "rx-garbage",
+  "rx-stale",
+  "baud-glitch",
+  "baud-ignored",
+  "tx-drop",
+  "tx-flip",
+  "tx-garbage",
+];
+
+/**
+ * No status-register write when nothing needs clearing (each write wears the register and risks
+ * a lock-up on power loss): a host may only be misled by a corrupted byte before it wrote.
+ */
+function srWriteChecks(log: FrameLog, rig: Rig, phase: string): string[] {
+  const out: string[] = [];
+  for (const w of log.srWrites) {
+    if (needsUnprotect(rig.nor.part, w.sr)) continue;
+    if (rig.recorder.events.some((e) => e.t <= w.t && CORRUPTING.includes(e.kind))) continue;
+    out.push(
+      `${phase}: wrote the status register at ${w.t.toFixed(1)} ms with nothing to clear (SR ${hex(w.sr)})`,
+    );
+  }
+  return out;
+}
+
+/** Attempts the scenario allows SPI-mode entry (see `spiRig`). */
+const SPI_ENTRY_ATTEMPTS = 10;
+
+/**
+ * SPI-mode entry gives up only after its attempts: every failed attempt needs a refusal or a
+ * corrupted USB transfer to explain it.
+ */
+function spiEntryChecks(s: Scenario, rig: Rig, run: RunOutcome): string[] {
+  if (s.path !== "spi" || !(run.error instanceof FlashError) || run.error.code !== "SPI_ENTRY") return [];
+  const excuses =
+    rig.recorder.events.filter((e) =>
+      e.kind === "spi-entry-refused" || e.kind === "usb-flip" || e.kind === "usb-short"
+    ).length;
+  return excuses >= SPI_ENTRY_ATTEMPTS
+    ? []
+    : [`run: SPI-mode entry gave up after ${excuses} refusal(s) with ${SPI_ENTRY_ATTEMPTS} attempts allowed`];
 }
 
 function checkFrames(log: FrameLog, profile: ChipProfile, phase: string): string[] {
