@@ -9,7 +9,25 @@
 
 import type { Clock } from "../../core/clock.ts";
 import { type ByteLink, LinkClosedError, type ModemSignals } from "../../core/io/link.ts";
+import { decodeFields, encodeRequest } from "../../core/uart/codec.ts";
+import { RequestParser } from "../../core/uart/parser.ts";
+import { commandByKey, COMMANDS } from "../../core/uart/table.ts";
 import { FaultDice, type FaultKind, type FaultPlan, FaultRecorder } from "./plan.ts";
+
+/** Requests `tx-retarget` corrupts: those that change flash at an address, and the 4 KiB read. */
+const RETARGETED = new Set(["FlashErase", "FlashErase4K", "FlashWrite4K", "FlashWrite", "FlashRead4K"]);
+
+/** The one request `data` holds, if it is one `tx-retarget` applies to. */
+function retargetable(data: Uint8Array) {
+  if (data.length < 7 || data[0] !== 0x01 || data[1] !== 0xe0 || data[2] !== 0xfc) return null;
+  const parser = new RequestParser();
+  parser.push(data);
+  const frame = parser.next();
+  const spec = frame && commandByKey(frame.kind, frame.code);
+  if (!frame || !spec || !RETARGETED.has(spec.name) || parser.next()) return null;
+  const values = decodeFields(spec.request, frame.payload);
+  return values && typeof values.addr === "number" ? { spec, values } : null;
+}
 
 /** Options of a {@link FaultyLink}. */
 export interface FaultyLinkOptions {
@@ -102,6 +120,22 @@ export class FaultyLink implements ByteLink {
       this.#record("tx-flip", `flipped bit ${b} of written byte ${i} of ${out.length}`);
       out = out === data ? data.slice() : out;
       out[i] ^= 1 << b;
+    }
+    const target = out.length > 0 ? retargetable(out) : null;
+    if (target && d.roll("tx-retarget")) {
+      const { spec, values } = target;
+      const addr = values.addr as number;
+      if (spec.name === "FlashRead4K") {
+        out = encodeRequest(COMMANDS.FlashErase4K, { addr });
+        this.#record("tx-retarget", `FlashRead4K at 0x${addr.toString(16)} arrived as FlashErase4K`);
+      } else {
+        const moved = (addr ^ (1 << (12 + d.int(9)))) >>> 0;
+        out = encodeRequest(spec, { ...values, addr: moved });
+        this.#record(
+          "tx-retarget",
+          `${spec.name} at 0x${addr.toString(16)} arrived for 0x${moved.toString(16)}`,
+        );
+      }
     }
     if (d.roll("tx-garbage")) {
       const junk = d.bytes(1 + d.int(16));

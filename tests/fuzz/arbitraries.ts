@@ -24,6 +24,7 @@ const LEVELS: Record<FaultKind, readonly number[]> = {
   "tx-drop": [0.001, 0.005],
   "tx-flip": [0.001, 0.005],
   "tx-garbage": [0.001, 0.005],
+  "tx-retarget": [0.002, 0.01, 0.03],
   "baud-glitch": [0.3, 1],
   "baud-ignored": [0.3, 1],
   disconnect: [0.0002, 0.001],
@@ -125,7 +126,7 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         weight: 4,
         arbitrary: fc.constant(true),
       }),
-      wrongSibling: fc.oneof({ weight: 11, arbitrary: fc.constant(false) }, {
+      wrongSibling: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, {
         weight: 1,
         arbitrary: fc.constant(true),
       }),

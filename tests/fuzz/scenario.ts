@@ -514,9 +514,20 @@ interface Range {
 
 const inRanges = (ranges: readonly Range[], a: number) => ranges.some((r) => a >= r.start && a < r.end);
 
-/** Whether `now` differs from `ref` anywhere in [from, to). */
-function differsIn(now: Uint8Array, ref: Uint8Array, from: number, to: number): boolean {
-  return from < to && !equalBytes(now.subarray(from, to), ref.subarray(from, to));
+/**
+ * Whether `now` differs from `ref` anywhere in [from, to), leaving out bytes in `except` (flash a
+ * corrupted request changed, which no job did on purpose).
+ */
+function differsIn(
+  now: Uint8Array,
+  ref: Uint8Array,
+  from: number,
+  to: number,
+  except: Range[] = [],
+): boolean {
+  if (from >= to || equalBytes(now.subarray(from, to), ref.subarray(from, to))) return false;
+  for (let a = from; a < to; a++) if (now[a] !== ref[a] && !inRanges(except, a)) return true;
+  return false;
 }
 
 /**
@@ -596,13 +607,13 @@ function occursIn(chunks: readonly Uint8Array[], needle: Uint8Array): boolean {
  * failure, or flushed as stale before the next request). A reply that did arrive names the
  * change, and the host must report it: that one is not deferrable.
  */
-function corruptedChanges(rig: Rig, logs: (FrameLog | null)[]): Range[] {
+function corruptedChanges(rig: Rig, logs: (FrameLog | null)[], unheardOnly = true): Range[] {
   const sent = new Set<string>();
   for (const log of logs) for (const k of log?.keys ?? []) sent.add(k);
   const out: Range[] = [];
   for (const c of rig.changes) {
     if (sent.has(c.request)) continue;
-    if (c.reply && c.reply.length > 0 && occursIn(rig.heard, c.reply)) continue;
+    if (unheardOnly && c.reply && c.reply.length > 0 && occursIn(rig.heard, c.reply)) continue;
     const end = c.start + c.len;
     out.push({ start: c.start, end: Math.min(end, rig.size) });
     // a unit that runs past the end of the flash wraps to its start
@@ -741,13 +752,14 @@ function backupChecks(
   end: number,
   changes: boolean,
   resumed: boolean,
+  corrupted: Range[],
 ): string[] {
   const out: string[] = [];
   const names = backupsOf(store, attempt);
   // an earlier backup the chip still matched may stand in for a new one (it is reused only then)
   const standIn = () => backupsOf(store, attempt - 1).some((n) => equalBytes(store.entries.get(n)!, before));
   if (
-    s.backup && changes && !resumed && names.length === 0 && differsIn(now, before, addr, end) &&
+    s.backup && changes && !resumed && names.length === 0 && differsIn(now, before, addr, end, corrupted) &&
     !(attempt > 0 && standIn())
   ) {
     out.push(`${phase}: the ${s.op} changed ${hex(addr)}..${hex(end)} without a backup`);
@@ -791,7 +803,7 @@ function journalChecks(
   const bytes = journalName ? store.entries.get(journalName) : undefined;
   if (!bytes) {
     // flash in the range changed: the job got past its first erase, which the journal precedes
-    return differsIn(now, before, addr, end)
+    return differsIn(now, before, addr, end, excused)
       ? [`${phase}: the ${s.op} changed its range without a journal`]
       : [];
   }
@@ -803,7 +815,7 @@ function journalChecks(
     if (missing.length) out.push(`${phase}: the journal never marked ${missing.map(hex).join(", ")} done`);
   } else {
     if (j.state !== "failed") out.push(`${phase}: the job failed but its journal says "${j.state}"`);
-    const damage = run.error instanceof FlashError ? run.error.damage : undefined;
+    // a sector is marked done only once verified: after that only a corrupted request can change it
     for (const d of j.done) {
       if (d < addr || d >= end) {
         out.push(`${phase}: the journal marks ${hex(d)}, outside the job, done`);
@@ -811,7 +823,6 @@ function journalChecks(
       }
       for (let a = d; a < d + SECTOR; a++) {
         if (now[a] === image[a - addr] || inRanges(excused, a)) continue;
-        if (damage && a >= damage.start && a < damage.end) continue;
         out.push(`${phase}: the journal marks ${hex(d)} done but ${hex(a)} does not hold the image`);
         break;
       }
@@ -856,6 +867,8 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   violations.push(...rig.afterOpen.map((v) => `open: ${v}`));
   const after = rig.nor.read(0, size);
   const corrupted = corruptedChanges(rig, [log]);
+  // flash changed for any corrupted request, heard or not: no job changed it on purpose
+  const stray = corruptedChanges(rig, [log], false);
   const firstRun = checkRun(
     {
       phase: "run",
@@ -874,9 +887,11 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     changes,
   );
   violations.push(...firstRun.violations);
-  violations.push(...backupChecks("run", scenario, store, 0, pre, after, addr, end, changes, false));
   violations.push(
-    ...journalChecks("run", scenario, store, journalOf(0), first, pre, after, image, addr, corrupted),
+    ...backupChecks("run", scenario, store, 0, pre, after, addr, end, changes, false, stray),
+  );
+  violations.push(
+    ...journalChecks("run", scenario, store, journalOf(0), first, pre, after, image, addr, stray),
   );
   if (log) violations.push(...checkFrames(log, profile, "run"), ...srWriteChecks(log, rig, "run"));
   if (keyGuardMustRefuse(rig) && (first.error === null || differsIn(after, pre, addr, end))) {
@@ -954,7 +969,19 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       ...rec.undetectable.map((r) => `run: ${hex(r.start)}..${hex(r.end - 1)} changed unseen`),
     );
     violations.push(
-      ...backupChecks("recovery", scenario, store, 1, after, final, addr, end, changes, resume !== undefined),
+      ...backupChecks(
+        "recovery",
+        scenario,
+        store,
+        1,
+        after,
+        final,
+        addr,
+        end,
+        changes,
+        resume !== undefined,
+        [],
+      ),
     );
     violations.push(
       ...journalChecks(
@@ -1007,6 +1034,7 @@ const CORRUPTING: readonly FaultKind[] = [
   "tx-drop",
   "tx-flip",
   "tx-garbage",
+  "tx-retarget",
 ];
 
 /**
