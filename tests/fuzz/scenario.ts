@@ -426,6 +426,8 @@ function spiRig(s: Scenario, profile: ChipProfile): Rig {
 interface RunOutcome {
   error: unknown;
   data?: Uint8Array;
+  /** Read-ahead was turned off during the run but no notice said so. */
+  silentReadAheadOff?: boolean;
 }
 
 async function runOp(
@@ -446,6 +448,10 @@ async function runOp(
     return { error: e };
   }
   const { target, ctx } = opened;
+  const notices: string[] = [];
+  ctx.onEvent = (e) => {
+    if (e.type === "notice") notices.push(e.message);
+  };
   const identity = {
     chip: rig.requested.name,
     flashId: formatJedecId(rig.nor.jedecId).replaceAll(" ", ""),
@@ -480,6 +486,9 @@ async function runOp(
   } finally {
     await target.close().catch(() => {});
   }
+  // the README promises that read-ahead turns itself off *saying so*
+  out.silentReadAheadOff = ctx.readAhead === false && typeof target.readSectors === "function" &&
+    !notices.some((m) => m.startsWith("read-ahead off"));
   return out;
 }
 
@@ -657,6 +666,7 @@ function checkRun(
   const undetectable: Range[] = [];
   const end = addr + image.length;
   const e = run.error;
+  if (run.silentReadAheadOff) out.push(`${phase}: read-ahead was turned off without a notice`);
   if (e === null) {
     if (changes && !equalBytes(now.subarray(addr, end), image)) {
       out.push(`${phase}: ${s.op} reported success but the range differs from the image`);

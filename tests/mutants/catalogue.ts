@@ -258,13 +258,11 @@ export const MUTANTS: readonly Mutant[] = [
     replacement: "  for (let attempt = 1; attempt <= 1; attempt++) {",
   },
   {
-    name: "read-ahead-fallback-skips-sector",
-    what: "after a read-ahead failure the sector that failed is skipped instead of read again",
+    name: "read-ahead-off-silently",
+    what: "read-ahead turns itself off after a lost reply without telling the user",
     file: "core/flasher/read_ahead.ts",
-    original:
-      "      stopReadAhead(ctx, `a read-ahead reply went missing at ${hex(addrs[done])}: ${reasonOf(e)}`);",
-    replacement:
-      "      stopReadAhead(ctx, `a read-ahead reply went missing at ${hex(addrs[done])}: ${reasonOf(e)}`);\n      done++;",
+    original: `  if (typeof ctx.target.readSectors !== "function") return;`,
+    replacement: `  if (typeof ctx.target.readSectors === "function") return;`,
   },
   {
     name: "ledger-off",
