@@ -122,7 +122,9 @@ export class FaultyLink implements ByteLink {
       out[i] ^= 1 << b;
     }
     const target = out.length > 0 ? retargetable(out) : null;
-    if (target && d.roll("tx-retarget")) {
+    // reads far outnumber erases and writes: only one read in 16 that draws the fault turns into
+    // an erase, so the fault also lands where a job changes flash
+    if (target && d.roll("tx-retarget") && (target.spec.name !== "FlashRead4K" || d.int(16) === 0)) {
       const { spec, values } = target;
       const addr = values.addr as number;
       if (spec.name === "FlashRead4K") {

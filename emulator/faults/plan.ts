@@ -37,8 +37,9 @@ export type LinkFaultKind =
   | "tx-garbage"
   /**
    * A flash request is corrupted where it hurts: one bit of the address of an erase or write
-   * flips (bits 12..20: another sector), or the one bit that makes a FlashRead4K (0x09) a
-   * FlashErase4K (0x0B). A tx-flip that happens to land there; the protocol has no checksum.
+   * flips (bits 12..20: another sector), or (for one read in 16 that draws it) the one bit that
+   * makes a FlashRead4K (0x09) a FlashErase4K (0x0B). A tx-flip that happens to land there; the
+   * protocol has no checksum.
    */
   | "tx-retarget"
   /** The first bytes after a host baud change are garbled. */

@@ -975,6 +975,11 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       changes,
     );
     violations.push(...rec.violations);
+    if (keyGuardMustRefuse(rig) && (second.error === null || differsIn(final, after, addr, end))) {
+      violations.push(
+        `recovery: the ${rig.requested.name} key guard let a ${profile.name} (another eFuse key) through`,
+      );
+    }
     undetectable.push(
       ...rec.undetectable.map((r) => `run: ${hex(r.start)}..${hex(r.end - 1)} changed unseen`),
     );
