@@ -67,6 +67,8 @@ export class FaultyLink implements ByteLink {
   #late: Uint8Array = new Uint8Array(0);
   #gone = false;
   #closed = false;
+  /** A `tx-retarget` also lost its reply: the next chunk the chip sends is swallowed. */
+  #swallowReply = false;
 
   constructor(inner: ByteLink, plan: FaultPlan, options: FaultyLinkOptions = {}) {
     this.inner = inner;
@@ -127,15 +129,18 @@ export class FaultyLink implements ByteLink {
     if (target && d.roll("tx-retarget") && (target.spec.name !== "FlashRead4K" || d.int(16) === 0)) {
       const { spec, values } = target;
       const addr = values.addr as number;
+      // half the time the reply is lost too (the case no host can see without comparing)
+      this.#swallowReply = d.int(2) === 0;
+      const lost = this.#swallowReply ? ", and its reply was lost" : "";
       if (spec.name === "FlashRead4K") {
         out = encodeRequest(COMMANDS.FlashErase4K, { addr });
-        this.#record("tx-retarget", `FlashRead4K at 0x${addr.toString(16)} arrived as FlashErase4K`);
+        this.#record("tx-retarget", `FlashRead4K at 0x${addr.toString(16)} arrived as FlashErase4K${lost}`);
       } else {
         const moved = (addr ^ (1 << (12 + d.int(9)))) >>> 0;
         out = encodeRequest(spec, { ...values, addr: moved });
         this.#record(
           "tx-retarget",
-          `${spec.name} at 0x${addr.toString(16)} arrived for 0x${moved.toString(16)}`,
+          `${spec.name} at 0x${addr.toString(16)} arrived for 0x${moved.toString(16)}${lost}`,
         );
       }
     }
@@ -171,6 +176,10 @@ export class FaultyLink implements ByteLink {
       }
       const got = await this.inner.read(65536, wait);
       if (got.length === 0) return got;
+      if (this.#swallowReply && got[0] === 0x04 && got[1] === 0x0e) {
+        this.#swallowReply = false;
+        return new Uint8Array(0);
+      }
       if (got.length <= 64 && got[0] === 0x04 && got[1] === 0x0e && d.roll("rx-stale")) {
         this.#record("rx-stale", `a ${got.length}-byte reply held back until the next request`);
         this.#late = concat(this.#late, got);

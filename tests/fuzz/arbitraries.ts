@@ -126,7 +126,7 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         weight: 4,
         arbitrary: fc.constant(true),
       }),
-      wrongSibling: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, {
+      wrongSibling: fc.oneof({ weight: 1, arbitrary: fc.constant(false) }, {
         weight: 1,
         arbitrary: fc.constant(true),
       }),
