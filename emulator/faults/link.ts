@@ -67,8 +67,8 @@ export class FaultyLink implements ByteLink {
   #late: Uint8Array = new Uint8Array(0);
   #gone = false;
   #closed = false;
-  /** A `tx-retarget` also lost its reply: the next chunk the chip sends is swallowed. */
-  #swallowReply = false;
+  /** A `tx-retarget` also lost its reply: what arrives until the host writes again is lost. */
+  #deaf = false;
 
   constructor(inner: ByteLink, plan: FaultPlan, options: FaultyLinkOptions = {}) {
     this.inner = inner;
@@ -109,6 +109,7 @@ export class FaultyLink implements ByteLink {
   async write(data: Uint8Array): Promise<void> {
     this.#alive("write");
     this.#onWrite?.(data.slice(), this.clock.now());
+    this.#deaf = false;
     let out = data;
     const d = this.dice;
     if (out.length > 0 && d.roll("tx-drop")) {
@@ -130,8 +131,8 @@ export class FaultyLink implements ByteLink {
       const { spec, values } = target;
       const addr = values.addr as number;
       // half the time the reply is lost too (the case no host can see without comparing)
-      this.#swallowReply = d.int(2) === 0;
-      const lost = this.#swallowReply ? ", and its reply was lost" : "";
+      this.#deaf = d.int(2) === 0;
+      const lost = this.#deaf ? ", and the line lost what came back until the next request" : "";
       if (spec.name === "FlashRead4K") {
         out = encodeRequest(COMMANDS.FlashErase4K, { addr });
         this.#record("tx-retarget", `FlashRead4K at 0x${addr.toString(16)} arrived as FlashErase4K${lost}`);
@@ -176,10 +177,7 @@ export class FaultyLink implements ByteLink {
       }
       const got = await this.inner.read(65536, wait);
       if (got.length === 0) return got;
-      if (this.#swallowReply && got[0] === 0x04 && got[1] === 0x0e) {
-        this.#swallowReply = false;
-        return new Uint8Array(0);
-      }
+      if (this.#deaf) return new Uint8Array(0);
       if (got.length <= 64 && got[0] === 0x04 && got[1] === 0x0e && d.roll("rx-stale")) {
         this.#record("rx-stale", `a ${got.length}-byte reply held back until the next request`);
         this.#late = concat(this.#late, got);
