@@ -24,7 +24,7 @@ const LEVELS: Record<FaultKind, readonly number[]> = {
   "tx-drop": [0.001, 0.005],
   "tx-flip": [0.001, 0.005],
   "tx-garbage": [0.001, 0.005],
-  "tx-retarget": [0.002, 0.01, 0.03],
+  "tx-retarget": [0.01, 0.03, 0.1],
   "baud-glitch": [0.3, 1],
   "baud-ignored": [0.3, 1],
   disconnect: [0.0002, 0.001],
@@ -48,10 +48,30 @@ const UART_KINDS: readonly (LinkFaultKind | ChipFaultKind)[] = [
 /** Faults an SPI job can meet: the programmer's USB faults and SPI-mode refusal. */
 const SPI_KINDS: readonly (UsbFaultKind | ChipFaultKind)[] = [...USB_FAULT_KINDS, "spi-entry-refused"];
 
-function ratesArb(kinds: readonly FaultKind[]): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
+function ratesArb(
+  kinds: readonly FaultKind[],
+  required: readonly FaultKind[] = [],
+): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
   const model: Record<string, fc.Arbitrary<number>> = {};
   for (const k of kinds) model[k] = fc.constantFrom(...LEVELS[k]);
-  return fc.record(model, { requiredKeys: [] }) as fc.Arbitrary<Partial<Record<FaultKind, number>>>;
+  return fc.record(model, { requiredKeys: [...required] }) as fc.Arbitrary<
+    Partial<Record<FaultKind, number>>
+  >;
+}
+
+/**
+ * A noisy TX line: corrupted requests, with the few faults that decide whether the job hears of
+ * them (lost bytes, power loss). With every kind at once most jobs die of something else before
+ * a corrupted request reaches the erase and write phase, which the rest-of-chip check,
+ * the final verify and the backup's own comparison exist for.
+ */
+const NOISY_TX: readonly FaultKind[] = ["tx-retarget", "rx-drop", "power-loss-erase", "crc-slow", "fragment"];
+
+function uartRatesArb(): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
+  return fc.oneof(
+    { weight: 3, arbitrary: ratesArb(UART_KINDS) },
+    { weight: 1, arbitrary: ratesArb(NOISY_TX, ["tx-retarget"]) },
+  );
 }
 
 const FILLS: readonly SectorFill[] = ["random", "same", "blank", "zero", "near"];
@@ -132,7 +152,7 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
       }),
       plan: fc.record({
         seed: fc.integer({ min: 0, max: 0x7fffffff }),
-        rates: ratesArb(p === "uart" ? UART_KINDS : SPI_KINDS),
+        rates: p === "uart" ? uartRatesArb() : ratesArb(SPI_KINDS),
       }),
     })
   );

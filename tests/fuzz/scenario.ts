@@ -692,10 +692,10 @@ function checkRun(
       if (changes && inRange && now[a] === image[a - addr]) continue;
       if (e !== null && damage && a >= damage.start && a < damage.end) continue;
       if (inRanges(c.named, a)) continue;
-      if (!inRange && e !== null && inRanges(c.deferrable, a)) {
-        // a corrupted request changed this very byte and the failing job stopped before it
-        // compared the rest of the chip: the resumed job, which compares with the backup, is held
-        // to it instead
+      if (e !== null && inRanges(c.deferrable, a)) {
+        // a corrupted request changed this very byte and its reply never reached the host, and the
+        // failing job stopped before its final comparisons (the rest of the chip with the backup,
+        // the range with the image): the next job, which makes both, is held to it instead
         if (!deferred.length || deferred[deferred.length - 1].end !== a) {
           deferred.push({ start: a, end: a + 1 });
         } else deferred[deferred.length - 1].end = a + 1;
