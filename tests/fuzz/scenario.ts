@@ -167,8 +167,8 @@ class FrameLog {
     addr?: number;
     size?: number;
   }[] = [];
-  /** Every request as the host meant it: name and CRC of its payload. */
-  readonly keys: Set<string> = new Set();
+  /** Every request as the host meant it (name and CRC of its payload), with the time it was written. */
+  readonly sends: { key: string; t: number }[] = [];
   /** Status-register writes, with the chip's real status word when the host sent them. */
   readonly srWrites: { t: number; sr: number }[] = [];
   readonly #sr: () => number;
@@ -180,7 +180,7 @@ class FrameLog {
     this.parser.push(data);
     for (let f = this.parser.next(); f; f = this.parser.next()) {
       const spec = commandByKey(f.kind, f.code);
-      this.keys.add(requestKey(spec?.name ?? `0x${f.code.toString(16)}`, f.payload));
+      this.sends.push({ key: requestKey(spec?.name ?? `0x${f.code.toString(16)}`, f.payload), t });
       if (!spec) {
         this.frames.push({ name: `0x${f.code.toString(16)}`, known: false, code: f.code, kind: f.kind });
         continue;
@@ -203,6 +203,9 @@ function requestKey(name: string, payload: Uint8Array): string {
 /** A flash change the chip carried out, with the request that caused it. */
 interface ChipChange {
   request: string;
+  /** Which request the chip carried out (changes of one request share it), and when. */
+  seq: number;
+  at: number;
   name: string;
   start: number;
   len: number;
@@ -296,6 +299,7 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
   });
   const changes: ChipChange[] = [];
   const heard: Uint8Array[] = [];
+  let seq = 0;
   // the loader changes flash while it handles a request and reports the request right after
   let pending: { start: number; len: number }[] = [];
   v.flash.onChange = (c) => void pending.push({ start: c.start, len: c.len });
@@ -304,7 +308,8 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
       console.error(`chip ${at.toFixed(1)} ${name} ${hexBytes(req, 9)} -> ${rep ? rep.length : "none"}`);
     }
     const request = requestKey(name, req ?? new Uint8Array(0));
-    for (const c of pending) changes.push({ request, name, reply: rep ? rep.slice() : null, ...c });
+    seq++;
+    for (const c of pending) changes.push({ request, seq, at, name, reply: rep ? rep.slice() : null, ...c });
     pending = [];
   };
   if (trace) v.recorder.onFault = (f) => console.error(`fault ${f.t.toFixed(1)} ${f.kind}: ${f.detail}`);
@@ -617,11 +622,24 @@ function occursIn(chunks: readonly Uint8Array[], needle: Uint8Array): boolean {
  * change, and the host must report it: that one is not deferrable.
  */
 function corruptedChanges(rig: Rig, logs: (FrameLog | null)[], unheardOnly = true): Range[] {
-  const sent = new Set<string>();
-  for (const log of logs) for (const k of log?.keys ?? []) sent.add(k);
+  // the same bytes may also be a request the host sent at another time: in time order, a request
+  // the chip carries out is the host's only while the host had sent it more often than the chip
+  // has carried it out on the host's behalf so far
+  const sends = new Map<string, number[]>();
+  for (const log of logs) {
+    for (const x of log?.sends ?? []) sends.set(x.key, [...(sends.get(x.key) ?? []), x.t]);
+  }
+  const honoured = new Map<string, number>();
+  const verdict = new Map<number, boolean>();
   const out: Range[] = [];
   for (const c of rig.changes) {
-    if (sent.has(c.request)) continue;
+    if (!verdict.has(c.seq)) {
+      const sent = (sends.get(c.request) ?? []).filter((t) => t <= c.at).length;
+      const done = honoured.get(c.request) ?? 0;
+      verdict.set(c.seq, done < sent);
+      if (done < sent) honoured.set(c.request, done + 1);
+    }
+    if (verdict.get(c.seq)) continue;
     if (unheardOnly && c.reply && c.reply.length > 0 && occursIn(rig.heard, c.reply)) continue;
     const end = c.start + c.len;
     out.push({ start: c.start, end: Math.min(end, rig.size) });
@@ -921,6 +939,8 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
 
   let recovery: string | undefined;
   const refusal = first.error ? legitimateRefusal(scenario, rig, addr, image, pre, first.error) : null;
+  // a status register no status write can clear (SRP, WP# low, read-only bits) makes the flash
+  // refuse erases and programs whatever the host does: a failure is then the chip's answer
   const locked = chipLocked(s, rig.nor);
   if (first.error && faultCount === 0 && !refusal && !locked) {
     violations.push(`failed with no fault injected: ${describe(first.error)}`);
