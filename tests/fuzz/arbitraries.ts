@@ -24,7 +24,7 @@ const LEVELS: Record<FaultKind, readonly number[]> = {
   "tx-drop": [0.001, 0.005],
   "tx-flip": [0.001, 0.005],
   "tx-garbage": [0.001, 0.005],
-  "tx-retarget": [0.005, 0.02, 0.05],
+  "tx-retarget": [0.01, 0.03, 0.06],
   "baud-glitch": [0.3, 1],
   "baud-ignored": [0.3, 1],
   disconnect: [0.0002, 0.001],
@@ -69,7 +69,7 @@ const NOISY_TX: readonly FaultKind[] = ["tx-retarget", "crc-slow", "fragment", "
 
 function uartRatesArb(): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
   return fc.oneof(
-    { weight: 3, arbitrary: ratesArb(UART_KINDS) },
+    { weight: 1, arbitrary: ratesArb(UART_KINDS) },
     { weight: 1, arbitrary: ratesArb(NOISY_TX, ["tx-retarget"]) },
   );
 }
