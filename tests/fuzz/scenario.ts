@@ -618,8 +618,9 @@ function occursIn(chunks: readonly Uint8Array[], needle: Uint8Array): boolean {
 /**
  * Flash a run changed at its exact address for a request the host never sent (corrupted on the
  * wire) and whose reply never reached the host's parser intact (lost, cut off by a power
- * failure, or flushed as stale before the next request). A reply that did arrive names the
- * change, and the host must report it: that one is not deferrable.
+ * failure, or flushed as stale before the next request), or is identical to the reply of a
+ * request the host did send earlier. Any other reply that arrived names the change, and the host
+ * must report it: that one is not deferrable.
  */
 function corruptedChanges(rig: Rig, logs: (FrameLog | null)[], unheardOnly = true): Range[] {
   // the same bytes may also be a request the host sent at another time: in time order, a request
@@ -640,7 +641,10 @@ function corruptedChanges(rig: Rig, logs: (FrameLog | null)[], unheardOnly = tru
       if (done < sent) honoured.set(c.request, done + 1);
     }
     if (verdict.get(c.seq)) continue;
-    if (unheardOnly && c.reply && c.reply.length > 0 && occursIn(rig.heard, c.reply)) continue;
+    // a reply the host heard names the change, unless it is the very reply of a request the host
+    // itself sent before (a late duplicate of its own, as far as any host can tell)
+    const echoesOwn = (sends.get(c.request) ?? []).some((t) => t <= c.at);
+    if (unheardOnly && !echoesOwn && c.reply && c.reply.length > 0 && occursIn(rig.heard, c.reply)) continue;
     const end = c.start + c.len;
     out.push({ start: c.start, end: Math.min(end, rig.size) });
     // a unit that runs past the end of the flash wraps to its start
