@@ -46,10 +46,41 @@ const WINDOWS = [Number.POSITIVE_INFINITY, 0x40000, 0x10000];
  * ```
  */
 export async function restoreOutside(ctx: FlasherContext, check: OutsideCheck): Promise<number[]> {
+  // writing a sector back is a request too, and one corrupted on the wire can land on another
+  // sector outside the job: the rest of the chip is compared again after every round
+  const restored: number[] = [];
+  for (let round = 0; round < check.attempts; round++) {
+    const now = await restoreRound(ctx, check);
+    if (now.length === 0) return restored;
+    restored.push(...now);
+  }
+  const left = await outsideDiffering(ctx, check);
+  if (left.length === 0) return restored;
+  const first = left[0].addr;
+  const last = left[left.length - 1].addr + SECTOR;
+  throw new FlashError(
+    "WRITE_FAILED",
+    `${left.length} sector(s) outside the job still differ from the backup after ${check.attempts} rounds of writing back (${
+      hex(first)
+    }..${hex(last - 1)}): requests are being corrupted on the wire`,
+    `shorten the wires or lower --baud, then write the backup ${check.backup} back over that range`,
+    { damage: { start: first, end: last, backup: check.backup } },
+  );
+}
+
+/** The sectors outside the job that differ from the backup. */
+function outsideDiffering(ctx: FlasherContext, check: OutsideCheck): Promise<Span[]> {
   const size = ctx.flashSize;
   const backup = new FlashContent(0, storedSource(check.store, check.backup, size));
   const spans: Span[] = [...sectorSpans(0, check.addr), ...sectorSpans(check.end, size - check.end)];
-  const bad = await differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
+  return differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
+}
+
+/** One round of {@link restoreOutside}: compare, write back what differs; the sectors written back. */
+async function restoreRound(ctx: FlasherContext, check: OutsideCheck): Promise<number[]> {
+  const size = ctx.flashSize;
+  const backup = new FlashContent(0, storedSource(check.store, check.backup, size));
+  const bad = await outsideDiffering(ctx, check);
   if (bad.length === 0) return [];
   ctx.onEvent?.({
     type: "note",
