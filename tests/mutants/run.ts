@@ -11,7 +11,7 @@
  * stopping at the first violation): every path of the safety logic the catalogue plants a
  * regression in is exercised by many of its runs, and the report gives, per mutant, the index of
  * the first run that caught it, so the margin is visible. `--json` prints
- * `{ "mutants": N, "killedByFuzz": k1, "killedByTests": k2, "survivors": [names], … }`, where
+ * `{ "mutants": N, "killedByFuzz": k1, "killedByTests": k2, "survivors": [names], "baselineTestsPass", … }`, where
  * survivors are the mutants the fuzz profile did not kill and `killedByTests` is null with
  * `--no-tests`. Exit status: 0 when the fuzz profile killed every mutant, 1 otherwise, 2 when the
  * catalogue no longer matches the source.
@@ -187,6 +187,7 @@ async function main(args: string[]): Promise<number> {
   const chosen = o.only.length ? MUTANTS.filter((m) => o.only.includes(m.name)) : MUTANTS;
   const tmp = await Deno.makeTempDir({ prefix: "bekenlab-mutants-" });
   const results: MutantResult[] = [];
+  let baseline: boolean | null = null;
   try {
     await copyTree(ROOT, tmp);
     try {
@@ -200,6 +201,11 @@ async function main(args: string[]): Promise<number> {
           o.tests ? "deno task test" : "skipped (--no-tests)"
         }; copy in ${tmp}`,
       );
+    }
+    if (o.tests) {
+      // a test that fails without any mutant (a real-time test under load) would count as a kill
+      baseline = (await run(tmp, ["test", ...TEST_FLAGS, "tests/"])).code === 0;
+      if (!o.json) console.error(`baseline (no mutant): deno task test ${baseline ? "passes" : "FAILS"}`);
     }
     for (const m of chosen) {
       const path = join(tmp, m.file);
@@ -245,6 +251,8 @@ async function main(args: string[]): Promise<number> {
     killedByFuzz: results.filter((r) => r.killedByFuzz).length,
     killedByTests: o.tests ? results.filter((r) => r.killedByTests).length : null,
     survivors,
+    /** Whether `deno task test` passed on the copy without a mutant (null: tests not run). */
+    baselineTestsPass: baseline,
     profile: { runs: o.runs, seed: o.seed },
     results,
   };
