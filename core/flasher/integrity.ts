@@ -207,31 +207,60 @@ export async function restoreOutside(
   ctx: FlasherContext,
   check: OutsideCheck & { bootloader: { end: number; allowed: boolean } },
 ): Promise<number[]> {
+  // writing a sector back is a request too, and one corrupted on the wire can land on another
+  // sector outside the job: the rest of the chip is compared again after every round
+  const restored: number[] = [];
+  const guarded = (s: number) => !check.bootloader.allowed && s < check.bootloader.end;
+  let left = await outsideDiffering(ctx, check);
+  for (let round = 0; round < check.attempts; round++) {
+    const sectors = left.map((b) => b.addr).filter((s) => !guarded(s));
+    if (sectors.length === 0) break;
+    // each round saves what it overwrites under its own name, so a later round keeps the first copy
+    const save = round === 0 ? check.save : { ...check.save, name: `${check.save.name}.round${round + 1}` };
+    restored.push(
+      ...await writeBackSectors(
+        ctx,
+        { ...check, save },
+        sectors,
+        round === 0
+          ? "they changed while this job ran (a request corrupted on the wire)"
+          : "they changed while sectors were being written back (a write-back corrupted on the wire)",
+      ),
+    );
+    left = await outsideDiffering(ctx, check);
+  }
+  if (left.length === 0) return restored;
+  const first = left[0].addr;
+  const last = left[left.length - 1].addr + SECTOR;
+  const stuck = left.map((b) => b.addr);
+  if (stuck.some((s) => !guarded(s))) {
+    throw new FlashError(
+      "WRITE_FAILED",
+      `${stuck.length} sector(s) outside the job still differ from the backup after ${check.attempts} rounds of writing back (${
+        sectorRanges(stuck)
+      }): requests are being corrupted on the wire`,
+      `shorten the wires or lower --baud, then write the backup ${check.backup} back over ${hex(first)}..${
+        hex(last - 1)
+      }`,
+      { damage: { start: first, end: last, backup: check.backup } },
+    );
+  }
+  throw new FlashError(
+    "WRITE_FAILED",
+    `${stuck.length} sector(s) of the bootloader window changed while this job ran (${
+      sectorRanges(stuck)
+    }: a request corrupted on the wire), and writing there needs --overwrite-bootloader`,
+    "keep the chip powered and run the same command with --resume --restore-outside --overwrite-bootloader: it puts the backup's copy back (what they hold now is saved first)",
+    { damage: { start: first, end: last, backup: check.backup } },
+  );
+}
+
+/** The sectors outside the job that differ from the backup. */
+function outsideDiffering(ctx: FlasherContext, check: OutsideCheck): Promise<Span[]> {
   const size = ctx.flashSize;
   const backup = new FlashContent(0, storedSource(check.store, check.backup, size));
   const spans: Span[] = [...sectorSpans(0, check.addr), ...sectorSpans(check.end, size - check.end)];
-  const bad = await differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
-  const sectors = bad.map((b) => b.addr);
-  const guarded = check.bootloader.allowed ? [] : sectors.filter((s) => s < check.bootloader.end);
-  const restored = await writeBackSectors(
-    ctx,
-    check,
-    sectors.filter((s) => !guarded.includes(s)),
-    "they changed while this job ran (a request corrupted on the wire)",
-  );
-  if (guarded.length > 0) {
-    const start = guarded[0];
-    const last = guarded[guarded.length - 1] + SECTOR;
-    throw new FlashError(
-      "WRITE_FAILED",
-      `${guarded.length} sector(s) of the bootloader window changed while this job ran (${
-        sectorRanges(guarded)
-      }: a request corrupted on the wire), and writing there needs --overwrite-bootloader`,
-      "keep the chip powered and run the same command with --resume --restore-outside --overwrite-bootloader: it puts the backup's copy back (what they hold now is saved first)",
-      { damage: { start, end: last, backup: check.backup } },
-    );
-  }
-  return restored;
+  return differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
 }
 
 /** CRCs of the flash on each side of a job's range, taken before its first erase. */
