@@ -147,6 +147,9 @@ export async function writeBackSectors(
     }): ${reason}; what they held is saved in ${saved}`,
   });
   const failed: number[] = [];
+  // a write-back request corrupted on the wire can change another sector, and the error that
+  // says so (its reply named that address) must not be lost with the sector that failed
+  const named: { start: number; end: number }[] = [];
   for (const s of sectors) {
     const data = await backup.bytes(s, SECTOR);
     let ok = false;
@@ -156,6 +159,7 @@ export async function writeBackSectors(
         if (!data.every((b) => b === 0xff)) await ctx.target.writeSector(s, data);
         ok = (await chipSpanCrc(ctx, { addr: s, len: SECTOR }, "integrity")) === crc32(data);
       } catch (e) {
+        if (e instanceof FlashError && e.damage) named.push({ start: e.damage.start, end: e.damage.end });
         if (!isTransient(e)) {
           ctx.onEvent?.({ type: "note", message: `sector ${hex(s)} cannot be written back: ${reasonOf(e)}` });
           break;
@@ -165,13 +169,13 @@ export async function writeBackSectors(
     if (!ok) failed.push(s);
   }
   if (failed.length > 0) {
-    const first = failed[0];
-    const last = failed[failed.length - 1] + SECTOR;
+    const first = Math.min(failed[0], ...named.map((d) => d.start));
+    const last = Math.max(failed[failed.length - 1] + SECTOR, ...named.map((d) => d.end));
     throw new FlashError(
       "WRITE_FAILED",
       `${failed.length} sector(s) outside the job differ from the backup and could not be written back (${
-        hex(first)
-      }..${hex(last - 1)})`,
+        sectorRanges(failed)
+      }); flash that may differ: ${hex(first)}..${hex(last - 1)}`,
       `write the backup ${check.backup} back over that range (over SPI for the bootloader window); what they held is in ${saved}`,
       { damage: { start: first, end: last, backup: check.backup } },
     );

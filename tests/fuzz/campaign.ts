@@ -78,6 +78,11 @@ export interface CampaignReport {
   undetectable: number;
   /** Indices (fast-check paths) of those runs, for `--replay`. */
   undetectableRuns: number[];
+  /**
+   * Runs a `crc-erased` reply stopped short (a CheckCRC reply has no checksum: a limit of the
+   * protocol, excluded from violations only where every differing byte lies under that reply).
+   */
+  protocolLimits: number;
   /** Index of the first violating run, or null. */
   firstViolation: number | null;
   /** Faults injected, by kind, over all runs. */
@@ -113,6 +118,7 @@ async function safeRun(s: Scenario): Promise<ScenarioResult> {
       outcome: "crash",
       violations: [`scenario crashed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`],
       undetectable: [],
+      protocolLimits: [],
       faults: {},
       quirks: {},
       virtualMs: 0,
@@ -143,6 +149,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     violations: 0,
     undetectable: 0,
     undetectableRuns: [],
+    protocolLimits: 0,
     firstViolation: null,
     faults: {},
     outcomes: {},
@@ -183,6 +190,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       bump(report.chips, s.chip);
       for (const [k, n] of Object.entries(r.faults)) bump(report.faults, k, n);
       for (const [k, n] of Object.entries(r.quirks ?? {})) bump(report.quirks, k, n);
+      if (r.protocolLimits.length > 0) report.protocolLimits++;
       if (r.undetectable.length > 0) {
         report.undetectable++;
         report.undetectableRuns.push(i);
@@ -279,6 +287,7 @@ function printReport(r: CampaignReport): void {
     `corrupted request changed flash elsewhere, job failed, no backup to compare (no host can see it): ${r.undetectable}${
       r.undetectableRuns.length ? ` (runs ${r.undetectableRuns.slice(0, 10).join(", ")})` : ""
     }`,
+    `stopped short by one CheckCRC reply carrying the CRC of 0xFF (the reply has no checksum): ${r.protocolLimits}`,
     `invariant violations: ${r.violations}`,
   ];
   console.log(lines.join("\n"));

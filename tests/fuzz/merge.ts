@@ -111,6 +111,7 @@ export function mergeReports(reports: readonly CampaignReport[]): CampaignReport
     violations: 0,
     undetectable: 0,
     undetectableRuns: [],
+    protocolLimits: 0,
     firstViolation: null,
     faults: {},
     outcomes: {},
@@ -128,6 +129,7 @@ export function mergeReports(reports: readonly CampaignReport[]): CampaignReport
     out.runs += r.runs;
     out.violations += r.violations;
     out.undetectable += r.undetectable;
+    out.protocolLimits += r.protocolLimits;
     out.undetectableRuns.push(...r.undetectableRuns);
     // run indices are global, so the campaign's first violation is the least of the shards'
     if (r.firstViolation !== null && (out.firstViolation === null || r.firstViolation < out.firstViolation)) {
@@ -148,7 +150,7 @@ export function mergeReports(reports: readonly CampaignReport[]): CampaignReport
 
 /** The fields of a report that sharding must not change, as one string. */
 export function countsOf(report: CampaignReport): string {
-  const { runs, seed, violations, firstViolation, undetectable, undetectableRuns } = report;
+  const { runs, seed, violations, firstViolation, undetectable, undetectableRuns, protocolLimits } = report;
   const copy = { ...report };
   sortCounts(copy);
   const { faults, outcomes, recoveries, paths, chips, quirks } = copy;
@@ -159,6 +161,7 @@ export function countsOf(report: CampaignReport): string {
     firstViolation,
     undetectable,
     undetectableRuns,
+    protocolLimits,
     faults,
     outcomes,
     recoveries,

@@ -137,6 +137,11 @@ export interface ScenarioResult {
    * on requests; only a backup helps.
    */
   undetectable: string[];
+  /**
+   * Runs that stopped short because one CheckCRC reply carried the CRC of 0xFF (`crc-erased`):
+   * the reply has no checksum, so no host can tell it from erased flash. Noted, not violations.
+   */
+  protocolLimits: string[];
   /** Faults injected, by kind. */
   faults: Partial<Record<FaultKind, number>>;
   /** Loader quirks that acted in this scenario (core/chips/loaders.ts), by name. */
@@ -261,12 +266,25 @@ function siblingFor(s: Scenario, profile: ChipProfile): ChipProfile | undefined 
   );
 }
 
-/** Whether the key guard of the requested chip mode must refuse this chip (its data says "enforce"). */
+/**
+ * Whether the key guard of the requested chip mode must refuse this chip, both ways: an
+ * enforcing mode (BK7231N) refuses any other key; a warning mode (BK7231M) still refuses a key
+ * that is exactly one sibling's expected key (the Tuya key on a BK7231N), since that key says
+ * which chip it is (docs/uart.md, the N/M guard).
+ */
 function keyGuardMustRefuse(rig: Rig): boolean {
   const want = rig.requested.key;
   const have = rig.profile.key?.words;
-  return rig.requested !== rig.profile && want?.check === "enforce" && !!have &&
-    want.words.some((w, i) => w !== have[i]);
+  if (rig.requested === rig.profile || !want || !have || want.words.every((w, i) => w === have[i])) {
+    return false;
+  }
+  if (want.check === "enforce") return true;
+  const owners = CHIPS.filter((c) =>
+    c.uart && c.personality === rig.profile.personality && c.chipId === rig.profile.chipId &&
+    c.key !== null &&
+    c.key.words.every((w, i) => w === have[i])
+  );
+  return want.check === "warn" && owners.length === 1 && owners[0].id !== rig.requested.id;
 }
 
 function buildImage(s: Scenario, pre: Uint8Array, addr: number): Uint8Array {
@@ -718,6 +736,41 @@ interface RunCheck {
   named: Range[];
   /** Deferred findings of the first run that no resumed job checked: undetectable. */
   unseen: Range[];
+  /** Ranges a `crc-erased` reply covered during this run (see {@link crcLies}). */
+  lied: Range[];
+}
+
+/**
+ * The ranges whose CheckCRC reply the `crc-erased` fault replaced by the CRC of 0xFF, from the
+ * fault events `events` (emulator/faults/crc_lie.ts names the range in its detail).
+ */
+function crcLies(events: readonly { kind: string; detail: string }[]): Range[] {
+  const out: Range[] = [];
+  for (const f of events) {
+    if (f.kind !== "crc-erased") continue;
+    const m = /CheckCRC 0x([0-9a-f]+)\+0x([0-9a-f]+)/.exec(f.detail);
+    if (!m) throw new Error(`crc-erased event without its range: ${f.detail}`);
+    const start = parseInt(m[1], 16);
+    out.push({ start, end: start + parseInt(m[2], 16) });
+  }
+  return out;
+}
+
+/**
+ * Whether every byte of the range that differs from the image lies where a `crc-erased` reply
+ * said "all 0xFF" and the image is 0xFF there. A CheckCRC reply carries no checksum of its own
+ * (docs: the boot protocol's frames have none), so such a reply is, to any host, proof that the
+ * range already holds a blank image: a write or erase that skips it, or a verify that passes,
+ * stopped short because of that one reply, a limit of the protocol and not of the tool. Any
+ * other differing byte still counts.
+ */
+function shortByCrcLie(now: Uint8Array, image: Uint8Array, addr: number, lied: readonly Range[]): boolean {
+  if (lied.length === 0) return false;
+  for (let i = 0; i < image.length; i++) {
+    if (now[addr + i] === image[i]) continue;
+    if (image[i] !== 0xff || !inRanges(lied, addr + i)) return false;
+  }
+  return true;
 }
 
 /** Findings of one run: violations, and (first run only) findings deferred to the resumed job. */
@@ -728,9 +781,10 @@ function checkRun(
   image: Uint8Array,
   addr: number,
   changes: boolean,
-): { violations: string[]; deferred: Range[]; undetectable: Range[] } {
+): { violations: string[]; deferred: Range[]; undetectable: Range[]; limits: string[] } {
   const { phase, run, now, original } = c;
   const out: string[] = [];
+  const limits: string[] = [];
   const deferred: Range[] = [];
   const undetectable: Range[] = [];
   const end = addr + image.length;
@@ -738,13 +792,19 @@ function checkRun(
   if (run.silentReadAheadOff) out.push(`${phase}: read-ahead was turned off without a notice`);
   if (e === null) {
     if (changes && !equalBytes(now.subarray(addr, end), image)) {
-      out.push(`${phase}: ${s.op} reported success but the range differs from the image`);
+      const v = `${phase}: ${s.op} reported success but the range differs from the image`;
+      if (shortByCrcLie(now, image, addr, c.lied)) {
+        limits.push(`${v} (one CheckCRC reply carried the CRC of 0xFF)`);
+      } else out.push(v);
     }
     if (s.op === "read" && run.data && !equalBytes(run.data, c.before.subarray(addr, end))) {
       out.push(`${phase}: read returned bytes that differ from the flash`);
     }
     if (s.op === "verify" && !equalBytes(now.subarray(addr, end), image)) {
-      out.push(`${phase}: verify passed on differing flash`);
+      const v = `${phase}: verify passed on differing flash`;
+      if (shortByCrcLie(now, image, addr, c.lied)) {
+        limits.push(`${v} (one CheckCRC reply carried the CRC of 0xFF)`);
+      } else out.push(v);
     }
   } else if (!(e instanceof FlashError)) out.push(`${phase}: untyped failure ${describe(e)}`);
   else if (!e.message || !e.remedy) out.push(`${phase}: ${e.code} without cause or remedy`);
@@ -800,15 +860,104 @@ function checkRun(
         }`,
     );
   }
-  return { violations: out, deferred, undetectable };
+  return { violations: out, deferred, undetectable, limits };
 }
 
 /** The backups (full-flash images read before a job) a run of attempt `attempt` saved. */
 function backupsOf(store: MemoryStore, attempt: number): string[] {
   const stamp = backupStamp(attempt);
   return [...store.entries.keys()].filter((n) =>
-    n.endsWith(".bin") && !n.endsWith(".after.bin") && n.includes(`_${stamp}`)
+    n.endsWith(".bin") && !n.endsWith(".after.bin") && !n.includes(".overwritten-") && n.includes(`_${stamp}`)
   );
+}
+
+/** Copies of sectors saved before a write-back (`*.overwritten-*.bin`) in the store. */
+function sectorCopiesOf(store: MemoryStore): string[] {
+  return [...store.entries.keys()].filter((n) => n.endsWith(".bin") && n.includes(".overwritten-"));
+}
+
+/**
+ * The changes of requests the host sent itself (the complement of {@link corruptedChanges}),
+ * from `rig.changes[from]` on.
+ */
+function hostChanges(rig: Rig, logs: (FrameLog | null)[], from: number): ChipChange[] {
+  const sends = new Map<string, number[]>();
+  for (const log of logs) {
+    for (const x of log?.sends ?? []) sends.set(x.key, [...(sends.get(x.key) ?? []), x.t]);
+  }
+  const honoured = new Map<string, number>();
+  const verdict = new Map<number, boolean>();
+  const out: ChipChange[] = [];
+  for (const [i, c] of rig.changes.entries()) {
+    if (!verdict.has(c.seq)) {
+      const sent = (sends.get(c.request) ?? []).filter((t) => t <= c.at).length;
+      const done = honoured.get(c.request) ?? 0;
+      verdict.set(c.seq, done < sent);
+      if (done < sent) honoured.set(c.request, done + 1);
+    }
+    if (verdict.get(c.seq) && i >= from) out.push(c);
+  }
+  return out;
+}
+
+/**
+ * Every sector outside the job that the host itself erased or programmed (a write-back from
+ * the backup) was saved first in a copy made by this run (`earlier`: the copies there before),
+ * and each copy holds what its sectors held then: the flash as the run found it, except bytes
+ * a corrupted request changed (which is why they were written back). Its sidecar carries its
+ * CRC and its sectors.
+ */
+function sectorCopyChecks(
+  phase: string,
+  store: MemoryStore,
+  earlier: ReadonlySet<string>,
+  written: readonly ChipChange[],
+  before: Uint8Array,
+  addr: number,
+  end: number,
+  stray: Range[],
+): string[] {
+  const out: string[] = [];
+  const saved = new Set<number>();
+  for (const name of sectorCopiesOf(store).filter((n) => !earlier.has(n))) {
+    const bytes = store.entries.get(name)!;
+    const side = store.entries.get(name.replace(/\.bin$/, ".json"));
+    const sidecar = side
+      ? JSON.parse(new TextDecoder().decode(side)) as { kind?: string; crc32?: string; sectors?: number[] }
+      : null;
+    const crc = (crc32(bytes) >>> 0).toString(16).padStart(8, "0");
+    if (sidecar?.kind !== "sectors" || sidecar.crc32 !== crc || !Array.isArray(sidecar.sectors)) {
+      out.push(`${phase}: sector copy ${name} has no sidecar with its CRC ${crc} and sectors`);
+      continue;
+    }
+    if (sidecar.sectors.length * SECTOR !== bytes.length) {
+      out.push(
+        `${phase}: sector copy ${name} holds ${bytes.length} bytes for ${sidecar.sectors.length} sectors`,
+      );
+    }
+    for (const [i, sec] of sidecar.sectors.entries()) {
+      saved.add(sec);
+      const copy = bytes.subarray(i * SECTOR, (i + 1) * SECTOR);
+      for (let k = 0; k < SECTOR; k++) {
+        if (copy[k] !== before[sec + k] && !inRanges(stray, sec + k)) {
+          out.push(`${phase}: sector copy ${name} holds at ${hex(sec + k)} what the flash never held`);
+          break;
+        }
+      }
+    }
+  }
+  const unsaved = new Set<number>();
+  for (const c of written) {
+    for (let a = c.start - (c.start % SECTOR); a < c.start + c.len; a += SECTOR) {
+      if ((a < addr || a >= end) && !saved.has(a)) unsaved.add(a);
+    }
+  }
+  if (unsaved.size) {
+    out.push(
+      `${phase}: ${[...unsaved].map(hex).join(", ")} outside the job written back without a saved copy`,
+    );
+  }
+  return out;
 }
 
 function backupStamp(attempt: number): string {
@@ -942,6 +1091,8 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       null;
 
   const first = await runOp(rig, scenario, store, addr, image, { open: s.faultsDuringOpen, run: true }, log);
+  const changesAfterFirst = rig.changes.length;
+  const copiesAfterFirst = new Set(sectorCopiesOf(store));
   const faultCount = rig.recorder.events.length;
   violations.push(...rig.afterOpen.map((v) => `open: ${v}`));
   const after = rig.nor.read(0, size);
@@ -958,6 +1109,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       deferrable: corrupted,
       named: [],
       unseen: [],
+      lied: crcLies(rig.recorder.events),
     },
     scenario,
     rig,
@@ -966,11 +1118,15 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     changes,
   );
   violations.push(...firstRun.violations);
+  const protocolLimits = [...firstRun.limits];
   violations.push(
     ...backupChecks("run", scenario, store, 0, pre, after, addr, end, changes, false, stray),
   );
   violations.push(
     ...journalChecks("run", scenario, store, journalOf(0), first, pre, after, image, addr, stray),
+  );
+  violations.push(
+    ...sectorCopyChecks("run", store, new Set(), hostChanges(rig, [log], 0), pre, addr, end, stray),
   );
   if (log) violations.push(...checkFrames(log, profile, "run"), ...srWriteChecks(log, rig, "run"));
   if (keyGuardMustRefuse(rig) && (first.error === null || differsIn(after, pre, addr, end))) {
@@ -1038,6 +1194,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
         // what no host could see stays as the first run left it
         named: !resume && firstDamage ? [{ start: firstDamage.start, end: firstDamage.end }] : [],
         unseen: resume ? [] : deferred,
+        lied: crcLies(rig.recorder.events.slice(faultCount)),
       },
       scenario,
       rig,
@@ -1046,6 +1203,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       changes,
     );
     violations.push(...rec.violations);
+    protocolLimits.push(...rec.limits);
     if (keyGuardMustRefuse(rig) && (second.error === null || differsIn(final, after, addr, end))) {
       violations.push(
         `recovery: the ${rig.requested.name} key guard let a ${profile.name} (another eFuse key) through`,
@@ -1083,6 +1241,18 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
         [],
       ),
     );
+    violations.push(
+      ...sectorCopyChecks(
+        "recovery",
+        store,
+        copiesAfterFirst,
+        hostChanges(rig, [log, log2], changesAfterFirst),
+        after,
+        addr,
+        end,
+        stray,
+      ),
+    );
     if (log2) {
       violations.push(...checkFrames(log2, profile, "recovery"), ...srWriteChecks(log2, rig, "recovery"));
     }
@@ -1099,6 +1269,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     recovery,
     violations,
     undetectable,
+    protocolLimits,
     faults: rig.recorder.counts(),
     quirks: rig.quirks(),
     virtualMs: rig.clock.now() - t0,

@@ -38,14 +38,14 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "key-guard-off",
     what: "a chip with another eFuse key than the chip mode asked for is flashed anyway",
-    file: "core/uart/session.ts",
+    file: "core/uart/identify.ts",
     original: `  if (!profile.key || profile.key.check === "none" || !key) return;`,
     replacement: "  return;",
   },
   {
     name: "key-guard-enforce-as-warn",
     what: "an enforcing key guard (BK7231N) only warns about a chip with another key",
-    file: "core/uart/session.ts",
+    file: "core/uart/identify.ts",
     original: `  if (profile.key.check === "warn") {`,
     replacement: `  if (profile.key.check !== "none") {`,
   },
@@ -131,14 +131,14 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "block-erase-across-range",
     what: "64 KiB erases are used for blocks the range covers only in part",
-    file: PROGRAM,
+    file: "core/flasher/erase_plan.ts",
     original: "    const inside = block >= start && block + BLOCK <= end;",
     replacement: "    const inside = block + BLOCK > start;",
   },
   {
     name: "block-erase-matching-sectors",
     what: "a write erases whole blocks although some of their sectors already match",
-    file: PROGRAM,
+    file: "core/flasher/erase_plan.ts",
     original:
       `    const useBlockErase = inside && (policy === "covered" || sectors.length === BLOCK / SECTOR);`,
     replacement: "    const useBlockErase = inside;",
@@ -154,33 +154,31 @@ export const MUTANTS: readonly Mutant[] = [
     name: "rest-of-chip-never-restored",
     what: "sectors outside the job that differ from the backup are neither written back nor named",
     file: "core/flasher/integrity.ts",
-    original: "  if (bad.length === 0) return [];",
-    replacement: "  if (bad.length >= 0) return [];",
+    original: "  let left = await outsideDiffering(ctx, check);",
+    replacement: "  let left: Span[] = [];",
   },
   {
     name: "rest-of-chip-unchecked-after-job",
     what: "a job with a backup does not compare the rest of the chip with it",
     file: PROGRAM,
-    original: "        : await restoreOutside(ctx, { ...repair!, addr, end, attempts });",
-    replacement:
-      "        : opts.resume ? await restoreOutside(ctx, { ...repair!, addr, end, attempts }) : [];",
+    original: "        : await restoreOutside(ctx, {",
+    replacement: "        : !opts.resume ? [] : await restoreOutside(ctx, {",
   },
   {
     name: "rest-of-chip-unchecked-after-resume",
     what: "a resumed job does not compare the rest of the chip with the backup",
     file: PROGRAM,
-    original: "        : await restoreOutside(ctx, { ...repair!, addr, end, attempts });",
-    replacement:
-      "        : opts.resume ? [] : await restoreOutside(ctx, { ...repair!, addr, end, attempts });",
+    original: "        : await restoreOutside(ctx, {",
+    replacement: "        : opts.resume ? [] : await restoreOutside(ctx, {",
   },
   {
     name: "journal-never-started",
     what: "a new job keeps no journal, so an interrupted job cannot be resumed",
     file: PROGRAM,
     original:
-      "  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup, base);",
+      "  const journal = await startJournal(ctx, opts, plan, expectedCrc, changed, backup, base, fingerprint);",
     replacement:
-      "  const journal = opts.resume ? await startJournal(ctx, opts, plan, expectedCrc, changed, report.backup, base) : null;",
+      "  const journal = opts.resume ? await startJournal(ctx, opts, plan, expectedCrc, changed, backup, base, fingerprint) : null;",
   },
   {
     name: "journal-done-too-early",
@@ -246,7 +244,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "wrap-probe-skips-512k",
     what: "the address-wrap probe never tries 512 KiB, so a small flash is taken for twice its size",
-    file: "core/uart/session.ts",
+    file: "core/uart/identify.ts",
     original: "  for (let size = 0x80000; size <= 0x1000000; size *= 2) {",
     replacement: "  for (let size = 0x100000; size <= 0x1000000; size *= 2) {",
   },
@@ -268,7 +266,8 @@ export const MUTANTS: readonly Mutant[] = [
     name: "ledger-off",
     what: "a reply reporting a flash change the host never asked for is ignored as stale",
     file: "core/uart/client.ts",
-    original: "        const unrequested = this.#ledger.check(frame, this.flashSize ?? undefined);",
+    original:
+      "        const unrequested = fillerWrite ? null : this.#ledger.check(frame, this.flashSize ?? undefined);",
     replacement: "        const unrequested = null as FlashError | null;",
   },
 ];
