@@ -654,6 +654,13 @@ function legitimateRefusal(
   ) return "the loader ignores its forbidden range";
   // the user did not pass --overwrite-bootloader: refusing is the tool's own guard
   if (code === "BOOTLOADER_GUARD" && s.low && s.allowLow === false) return "no --overwrite-bootloader";
+  // a resume asked to write the first run's collateral back (--restore-outside) refuses where it
+  // lies in the bootloader window and --overwrite-bootloader was not given; its error names the
+  // sectors (checked like any damage range)
+  if (
+    code === "BOOTLOADER_GUARD" && !(s.low && s.allowLow !== false) && e.damage !== undefined &&
+    e.damage.start < 0x11000
+  ) return "the collateral to write back lies in the bootloader window";
   if (
     s.op === "verify" && code === "VERIFY_FAILED" &&
     !equalBytes(before.subarray(addr, addr + image.length), image)
@@ -1238,7 +1245,10 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
         final,
         image,
         addr,
-        [],
+        // a resumed journal still carries the first run's done sectors: a corrupted request of
+        // the first run may have changed one after it was marked, and a resume refused before
+        // its compare left it so
+        resume ? stray : [],
       ),
     );
     violations.push(
