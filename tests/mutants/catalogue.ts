@@ -270,4 +270,71 @@ export const MUTANTS: readonly Mutant[] = [
       "        const unrequested = fillerWrite ? null : this.#ledger.check(frame, this.flashSize ?? undefined);",
     replacement: "        const unrequested = null as FlashError | null;",
   },
+  {
+    name: "resume-fingerprint-unchecked",
+    what:
+      "a resume does not compare the chip with the journal's fingerprint (another chip or newer data is written over)",
+    file: "core/flasher/resume_guard.ts",
+    original: "    if (chip === want) continue;",
+    replacement: "    continue;",
+  },
+  {
+    name: "resume-backup-vs-sidecar-unchecked",
+    what: "a resume uses the interrupted job's backup although it does not match its sidecar's CRC",
+    file: "core/flasher/resume_guard.ts",
+    original: "  if (got !== sidecar.crc32) throw refuse(",
+    replacement: '  if (got !== sidecar.crc32 && got === "") throw refuse(',
+  },
+  {
+    name: "write-back-unsaved",
+    what: "sectors outside the job are written back from the backup without saving what they held first",
+    file: "core/flasher/integrity.ts",
+    original: "  const saved = await saveSectors(ctx, check.store, sectors, check.save, reason);",
+    replacement: '  const saved = "(not saved)";',
+  },
+  {
+    name: "backup-dir-lock-not-taken",
+    what: "two sessions may write the same backup directory (and its journals) at once",
+    file: "cli/session.ts",
+    original:
+      "    if (opts.lockBackupDir) locks.push(await lockPath(opts.lockBackupDir, { directory: true }));",
+    replacement: "",
+  },
+  {
+    name: "key-guard-m-mode-on-tuya-key",
+    what: "a chip carrying the Tuya key is flashed in BK7231M mode (the guard refused only the other way)",
+    file: "core/uart/identify.ts",
+    original: `  if (keyChip && keyChip.id !== profile.id && profile.key.check === "warn") {`,
+    replacement: `  if (keyChip && keyChip.id === "" && profile.key.check === "warn") {`,
+  },
+  {
+    name: "sparse-erased-unconfirmed",
+    what:
+      "a unit whose one CheckCRC reply said 0xFF is taken as erased without the confirming CRCs (a read returns 0xFF for data)",
+    file: "core/flasher/erased.ts",
+    original: "      u.erased = checks.every((c) => c.ok || c.addr >= end || c.addr + c.len <= u.addr);",
+    replacement: "      u.erased = true;",
+  },
+  {
+    name: "tu-filler-recovery-off",
+    what:
+      "after a truncated request a T/U loader eats the retry and the fence (no filler completes the eaten frame)",
+    file: "core/uart/client.ts",
+    original: "    if (!spec || !f || f.frameTimeoutMs !== null) return;",
+    replacement: "    return;",
+  },
+  {
+    name: "silent-forbidden-range-sent",
+    what: "requests into a range a BK7236-class loader ignores are sent (and time out) instead of refused",
+    file: "core/uart/target.ts",
+    original: "    if (silent) {",
+    replacement: "    if (silent && silent.start < 0) {",
+  },
+  {
+    name: "baud-quantisation-unchecked",
+    what: "a --baud the chip's UART divisor cannot make closely enough is used instead of refused",
+    file: "core/uart/baud.ts",
+    original: "  if (!baudWorks(baud, clockHz)) {",
+    replacement: "  if (!baudWorks(baud, clockHz) && baud < 0) {",
+  },
 ];
