@@ -88,6 +88,8 @@ export interface Scenario {
   /** Loader quirks: T/U ring-buffer size (0 = the family's), read-ahead forced on. */
   quirks?: { ring: number; readAhead: boolean };
   path: "uart" | "spi";
+  /** false: never write newer data into the range before a resume (see newerDataSector). */
+  newerData?: boolean;
   /** Working baud rate of the UART path. */
   baud: number;
   op: "write" | "erase" | "read" | "verify";
@@ -582,7 +584,7 @@ function newerDataSector(
   image: Uint8Array,
   addr: number,
 ): { sector: number; data: Uint8Array } | null {
-  if (s.plan.seed % 3 !== 1) return null;
+  if (s.newerData === false || s.plan.seed % 3 !== 1) return null;
   const j = journalIn(store)?.journal;
   if (!j || j.version < 2 || !j.fingerprint) return null;
   const left = j.planned.filter((p) => !j.done.includes(p));
