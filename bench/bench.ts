@@ -156,6 +156,11 @@ export async function run(): Promise<void> {
       } KiB/s (target ≥ ${TARGETS.ch341aKiBs}: ${meets(e.kibPerSec >= TARGETS.ch341aKiBs)})`,
     );
     say(
+      `    checked read (the default, and every backup: each window read twice and compared): ${
+        e.checked.kibPerSec.toFixed(1)
+      } KiB/s (${s(e.checked.ms)})`,
+    );
+    say(
       `    for scale: erase + program of one 4 KiB sector ${
         e.sectorWrite.ms.toFixed(1)
       } ms, ${e.sectorWrite.outTransfers} OUT transfers ` +

@@ -1,8 +1,9 @@
 /**
  * (e) The CH341A path: a whole-flash read of a virtual BK7231N in SPI mode through the real
- * CH341A driver and the virtual programmer (the same wiring as `--port ch341a:virtual:bk7231n`),
- * with the default read path. Counts USB bulk OUT transfers per 4 KiB and the modelled rate
- * under the CH341A half of the timing model (core/timing.ts).
+ * CH341A driver and the virtual programmer (the same wiring as `--port ch341a:virtual:bk7231n`).
+ * Counts USB bulk OUT transfers per 4 KiB and the modelled rate of one pass over the flash
+ * (`check: false`) under the CH341A half of the timing model (core/timing.ts), and the time of
+ * the default, checked read (every window read a second time and compared), which backups use.
  *
  * @module
  */
@@ -26,6 +27,8 @@ export interface Ch341aFigure {
   /** Raw SPI ceiling at this clock (8 clocks per byte, no command bytes). */
   ceilingKibPerSec: number;
   modelledMs: number;
+  /** The default read (and every backup): each window read twice and compared. */
+  checked: { kibPerSec: number; ms: number };
   /** Erasing and programming one 4 KiB sector (informational): OUT transfers and ms. */
   sectorWrite: { outTransfers: number; ms: number };
 }
@@ -42,8 +45,9 @@ export async function ch341aFigure(): Promise<Ch341aFigure> {
     await target.readSector(0x11000);
     const single = rig.device.stats.outTransfers - before;
     before = rig.device.stats.outTransfers;
-    const r = await readFlash(ctx, { addr: 0, size: ctx.flashSize });
+    const r = await readFlash(ctx, { addr: 0, size: ctx.flashSize, check: false });
     const outs = rig.device.stats.outTransfers - before;
+    const c = await readFlash(ctx, { addr: 0, size: ctx.flashSize });
     const data = Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) & 0xff);
     before = rig.device.stats.outTransfers;
     const t0 = rig.clock.now();
@@ -58,6 +62,7 @@ export async function ch341aFigure(): Promise<Ch341aFigure> {
       kibPerSec: r.accounting.kibPerSec!,
       ceilingKibPerSec: CH341A_TIMING.sckHz / 8 / 1024,
       modelledMs: r.accounting.elapsedMs,
+      checked: { kibPerSec: c.accounting.kibPerSec!, ms: c.accounting.elapsedMs },
       sectorWrite,
     };
   } finally {

@@ -33,6 +33,8 @@ Deno.test("power cut in the k-th erase or page program, then power back and --re
           wpLow: false,
           faultsDuringOpen: false,
           recover: true,
+          // the resume itself is what this property checks, so no newer data is written before it
+          newerData: false,
           plan: { seed, rates: { [kind]: 1 }, skip: { [kind]: k }, maxFaults: 1 },
         };
         const r = await runScenario(s);

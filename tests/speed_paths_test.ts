@@ -169,13 +169,21 @@ Deno.test("a window with a wrong CRC is narrowed to its sector, re-read, and lat
   assert.ok(crcs.includes("crc 40000 8000") && !crcs.includes("crc 40000 40000"), "then 32 KiB windows");
 });
 
-Deno.test("without a chip CRC a read reads every sector once", async () => {
+Deno.test("without a chip CRC a read checks each window by reading it again; check: false reads once", async () => {
   const t = new Fake({ chipCrc: false, readAhead: true });
   const { ctx } = await setup(t);
-  const r = await readFlash(ctx, { addr: 0x1000, size: 0x30000 });
-  assert.deepEqual(r.data, t.flash.subarray(0x1000, 0x31000));
+  const once = await readFlash(ctx, { addr: 0x1000, size: 0x30000, check: false });
+  assert.deepEqual(once.data, t.flash.subarray(0x1000, 0x31000));
   assert.equal(count(t.log, "crc"), 0);
   assert.equal(t.stats.roundTrips, 0x30000 / SECTOR);
+  t.log.length = 0;
+  const checked = await readFlash(ctx, { addr: 0x1000, size: 0x30000 });
+  assert.deepEqual(checked.data, t.flash.subarray(0x1000, 0x31000));
+  assert.deepEqual(
+    t.log.filter((l) => l.startsWith("crc")),
+    ["crc 1000 30000"],
+    "the window, read a second time",
+  );
 });
 
 Deno.test("verify is one CRC when the flash matches, and narrows down coarse to fine when it does not", async () => {

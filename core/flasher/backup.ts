@@ -369,10 +369,23 @@ export async function saveBackup(
       const before = ctx.target.hasChipCrc
         ? await withRetries(ctx, "backup", 0, 3, () => ctx.target.crc(0, ctx.flashSize))
         : null;
-      read = await readFlashTo(ctx, { addr: 0, size: ctx.flashSize, op: "backup" }, async (chunk, offset) => {
-        tee?.(chunk, offset);
-        await w.write(chunk).catch((e) => Promise.reject(storeFailure(`write the backup ${file}`, e)));
-      });
+      // every window checked (by chip CRC, or on SPI by a second read): a backup is kept as good
+      // only once each of its sectors reproduced
+      const whole = { addr: 0, size: ctx.flashSize, op: "backup" as const, check: true };
+      try {
+        read = await readFlashTo(ctx, whole, async (chunk, offset) => {
+          tee?.(chunk, offset);
+          await w.write(chunk).catch((e) => Promise.reject(storeFailure(`write the backup ${file}`, e)));
+        });
+      } catch (e) {
+        // a corrupted request noticed while reading (its reply named a change) may not be the only
+        // one: another whose reply was lost changed flash unseen, and the whole-flash comparison
+        // below, which would have caught it, never comes; so the whole flash is named
+        if (e instanceof FlashError && e.damage) {
+          e.damage = { ...e.damage, start: 0, end: Math.max(ctx.flashSize, e.damage.end) };
+        }
+        throw e;
+      }
       if (before !== null && read.crc32 !== before) {
         throw new FlashError(
           "BACKUP_FAILED",

@@ -147,6 +147,9 @@ export async function writeBackSectors(
     }): ${reason}; what they held is saved in ${saved}`,
   });
   const failed: number[] = [];
+  // a write-back request corrupted on the wire can change another sector, and the error that
+  // says so (its reply named that address) must not be lost with the sector that failed
+  const named: { start: number; end: number }[] = [];
   for (const s of sectors) {
     const data = await backup.bytes(s, SECTOR);
     let ok = false;
@@ -156,6 +159,7 @@ export async function writeBackSectors(
         if (!data.every((b) => b === 0xff)) await ctx.target.writeSector(s, data);
         ok = (await chipSpanCrc(ctx, { addr: s, len: SECTOR }, "integrity")) === crc32(data);
       } catch (e) {
+        if (e instanceof FlashError && e.damage) named.push({ start: e.damage.start, end: e.damage.end });
         if (!isTransient(e)) {
           ctx.onEvent?.({ type: "note", message: `sector ${hex(s)} cannot be written back: ${reasonOf(e)}` });
           break;
@@ -165,13 +169,13 @@ export async function writeBackSectors(
     if (!ok) failed.push(s);
   }
   if (failed.length > 0) {
-    const first = failed[0];
-    const last = failed[failed.length - 1] + SECTOR;
+    const first = Math.min(failed[0], ...named.map((d) => d.start));
+    const last = Math.max(failed[failed.length - 1] + SECTOR, ...named.map((d) => d.end));
     throw new FlashError(
       "WRITE_FAILED",
       `${failed.length} sector(s) outside the job differ from the backup and could not be written back (${
-        hex(first)
-      }..${hex(last - 1)})`,
+        sectorRanges(failed)
+      }); flash that may differ: ${hex(first)}..${hex(last - 1)}`,
       `write the backup ${check.backup} back over that range (over SPI for the bootloader window); what they held is in ${saved}`,
       { damage: { start: first, end: last, backup: check.backup } },
     );
@@ -207,31 +211,60 @@ export async function restoreOutside(
   ctx: FlasherContext,
   check: OutsideCheck & { bootloader: { end: number; allowed: boolean } },
 ): Promise<number[]> {
+  // writing a sector back is a request too, and one corrupted on the wire can land on another
+  // sector outside the job: the rest of the chip is compared again after every round
+  const restored: number[] = [];
+  const guarded = (s: number) => !check.bootloader.allowed && s < check.bootloader.end;
+  let left = await outsideDiffering(ctx, check);
+  for (let round = 0; round < check.attempts; round++) {
+    const sectors = left.map((b) => b.addr).filter((s) => !guarded(s));
+    if (sectors.length === 0) break;
+    // each round saves what it overwrites under its own name, so a later round keeps the first copy
+    const save = round === 0 ? check.save : { ...check.save, name: `${check.save.name}.round${round + 1}` };
+    restored.push(
+      ...await writeBackSectors(
+        ctx,
+        { ...check, save },
+        sectors,
+        round === 0
+          ? "they changed while this job ran (a request corrupted on the wire)"
+          : "they changed while sectors were being written back (a write-back corrupted on the wire)",
+      ),
+    );
+    left = await outsideDiffering(ctx, check);
+  }
+  if (left.length === 0) return restored;
+  const first = left[0].addr;
+  const last = left[left.length - 1].addr + SECTOR;
+  const stuck = left.map((b) => b.addr);
+  if (stuck.some((s) => !guarded(s))) {
+    throw new FlashError(
+      "WRITE_FAILED",
+      `${stuck.length} sector(s) outside the job still differ from the backup after ${check.attempts} rounds of writing back (${
+        sectorRanges(stuck)
+      }): requests are being corrupted on the wire`,
+      `shorten the wires or lower --baud, then write the backup ${check.backup} back over ${hex(first)}..${
+        hex(last - 1)
+      }`,
+      { damage: { start: first, end: last, backup: check.backup } },
+    );
+  }
+  throw new FlashError(
+    "WRITE_FAILED",
+    `${stuck.length} sector(s) of the bootloader window changed while this job ran (${
+      sectorRanges(stuck)
+    }: a request corrupted on the wire), and writing there needs --overwrite-bootloader`,
+    "keep the chip powered and run the same command with --resume --restore-outside --overwrite-bootloader: it puts the backup's copy back (what they hold now is saved first)",
+    { damage: { start: first, end: last, backup: check.backup } },
+  );
+}
+
+/** The sectors outside the job that differ from the backup. */
+function outsideDiffering(ctx: FlasherContext, check: OutsideCheck): Promise<Span[]> {
   const size = ctx.flashSize;
   const backup = new FlashContent(0, storedSource(check.store, check.backup, size));
   const spans: Span[] = [...sectorSpans(0, check.addr), ...sectorSpans(check.end, size - check.end)];
-  const bad = await differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
-  const sectors = bad.map((b) => b.addr);
-  const guarded = check.bootloader.allowed ? [] : sectors.filter((s) => s < check.bootloader.end);
-  const restored = await writeBackSectors(
-    ctx,
-    check,
-    sectors.filter((s) => !guarded.includes(s)),
-    "they changed while this job ran (a request corrupted on the wire)",
-  );
-  if (guarded.length > 0) {
-    const start = guarded[0];
-    const last = guarded[guarded.length - 1] + SECTOR;
-    throw new FlashError(
-      "WRITE_FAILED",
-      `${guarded.length} sector(s) of the bootloader window changed while this job ran (${
-        sectorRanges(guarded)
-      }: a request corrupted on the wire), and writing there needs --overwrite-bootloader`,
-      "keep the chip powered and run the same command with --resume --restore-outside --overwrite-bootloader: it puts the backup's copy back (what they hold now is saved first)",
-      { damage: { start, end: last, backup: check.backup } },
-    );
-  }
-  return restored;
+  return differingSpans(ctx, 0, backup, spans, { window: WINDOWS, attempts: 3, op: "integrity" });
 }
 
 /** CRCs of the flash on each side of a job's range, taken before its first erase. */

@@ -115,13 +115,17 @@ export class JournalWriter {
 
   /** Record sectors as programmed and verified, and save. */
   async markDone(sectors: readonly number[]): Promise<void> {
-    this.journal.done.push(...sectors);
+    this.journal.done.push(...sectors.filter((s) => !this.journal.done.includes(s)));
     await this.save();
   }
 
-  /** Record the end of the job, and save. */
+  /**
+   * Record the end of the job, and save. A verified job verified its whole range, so every
+   * planned sector is done (also those a resumed job found already written).
+   */
   async finish(state: "verified" | "failed", error?: string): Promise<void> {
     this.journal.state = state;
+    if (state === "verified") this.journal.done = [...this.journal.planned];
     if (error !== undefined) this.journal.error = error;
     await this.save();
   }

@@ -17,8 +17,10 @@ import { chipSpanCrc, type Fingerprint, isFingerprint } from "./fingerprint.ts";
 import { type SaveFirst, sectorRanges, writeBackSectors } from "./integrity.ts";
 import { remainingSectors, type WriteJournal } from "./journal.ts";
 import { alignDown, hex, humanSize } from "./range.ts";
-import type { FlashContent } from "./source.ts";
+import { FlashContent } from "./source.ts";
+import { readSectorRun } from "./read_ahead.ts";
 import { BLOCK, SECTOR } from "../target.ts";
+import { erasedCrc } from "./erased.ts";
 
 /** What the guard needs besides the context. */
 export interface ResumeGuardOptions {
@@ -56,7 +58,8 @@ const RESTART =
  * import type { BackupStore, ChipIdentity } from "./backup.ts";
  * import type { FlasherContext } from "./context.ts";
  * import type { WriteJournal } from "./journal.ts";
- * import type { FlashContent } from "./source.ts";
+ * import { FlashContent } from "./source.ts";
+import { readSectorRun } from "./read_ahead.ts";
  * declare const ctx: FlasherContext;
  * declare const journal: WriteJournal;
  * declare const journalName: string;
@@ -100,7 +103,8 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
     if (chip === want) continue;
     if (a + len <= addr || a >= end) changedOutside.push(span);
     else if (chip !== crcHex(await o.content.crc(a, len)) && alignDown(a, BLOCK) !== inFlux) {
-      unexplained.push(span);
+      const found = backup && o.store ? new FlashContent(0, storedSource(o.store, j.backup!, size)) : null;
+      unexplained.push(...await unexplainedSectors(ctx, span, o.content, backup?.sectorCrcs ?? null, found));
     }
   }
   if (unexplained.length > 0) {
@@ -139,6 +143,14 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
         hex(o.bootloader.end - 1)
       } (${sectorRanges(inLoader)}); nothing was written`,
       "add --overwrite-bootloader to write the backup's copy there too (what they hold now is saved first), or drop --restore-outside",
+      {
+        damage: {
+          // the interrupted job's range stays as it left it, and so do the changed sectors
+          start: Math.min(addr, ...sectors),
+          end: Math.max(end, Math.max(...sectors) + SECTOR),
+          backup: j.backup ?? undefined,
+        },
+      },
     );
   }
   const save: SaveFirst = {
@@ -231,6 +243,42 @@ async function checkBackup(
 }
 
 /** The sectors of changed spans whose chip CRC differs from the backup's. */
+/**
+ * The sectors of a region inside the image's range that hold neither what the job found there
+ * (the backup's copy), nor the image, nor erased flash, nor what programming over one of those
+ * leaves. Each of these is what the interrupted job, or a request of it corrupted on the wire
+ * (the boot protocol has no checksum on requests: an erase or a program that landed elsewhere
+ * in the range), can leave: programming only clears bits, so a sector whose set bits are a
+ * subset of the found content's or the image's is explained without an erase in between.
+ * Anything else is another chip's or newer data.
+ */
+async function unexplainedSectors(
+  ctx: FlasherContext,
+  span: { addr: number; len: number },
+  content: FlashContent,
+  backupCrcs: Uint32Array | null,
+  found: FlashContent | null,
+): Promise<{ addr: number; len: number }[]> {
+  const blank = erasedCrc(SECTOR);
+  const inImage = (s: number) => s >= content.addr && s + SECTOR <= content.addr + content.size;
+  const suspects: number[] = [];
+  for (const s of spanSectors([span])) {
+    const chip = await chipSpanCrc(ctx, { addr: s, len: SECTOR });
+    if (chip === blank || (backupCrcs && chip === backupCrcs[s / SECTOR])) continue;
+    if (inImage(s) && chip === await content.crc(s, SECTOR)) continue;
+    suspects.push(s);
+  }
+  const out: { addr: number; len: number }[] = [];
+  const programmedOver = (now: Uint8Array, was: Uint8Array) =>
+    now.every((b, i) => (b & ~was[i] & 0xff) === 0);
+  await readSectorRun(ctx, suspects, { op: "resume", attempts: 3 }, async (s, now) => {
+    if (found && programmedOver(now, await found.bytes(s, SECTOR))) return;
+    if (inImage(s) && programmedOver(now, await content.bytes(s, SECTOR))) return;
+    out.push({ addr: s, len: SECTOR });
+  });
+  return out.sort((a, b) => a.addr - b.addr);
+}
+
 async function changedSectors(
   ctx: FlasherContext,
   spans: readonly { addr: number; len: number }[],

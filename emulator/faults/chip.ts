@@ -139,6 +139,12 @@ export class FaultyFlash implements LoaderFlash {
   readonly dice: FaultDice;
   /** The rail whose failures cut operations short. */
   rail?: PowerRail;
+  /**
+   * Sees every erase or program the loader carries out (also one cut short by power loss),
+   * with the bytes it may have touched, before the loader replies: a harness ties it to the
+   * request that caused it.
+   */
+  onChange?: (change: FlashChange) => void;
 
   /** A faulty view of `nor`. */
   constructor(nor: NorFlash, dice: FaultDice) {
@@ -192,6 +198,7 @@ export class FaultyFlash implements LoaderFlash {
     const start = kind === "chip" ? 0 : addr - (addr % len);
     const range = this.nor.protectedRange();
     const blocked = range.end > range.start && start < range.end && start + len > range.start;
+    if (!blocked) this.onChange?.({ kind: "erase", start: start % this.nor.size, len, at: now });
     if (blocked || !this.dice.roll("power-loss-erase")) return this.nor.eraseRange(addr, kind, now);
     const progress = this.dice.float();
     const snap = this.nor.snapshot();
@@ -228,6 +235,11 @@ export class FaultyFlash implements LoaderFlash {
   /** Program; power may fail midway and leave the page partly programmed. */
   program(addr: number, data: Uint8Array, now: number): { doneAt: number } {
     if (this.#dark()) return { doneAt: now };
+    if (data.length > 0) {
+      const page = addr - (addr % PAGE);
+      const len = Math.min(this.nor.size, Math.ceil((addr % PAGE + data.length) / PAGE) * PAGE);
+      this.onChange?.({ kind: "program", start: page % this.nor.size, len, at: now });
+    }
     if (data.length === 0 || !this.dice.roll("power-loss-program")) return this.nor.program(addr, data, now);
     const first = addr - (addr % PAGE);
     const span = Math.min(this.nor.size - first, (Math.ceil((addr % PAGE + data.length) / PAGE)) * PAGE);
@@ -252,6 +264,18 @@ export class FaultyFlash implements LoaderFlash {
     this.rail?.cut(at);
     return { doneAt: at };
   }
+}
+
+/** One erase or program carried out on the flash. */
+export interface FlashChange {
+  /** What the flash did. */
+  kind: "erase" | "program";
+  /** First byte that may have changed. */
+  start: number;
+  /** Bytes that may have changed from `start` on (wrapping at the end of the flash). */
+  len: number;
+  /** Clock time of the operation. */
+  at: number;
 }
 
 /** Options of {@link createFaultyChip}. */

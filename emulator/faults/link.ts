@@ -9,7 +9,25 @@
 
 import type { Clock } from "../../core/clock.ts";
 import { type ByteLink, LinkClosedError, type ModemSignals } from "../../core/io/link.ts";
+import { decodeFields, encodeRequest } from "../../core/uart/codec.ts";
+import { RequestParser } from "../../core/uart/parser.ts";
+import { commandByKey, COMMANDS } from "../../core/uart/table.ts";
 import { FaultDice, type FaultKind, type FaultPlan, FaultRecorder } from "./plan.ts";
+
+/** Requests `tx-retarget` corrupts: those that change flash at an address, and the 4 KiB read. */
+const RETARGETED = new Set(["FlashErase", "FlashErase4K", "FlashWrite4K", "FlashWrite", "FlashRead4K"]);
+
+/** The one request `data` holds, if it is one `tx-retarget` applies to. */
+function retargetable(data: Uint8Array) {
+  if (data.length < 7 || data[0] !== 0x01 || data[1] !== 0xe0 || data[2] !== 0xfc) return null;
+  const parser = new RequestParser();
+  parser.push(data);
+  const frame = parser.next();
+  const spec = frame && commandByKey(frame.kind, frame.code);
+  if (!frame || !spec || !RETARGETED.has(spec.name) || parser.next()) return null;
+  const values = decodeFields(spec.request, frame.payload);
+  return values && typeof values.addr === "number" ? { spec, values } : null;
+}
 
 /** Options of a {@link FaultyLink}. */
 export interface FaultyLinkOptions {
@@ -51,6 +69,8 @@ export class FaultyLink implements ByteLink {
   #late: Uint8Array = new Uint8Array(0);
   #gone = false;
   #closed = false;
+  /** A `tx-retarget` also lost its reply: what arrives until the host writes again is lost. */
+  #deaf = false;
 
   /** `inner` with faults from `plan`. */
   constructor(inner: ByteLink, plan: FaultPlan, options: FaultyLinkOptions = {}) {
@@ -92,6 +112,7 @@ export class FaultyLink implements ByteLink {
   async write(data: Uint8Array): Promise<void> {
     this.#alive("write");
     this.#onWrite?.(data.slice(), this.clock.now());
+    this.#deaf = false;
     let out = data;
     const d = this.dice;
     if (out.length > 0 && d.roll("tx-drop")) {
@@ -105,6 +126,27 @@ export class FaultyLink implements ByteLink {
       this.#record("tx-flip", `flipped bit ${b} of written byte ${i} of ${out.length}`);
       out = out === data ? data.slice() : out;
       out[i] ^= 1 << b;
+    }
+    const target = out.length > 0 ? retargetable(out) : null;
+    // reads far outnumber erases and writes: only one read in 16 that draws the fault turns into
+    // an erase, so the fault also lands where a job changes flash
+    if (target && d.roll("tx-retarget") && (target.spec.name !== "FlashRead4K" || d.int(16) === 0)) {
+      const { spec, values } = target;
+      const addr = values.addr as number;
+      // half the time the reply is lost too (the case no host can see without comparing)
+      this.#deaf = d.int(2) === 0;
+      const lost = this.#deaf ? ", and the line lost what came back until the next request" : "";
+      if (spec.name === "FlashRead4K") {
+        out = encodeRequest(COMMANDS.FlashErase4K, { addr });
+        this.#record("tx-retarget", `FlashRead4K at 0x${addr.toString(16)} arrived as FlashErase4K${lost}`);
+      } else {
+        const moved = (addr ^ (1 << (12 + d.int(9)))) >>> 0;
+        out = encodeRequest(spec, { ...values, addr: moved });
+        this.#record(
+          "tx-retarget",
+          `${spec.name} at 0x${addr.toString(16)} arrived for 0x${moved.toString(16)}${lost}`,
+        );
+      }
     }
     if (d.roll("tx-garbage")) {
       const junk = d.bytes(1 + d.int(16));
@@ -138,6 +180,7 @@ export class FaultyLink implements ByteLink {
       }
       const got = await this.inner.read(65536, wait);
       if (got.length === 0) return got;
+      if (this.#deaf) return new Uint8Array(0);
       if (got.length <= 64 && got[0] === 0x04 && got[1] === 0x0e && d.roll("rx-stale")) {
         this.#record("rx-stale", `a ${got.length}-byte reply held back until the next request`);
         this.#late = concat(this.#late, got);

@@ -35,6 +35,13 @@ export type LinkFaultKind =
   | "tx-flip"
   /** Random bytes precede a write (line noise, another program on the port). */
   | "tx-garbage"
+  /**
+   * A flash request is corrupted where it hurts: one bit of the address of an erase or write
+   * flips (bits 12..20: another sector), or (for one read in 16 that draws it) the one bit that
+   * makes a FlashRead4K (0x09) a FlashErase4K (0x0B). A tx-flip that happens to land there; the
+   * protocol has no checksum.
+   */
+  | "tx-retarget"
   /** The first bytes after a host baud change are garbled. */
   | "baud-glitch"
   /**
@@ -90,6 +97,7 @@ export const LINK_FAULT_KINDS: readonly LinkFaultKind[] = [
   "tx-drop",
   "tx-flip",
   "tx-garbage",
+  "tx-retarget",
   "baud-glitch",
   "baud-ignored",
   "disconnect",
@@ -111,7 +119,7 @@ export const CHIP_FAULT_KINDS: readonly ChipFaultKind[] = [
 /**
  * Which faults to inject and how often. A rate is the probability that one opportunity of
  * that kind turns into a fault: per received chunk for `rx-*` (`rx-stale`: per short reply) and `fragment`, per write for
- * `tx-*`, per read for `delay` and `stall`, per baud change for `baud-glitch`, per distinct rate for `baud-ignored`, per call for
+ * `tx-*` (`tx-retarget`: per flash read, erase or write request), per read for `delay` and `stall`, per baud change for `baud-glitch`, per distinct rate for `baud-ignored`, per call for
  * `disconnect`, per transfer for `usb-*`, per erase or program for `power-loss-*`, per
  * request for `crc-slow` and `reprotect`, per CEN release for `spi-entry-refused`.
  *

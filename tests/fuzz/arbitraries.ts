@@ -24,6 +24,7 @@ const LEVELS: Record<FaultKind, readonly number[]> = {
   "tx-drop": [0.001, 0.005],
   "tx-flip": [0.001, 0.005],
   "tx-garbage": [0.001, 0.005],
+  "tx-retarget": [0.01, 0.03, 0.06],
   "baud-glitch": [0.3, 1],
   "baud-ignored": [0.3, 1],
   disconnect: [0.0002, 0.001],
@@ -48,18 +49,42 @@ const UART_KINDS: readonly (LinkFaultKind | ChipFaultKind)[] = [
 /** Faults an SPI job can meet: the programmer's USB faults and SPI-mode refusal. */
 const SPI_KINDS: readonly (UsbFaultKind | ChipFaultKind)[] = [...USB_FAULT_KINDS, "spi-entry-refused"];
 
-function ratesArb(kinds: readonly FaultKind[]): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
+function ratesArb(
+  kinds: readonly FaultKind[],
+  required: readonly FaultKind[] = [],
+): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
   const model: Record<string, fc.Arbitrary<number>> = {};
   for (const k of kinds) model[k] = fc.constantFrom(...LEVELS[k]);
-  return fc.record(model, { requiredKeys: [] }) as fc.Arbitrary<Partial<Record<FaultKind, number>>>;
+  return fc.record(model, { requiredKeys: [...required] }) as fc.Arbitrary<
+    Partial<Record<FaultKind, number>>
+  >;
+}
+
+/**
+ * A noisy TX line: corrupted requests (half of them with their reply lost) and only harmless
+ * faults besides. With every kind at once most jobs die of something else before a corrupted
+ * request reaches the erase and write phase, and few survive one whose reply was lost: those
+ * are what the rest-of-chip check, the final verify and the backup's own comparison exist for.
+ */
+const NOISY_TX: readonly FaultKind[] = ["tx-retarget", "crc-slow", "fragment", "delay"];
+
+function uartRatesArb(): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
+  return fc.oneof(
+    { weight: 1, arbitrary: ratesArb(UART_KINDS) },
+    { weight: 1, arbitrary: ratesArb(NOISY_TX, ["tx-retarget"]) },
+  );
 }
 
 const FILLS: readonly SectorFill[] = ["random", "same", "blank", "zero", "near"];
 
-/** Status words worth starting from: none, what Beken firmware leaves, CMP, SRP locks, anything. */
+/** Status words worth starting from: none, what Beken firmware leaves, CMP, SRP locks (with and without protection), anything. */
 const protectArb: fc.Arbitrary<number> = fc.oneof(
   { weight: 6, arbitrary: fc.constant(0) },
-  { weight: 3, arbitrary: fc.constantFrom(0x4004, 0x001c, 0x0004, 0x4000, 0x0024, 0x0100, 0x0080) },
+  {
+    weight: 3,
+    // SRP0 with protection (0x009c, 0x4084): writable only while WP# is high
+    arbitrary: fc.constantFrom(0x4004, 0x001c, 0x0004, 0x4000, 0x0024, 0x0100, 0x0080, 0x009c, 0x4084),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) },
 );
 
@@ -104,10 +129,11 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         { weight: 1, arbitrary: fc.constant("verify" as const) },
       ),
       at: fc.integer({ min: 0, max: 1000 }),
-      low: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, {
+      low: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, {
         weight: 1,
         arbitrary: fc.constant(true),
       }),
+      allowLow: fc.boolean(),
       sectors: fc.integer({ min: 1, max: 40 }),
       fills: fc.array(fc.constantFrom(...FILLS), { minLength: 1, maxLength: 6 }),
       contentSeed: fc.integer({ min: 0, max: 0x7fffffff }),
@@ -128,9 +154,13 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         weight: 4,
         arbitrary: fc.constant(true),
       }),
+      wrongSibling: fc.oneof({ weight: 1, arbitrary: fc.constant(false) }, {
+        weight: 1,
+        arbitrary: fc.constant(true),
+      }),
       plan: fc.record({
         seed: fc.integer({ min: 0, max: 0x7fffffff }),
-        rates: ratesArb(p === "uart" ? UART_KINDS : SPI_KINDS),
+        rates: p === "uart" ? uartRatesArb() : ratesArb(SPI_KINDS),
       }),
     })
   );

@@ -2,7 +2,7 @@
  * `deno task fuzz`: a long fault-injection campaign over every chip profile and both paths.
  *
  * ```
- * deno task fuzz --runs 2000 --seed 1 [--json] [--path uart|spi|any] [--max-seconds N] [--shard i/n]
+ * deno task fuzz --runs 2000 --seed 1 [--json] [--path uart|spi|any] [--max-seconds N] [--first] [--shrink N] [--shard i/n]
  * deno task fuzz merge shard-1.json shard-2.json … [--json]
  * deno task fuzz --replay fuzz-failures/seed-1-path-17.json
  * deno task fuzz --seed 1 --replay 17:3:0
@@ -36,6 +36,8 @@ export interface CampaignOptions {
   maxSeconds?: number;
   /** Shrink at most this many violating runs (default 3). */
   shrink?: number;
+  /** Stop at the first violating run (the rest count as not run). */
+  stopAtFirst?: boolean;
   /** Called every few seconds with the running totals. */
   onProgress?: (report: CampaignReport) => void;
   /** Called before each run this campaign (or shard) carries out, with its global index. */
@@ -69,17 +71,20 @@ export interface CampaignReport {
   /** Runs whose invariants were breached. */
   violations: number;
   /**
-   * Runs where an SPI read (which trusts the bus by design) handed out or backed up a flipped
-   * bit in a sector the job did not touch: not a broken promise, but counted so it stays visible.
-   */
-  unverifiedSpiReads: number;
-  /**
-   * Runs where a corrupted request was carried out, its reply never arrived and the job failed,
-   * with no backup of the job to compare with: no host can see that (the protocol has no checksum).
+   * Runs where a request corrupted on the wire changed flash at its own (wrong) address, the job
+   * failed before it compared the rest of the chip, and no backup of the job existed to compare
+   * with: no host can see that (the boot protocol has no checksum on requests).
    */
   undetectable: number;
   /** Indices (fast-check paths) of those runs, for `--replay`. */
   undetectableRuns: number[];
+  /**
+   * Runs a `crc-erased` reply stopped short (a CheckCRC reply has no checksum: a limit of the
+   * protocol, excluded from violations only where every differing byte lies under that reply).
+   */
+  protocolLimits: number;
+  /** Index of the first violating run, or null. */
+  firstViolation: number | null;
   /** Faults injected, by kind, over all runs. */
   faults: Partial<Record<FaultKind, number>>;
   /** First-run outcomes ("ok" or an error code). */
@@ -112,8 +117,8 @@ async function safeRun(s: Scenario): Promise<ScenarioResult> {
     return {
       outcome: "crash",
       violations: [`scenario crashed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`],
-      unverified: [],
       undetectable: [],
+      protocolLimits: [],
       faults: {},
       quirks: {},
       virtualMs: 0,
@@ -142,9 +147,10 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     path: opts.path ?? "any",
     shards: opts.shard ? { count: opts.shard.count, indices: [opts.shard.index] } : null,
     violations: 0,
-    unverifiedSpiReads: 0,
     undetectable: 0,
     undetectableRuns: [],
+    protocolLimits: 0,
+    firstViolation: null,
     faults: {},
     outcomes: {},
     recoveries: {},
@@ -170,7 +176,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     fc.asyncProperty(arb, async (s) => {
       const i = index++;
       if (opts.shard && !inShard(i, opts.shard)) return true;
-      if (performance.now() > deadline) {
+      if (performance.now() > deadline || (opts.stopAtFirst && report.violations > 0)) {
         report.truncated = true;
         return true;
       }
@@ -184,13 +190,14 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       bump(report.chips, s.chip);
       for (const [k, n] of Object.entries(r.faults)) bump(report.faults, k, n);
       for (const [k, n] of Object.entries(r.quirks ?? {})) bump(report.quirks, k, n);
-      if (r.unverified.length > 0) report.unverifiedSpiReads++;
+      if (r.protocolLimits.length > 0) report.protocolLimits++;
       if (r.undetectable.length > 0) {
         report.undetectable++;
         report.undetectableRuns.push(i);
       }
       if (r.violations.length > 0) {
         report.violations++;
+        report.firstViolation ??= i;
         bad.push({ index: i, scenario: s, violations: r.violations });
         opts.onViolation?.(i, s, r.violations);
       }
@@ -249,7 +256,7 @@ function parseArgs(args: string[]): Record<string, string | boolean> {
     const a = args[i];
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
     const key = a.slice(2);
-    if (key === "json") out.json = true;
+    if (key === "json" || key === "first") out[key] = true;
     else {
       const v = args[++i];
       if (v === undefined) throw new Error(`${a} needs a value`);
@@ -261,7 +268,9 @@ function parseArgs(args: string[]): Record<string, string | boolean> {
 
 function printReport(r: CampaignReport): void {
   const lines = [
-    `scenarios run: ${r.runs}${r.truncated ? " (stopped at --max-seconds)" : ""}  seed: ${r.seed}${
+    `scenarios run: ${r.runs}${
+      r.truncated ? " (stopped early: --max-seconds or --first)" : ""
+    }  seed: ${r.seed}${
       r.shards
         ? `  shards ${r.shards.indices.join(",")} of ${r.shards.count} (campaign of ${r.campaignRuns})`
         : ""
@@ -275,10 +284,10 @@ function printReport(r: CampaignReport): void {
     `loader quirks that acted (scenarios): ${JSON.stringify(r.quirks)}`,
     `faults injected by kind:`,
     ...Object.entries(r.faults).sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${k.padEnd(20)} ${n}`),
-    `SPI reads that trusted a noisy bus (by design, not a violation): ${r.unverifiedSpiReads}`,
-    `corrupted request, reply lost, job failed, no backup to compare (no host can see it): ${r.undetectable}${
+    `corrupted request changed flash elsewhere, job failed, no backup to compare (no host can see it): ${r.undetectable}${
       r.undetectableRuns.length ? ` (runs ${r.undetectableRuns.slice(0, 10).join(", ")})` : ""
     }`,
+    `stopped short by one CheckCRC reply carrying the CRC of 0xFF (the reply has no checksum): ${r.protocolLimits}`,
     `invariant violations: ${r.violations}`,
   ];
   console.log(lines.join("\n"));
@@ -340,7 +349,7 @@ async function main(args: string[]): Promise<number> {
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
     console.error(
-      "usage: deno task fuzz --runs N --seed S [--json] [--path uart|spi|any] [--max-seconds T] [--shard i/n]",
+      "usage: deno task fuzz --runs N --seed S [--json] [--path uart|spi|any] [--max-seconds T] [--first] [--shrink N] [--shard i/n]",
     );
     console.error("       deno task fuzz merge <report.json>… [--json]");
     console.error("       deno task fuzz --replay <file.json> | --seed S --replay <fast-check path>");
@@ -379,6 +388,8 @@ async function main(args: string[]): Promise<number> {
     path,
     maxSeconds,
     shard,
+    stopAtFirst: o.first === true,
+    shrink: o.shrink === undefined ? undefined : Number(o.shrink),
     onViolation: (i, sc, v) =>
       console.error(
         `violation in run ${i} (replay: --seed ${seed} --replay ${i}): ${v.join("; ")}\n  ${

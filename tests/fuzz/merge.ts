@@ -69,7 +69,7 @@ function add(into: Record<string, number>, from: Record<string, number | undefin
  * Add shard reports up into the report of the campaign they slice. Every shard `1..n` must be
  * there exactly once, all from the same seed, run count and path.
  *
- * Counts (runs, violations, faults by kind, outcomes, recoveries, paths, chips, the lists of
+ * Counts (runs, violations, the first violating run, faults by kind, outcomes, recoveries, paths, chips, the lists of
  * runs) equal those of the unsharded campaign; `seconds` is the sum over shards (machine time,
  * not wall time) and `failures` are the shards' shrunk failures in run order.
  *
@@ -109,9 +109,10 @@ export function mergeReports(reports: readonly CampaignReport[]): CampaignReport
     path: first.path,
     shards: { count: count!, indices: [...seen].sort((a, b) => a - b) },
     violations: 0,
-    unverifiedSpiReads: 0,
     undetectable: 0,
     undetectableRuns: [],
+    protocolLimits: 0,
+    firstViolation: null,
     faults: {},
     outcomes: {},
     recoveries: {},
@@ -127,9 +128,13 @@ export function mergeReports(reports: readonly CampaignReport[]): CampaignReport
   for (const r of reports) {
     out.runs += r.runs;
     out.violations += r.violations;
-    out.unverifiedSpiReads += r.unverifiedSpiReads;
     out.undetectable += r.undetectable;
+    out.protocolLimits += r.protocolLimits;
     out.undetectableRuns.push(...r.undetectableRuns);
+    // run indices are global, so the campaign's first violation is the least of the shards'
+    if (r.firstViolation !== null && (out.firstViolation === null || r.firstViolation < out.firstViolation)) {
+      out.firstViolation = r.firstViolation;
+    }
     for (const key of COUNT_MAPS) add(out[key] as Record<string, number>, r[key]);
     out.seconds += r.seconds;
     out.virtualHours += r.virtualHours;
@@ -145,7 +150,7 @@ export function mergeReports(reports: readonly CampaignReport[]): CampaignReport
 
 /** The fields of a report that sharding must not change, as one string. */
 export function countsOf(report: CampaignReport): string {
-  const { runs, seed, violations, unverifiedSpiReads, undetectable, undetectableRuns } = report;
+  const { runs, seed, violations, firstViolation, undetectable, undetectableRuns, protocolLimits } = report;
   const copy = { ...report };
   sortCounts(copy);
   const { faults, outcomes, recoveries, paths, chips, quirks } = copy;
@@ -153,9 +158,10 @@ export function countsOf(report: CampaignReport): string {
     runs,
     seed,
     violations,
-    unverifiedSpiReads,
+    firstViolation,
     undetectable,
     undetectableRuns,
+    protocolLimits,
     faults,
     outcomes,
     recoveries,
