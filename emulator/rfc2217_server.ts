@@ -27,16 +27,8 @@ import {
   type TelnetEvent,
 } from "../core/io/telnet.ts";
 import { chipLines, type ResetLine } from "./reset_wiring.ts";
-import {
-  closeQuietly,
-  describeAddr,
-  type EmulatorServer,
-  formatHost,
-  parseListenAddress,
-  type ServeOptions,
-  settleWithin,
-} from "./serve.ts";
-import { type Channel, runSession, ServerClock } from "./serve_session.ts";
+import { type EmulatorServer, serveConnections, type ServeOptions } from "./serve.ts";
+import type { Channel } from "./serve_session.ts";
 import type { UartDevice } from "./uart_device.ts";
 
 /** Options of {@link serveRfc2217}. */
@@ -44,9 +36,6 @@ export interface Rfc2217ServeOptions extends ServeOptions {
   /** Which modem line drives the chip's CEN (default "rts"). */
   resetLine?: ResetLine;
 }
-
-/** How long a new client waits for the previous one's session to wind down. */
-const HANDOVER_MS = 250;
 
 /**
  * Serve `device` as an RFC 2217 port on loopback. The address is `rfc2217://<host>:<port>`.
@@ -66,66 +55,23 @@ export function serveRfc2217(
   listen: { hostname?: string; port?: number } = {},
   options: Rfc2217ServeOptions = {},
 ): EmulatorServer {
-  const { hostname, port } = parseListenAddress(
-    `${formatHost(listen.hostname ?? "127.0.0.1")}:${listen.port ?? 0}`,
-  );
-  const listener = Deno.listen({ hostname, port, transport: "tcp" });
-  const address = `rfc2217://${formatHost(hostname)}:${listener.addr.port}`;
-  const clock = new ServerClock();
   const log = options.log ?? (() => {});
   const wiring = options.resetLine ?? "rts";
-  let current: Deno.Conn | null = null;
-  let session: Promise<void> = Promise.resolve();
-  const done = (async () => {
-    try {
-      for await (const conn of listener) {
-        if (current) await settleWithin(session, HANDOVER_MS);
-        if (current) {
-          log("a second client was turned away (one client at a time)");
-          closeQuietly(conn);
-          continue;
-        }
-        current = conn;
-        try {
-          (conn as Deno.TcpConn).setNoDelay(true);
-        } catch {
-          // the replies still arrive, only later
-        }
-        log(`client connected from ${describeAddr(conn.remoteAddr)}; chip reset`);
-        const channel = new ComPortChannel(conn, {
-          log,
-          signals: (lines) => {
-            const chip = chipLines(wiring, lines);
-            if (chip) device.signals(chip, clock.now());
-          },
-        });
-        session = runSession(device, channel, clock, options.pace ?? "wire", log).finally(() => {
-          channel.end();
-          closeQuietly(conn);
-          current = null;
-          log("client disconnected");
-          options.onDisconnect?.();
-        });
-      }
-    } catch {
-      // the listener was closed
-    }
-    await session;
-  })();
-  return {
-    address,
-    now: () => clock.now(),
-    done,
-    async close() {
-      try {
-        listener.close();
-      } catch {
-        // closed already
-      }
-      if (current) closeQuietly(current);
-      await done;
+  let clock = (): number => 0;
+  const server = serveConnections(device, "rfc2217", listen, options, {
+    channelFor(conn) {
+      const channel = new ComPortChannel(conn, {
+        log,
+        signals: (lines) => {
+          const chip = chipLines(wiring, lines);
+          if (chip) device.signals(chip, clock());
+        },
+      });
+      return { channel, end: () => channel.end() };
     },
-  };
+  });
+  clock = server.now;
+  return server;
 }
 
 /** One RFC 2217 client: telnet decoding in, escaping out, COM-PORT commands carried out. */

@@ -142,13 +142,42 @@ export function serveTcp(
   listen: { hostname?: string; port?: number } = {},
   options: ServeOptions = {},
 ): EmulatorServer {
+  return serveConnections(device, "tcp", listen, options, {
+    channelFor: (conn) => ({ channel: tcpChannel(conn) }),
+    turnAway,
+  });
+}
+
+/** How {@link serveConnections} turns a connection into a session. */
+export interface ConnectionServing {
+  /** The channel over `conn`, and what to do when its session has ended. */
+  channelFor(conn: Deno.Conn): { channel: Channel; end?: () => void };
+  /** What a second client gets while one is served (default: its connection is closed at once). */
+  turnAway?: (conn: Deno.Conn) => Promise<void>;
+}
+
+/**
+ * Listen on loopback and serve `device` to one client at a time over a `scheme://host:port`
+ * address: the accept loop of the TCP and RFC 2217 servers. A second client is turned away
+ * (after a short grace period, in case the other one has just left).
+ *
+ * @throws {FlashError} code "USAGE" for a non-loopback host.
+ */
+export function serveConnections(
+  device: UartDevice,
+  scheme: string,
+  listen: { hostname?: string; port?: number },
+  options: ServeOptions,
+  serving: ConnectionServing,
+): EmulatorServer {
   const { hostname, port } = parseListenAddress(
     `${formatHost(listen.hostname ?? "127.0.0.1")}:${listen.port ?? 0}`,
   );
   const listener = Deno.listen({ hostname, port, transport: "tcp" });
-  const address = `tcp://${formatHost(hostname)}:${listener.addr.port}`;
+  const address = `${scheme}://${formatHost(hostname)}:${listener.addr.port}`;
   const clock = new ServerClock();
   const log = options.log ?? (() => {});
+  const away = serving.turnAway ?? ((conn: Deno.Conn) => Promise.resolve(closeQuietly(conn)));
   let current: Deno.Conn | null = null;
   let session: Promise<void> = Promise.resolve();
   const turnedAway = new Map<Deno.Conn, Promise<void>>();
@@ -159,8 +188,8 @@ export function serveTcp(
         if (current) await settleWithin(session, HANDOVER_MS);
         if (current) {
           log("a second client was turned away (one client at a time)");
-          const away = turnAway(conn).finally(() => turnedAway.delete(conn));
-          turnedAway.set(conn, away);
+          const gone = away(conn).finally(() => turnedAway.delete(conn));
+          turnedAway.set(conn, gone);
           continue;
         }
         current = conn;
@@ -170,7 +199,9 @@ export function serveTcp(
           // the replies still arrive, only later
         }
         log(`client connected from ${describeAddr(conn.remoteAddr)}; chip reset`);
-        session = runSession(device, tcpChannel(conn), clock, options.pace ?? "wire", log).finally(() => {
+        const { channel, end } = serving.channelFor(conn);
+        session = runSession(device, channel, clock, options.pace ?? "wire", log).finally(() => {
+          end?.();
           closeQuietly(conn);
           current = null;
           log("client disconnected");
@@ -193,9 +224,9 @@ export function serveTcp(
         // closed already
       }
       if (current) closeQuietly(current);
-      const away = [...turnedAway.values()];
+      const gone = [...turnedAway.values()];
       for (const conn of turnedAway.keys()) closeQuietly(conn);
-      await Promise.all(away);
+      await Promise.all(gone);
       await done;
     },
   };
