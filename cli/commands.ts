@@ -73,6 +73,28 @@ async function bootloaderAllowed(
   );
 }
 
+/**
+ * What every CLI write or erase passes its job: the bootloader window, the backup directory as
+ * the store, the chip's names for backups, the wall time, `--no-backup`, and the after-image.
+ */
+export function jobOptions(s: Session, env: CommandEnv): {
+  bootloaderEnd: number;
+  store: DirectoryStore;
+  identity: Session["identity"];
+  createdAt: Date;
+  noBackup: boolean;
+  saveResult: true;
+} {
+  return {
+    bootloaderEnd: s.bootloaderEnd,
+    store: new DirectoryStore(env.backupDir),
+    identity: s.identity,
+    createdAt: env.now(),
+    noBackup: env.noBackup,
+    saveResult: true,
+  };
+}
+
 /** The flasher context of a session, wired to the progress bar and stderr. */
 export async function contextFor(s: Session, env: CommandEnv): Promise<FlasherContext> {
   return await createContext(s.target, s.clock, {
@@ -306,12 +328,7 @@ export async function writeFlashCommand(
     addr: args.addr,
     // over SPI, --yes also confirms a resume's write-back into the bootloader window
     overwriteBootloader: overwriteBootloader || (s.kind === "spi" && env.yes),
-    bootloaderEnd: s.bootloaderEnd,
-    store: new DirectoryStore(env.backupDir),
-    identity: s.identity,
-    createdAt: env.now(),
-    noBackup: env.noBackup,
-    saveResult: true,
+    ...jobOptions(s, env),
   });
   finish(
     s,
@@ -361,12 +378,7 @@ export async function eraseRegionCommand(
     addr: args.addr,
     size: args.size,
     overwriteBootloader: await bootloaderAllowed(s, env, "erase", args.addr, args.size),
-    bootloaderEnd: s.bootloaderEnd,
-    store: new DirectoryStore(env.backupDir),
-    identity: s.identity,
-    createdAt: env.now(),
-    noBackup: env.noBackup,
-    saveResult: true,
+    ...jobOptions(s, env),
   });
   finish(
     s,

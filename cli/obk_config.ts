@@ -14,8 +14,8 @@ import { writeFlash } from "../core/flasher/write.ts";
 import { inspectDump } from "../core/image/inspect.ts";
 import { decodeObkConfig, encodeObkConfig, type ObkSettings } from "../core/image/obk_config.ts";
 import { obkTemplate } from "../core/image/tuya_config.ts";
-import { type CommandEnv, contextFor } from "./commands.ts";
-import { DirectoryStore, readImage } from "../core/flasher/files.ts";
+import { type CommandEnv, contextFor, jobOptions } from "./commands.ts";
+import { readImage } from "../core/flasher/files.ts";
 import type { Session } from "./session.ts";
 
 /** Options of `obk-config`. */
@@ -145,12 +145,7 @@ export async function obkConfigCommand(s: Session, env: CommandEnv, o: ObkConfig
   const r = await writeFlash(ctx, sector, {
     addr,
     overwriteBootloader: false,
-    bootloaderEnd: s.bootloaderEnd,
-    store: new DirectoryStore(env.backupDir),
-    identity: s.identity,
-    createdAt: env.now(),
-    noBackup: env.noBackup,
-    saveResult: true,
+    ...jobOptions(s, env),
   });
   env.progress.stop();
   const masked = (k: string, v: string) => (/pass/.test(k) && v ? `<masked: ${v.length} chars>` : v);

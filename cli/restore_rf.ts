@@ -11,8 +11,8 @@ import { FlashError } from "../core/errors.ts";
 import { hex } from "../core/flasher/range.ts";
 import { writeFlash } from "../core/flasher/write.ts";
 import { parseRfTlv, randomTemplateMac, templateRfTlvN } from "../core/image/rf_tlv.ts";
-import { type CommandEnv, contextFor } from "./commands.ts";
-import { DirectoryStore, readImage } from "../core/flasher/files.ts";
+import { type CommandEnv, contextFor, jobOptions } from "./commands.ts";
+import { readImage } from "../core/flasher/files.ts";
 import type { Session } from "./session.ts";
 
 /** Options of `restore-rf`. */
@@ -128,12 +128,7 @@ export async function restoreRfCommand(s: Session, env: CommandEnv, o: RestoreRf
   const r = await writeFlash(ctx, sector, {
     addr: rf,
     overwriteBootloader: false,
-    bootloaderEnd: s.bootloaderEnd,
-    store: new DirectoryStore(env.backupDir),
-    identity: s.identity,
-    createdAt: env.now(),
-    noBackup: env.noBackup,
-    saveResult: true,
+    ...jobOptions(s, env),
   });
   env.progress.stop();
   env.out.result(
