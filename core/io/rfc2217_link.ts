@@ -12,6 +12,7 @@
  * @module
  */
 
+import { ChunkQueue } from "./chunk_queue.ts";
 import { type Clock, realClock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
 import { wireMs } from "../timing.ts";
@@ -74,7 +75,7 @@ export class Rfc2217Link implements ByteLink {
   #modemState: number | null = null;
   #lineState: number | null = null;
   #serverSignature: string | null = null;
-  #chunks: Uint8Array[] = [];
+  #chunks = new ChunkQueue();
   #purging = false;
   #suspended = false;
   #txFree = 0;
@@ -325,22 +326,12 @@ export class Rfc2217Link implements ByteLink {
 
   async read(max: number, timeoutMs: number): Promise<Uint8Array> {
     if (this.#closed) throw new LinkClosedError(this.name, "port closed");
-    if (this.#chunks.length === 0 && !this.#ended && timeoutMs > 0) await this.#waitForInput(timeoutMs);
-    if (this.#chunks.length === 0) {
+    if (this.#chunks.empty && !this.#ended && timeoutMs > 0) await this.#waitForInput(timeoutMs);
+    if (this.#chunks.empty) {
       if (this.#closed || this.#ended) throw this.#closedError();
       return new Uint8Array(0);
     }
-    return this.#take(Math.max(1, max));
-  }
-
-  #take(max: number): Uint8Array {
-    const first = this.#chunks[0];
-    if (first.length > max) {
-      this.#chunks[0] = first.subarray(max);
-      return first.slice(0, max);
-    }
-    this.#chunks.shift();
-    return first;
+    return this.#chunks.take(Math.max(1, max));
   }
 
   async write(data: Uint8Array): Promise<void> {
@@ -369,8 +360,8 @@ export class Rfc2217Link implements ByteLink {
    */
   async flushInput(): Promise<void> {
     if (this.#closed || this.#ended) throw this.#closedError();
-    const stale = this.#chunks.length > 0;
-    this.#chunks = [];
+    const stale = !this.#chunks.empty;
+    this.#chunks.clear();
     if (!stale) return;
     this.#purging = true;
     this.#expect(ackKey(COM_PORT.PURGE_DATA, [PURGE.RECEIVE])).then((ack) => {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { ChunkQueue } from "./chunk_queue.ts";
 import { type Clock, realClock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
 import { type ByteLink, LinkClosedError, type ModemSignals } from "./link.ts";
@@ -118,7 +119,7 @@ export class TcpLink implements ByteLink {
   readonly hasModemLines = false;
   #conn: Deno.Conn;
   #baud: number;
-  #chunks: Uint8Array[] = [];
+  #chunks = new ChunkQueue();
   #ended = false;
   #closed = false;
   #wake: (() => void) | null = null;
@@ -166,7 +167,7 @@ export class TcpLink implements ByteLink {
 
   async read(max: number, timeoutMs: number): Promise<Uint8Array> {
     if (this.#closed) throw new LinkClosedError(this.name, "port closed");
-    if (this.#chunks.length === 0 && !this.#ended && timeoutMs > 0) {
+    if (this.#chunks.empty && !this.#ended && timeoutMs > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
@@ -175,13 +176,13 @@ export class TcpLink implements ByteLink {
       clearTimeout(timer);
       this.#wake = null;
     }
-    if (this.#chunks.length === 0) {
+    if (this.#chunks.empty) {
       if (this.#closed) throw new LinkClosedError(this.name, "port closed");
       if (this.#ended && this.#turnedAway()) throw this.#busy();
       if (this.#ended) throw new LinkClosedError(this.name, "the bridge closed the connection");
       return new Uint8Array(0);
     }
-    return this.#take(Math.max(1, max));
+    return this.#chunks.take(Math.max(1, max));
   }
 
   #busy(): FlashError {
@@ -195,16 +196,6 @@ export class TcpLink implements ByteLink {
   /** Whether the far side sent the emulator's busy notice and nothing else. */
   #turnedAway(): boolean {
     return this.#headLength === BUSY_BYTES.length && this.#head.every((b, i) => b === BUSY_BYTES[i]);
-  }
-
-  #take(max: number): Uint8Array {
-    const first = this.#chunks[0];
-    if (first.length > max) {
-      this.#chunks[0] = first.subarray(max);
-      return first.slice(0, max);
-    }
-    this.#chunks.shift();
-    return first;
   }
 
   async write(data: Uint8Array): Promise<void> {
@@ -223,7 +214,7 @@ export class TcpLink implements ByteLink {
   }
 
   flushInput(): Promise<void> {
-    this.#chunks = [];
+    this.#chunks.clear();
     return Promise.resolve();
   }
 
