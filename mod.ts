@@ -177,6 +177,7 @@ export {
   type ChipIdentity as BackupIdentity,
   MemoryStore,
   type StoreEntry,
+  type StoreLock,
   type StoreWriter,
   takeBackup,
 } from "./core/flasher/backup.ts";

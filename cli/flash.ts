@@ -240,7 +240,6 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
   const run = async (
     cmd: { optsWithGlobals(): unknown },
     body: (s: Session, env: CommandEnv) => Promise<void>,
-    job: { writes: boolean } = { writes: false },
   ): Promise<void> => {
     const g = globalsOf(cmd);
     const spec = parsePortSpec(g.port);
@@ -271,7 +270,6 @@ function buildProgram(io: CliIO, out: Output, opts: MainOptions, args: readonly 
         linkTimeoutMs: parsePositiveDuration(g.linkTimeout, "--link-timeout"),
         skipKeyCheck: g.skipKeyCheck ?? false,
         state: g.state,
-        lockBackupDir: job.writes ? g.backupDir : undefined,
         seed: g.seed === undefined ? undefined : parseNumber(g.seed, "--seed"),
         signal: opts.signal,
         spiEntry: spiEntryOf(g),

@@ -45,7 +45,6 @@ export interface CommandWiring {
   run(
     cmd: { optsWithGlobals(): unknown },
     body: (s: Session, env: CommandEnv) => Promise<void>,
-    job?: { writes: boolean },
   ): Promise<void>;
   /** `--out -`: a sink writing the flash bytes to stdout, or undefined for a file. */
   stdoutSink(path: string): OutputFile | undefined;
@@ -110,9 +109,7 @@ export function defineCommands(program: Command, w: CommandWiring): void {
       }
       const data = await openImage(image);
       try {
-        await run(cmd, (s, env) => writeFlashCommand(s, env, { image, data, addr, resume, restoreOutside }), {
-          writes: true,
-        });
+        await run(cmd, (s, env) => writeFlashCommand(s, env, { image, data, addr, resume, restoreOutside }));
       } finally {
         data.close();
       }
@@ -138,7 +135,7 @@ export function defineCommands(program: Command, w: CommandWiring): void {
     .requiredOption("--size <n>", "bytes (multiple of 4K)")
     .action(async (o, cmd) => {
       const args = { addr: parseNumber(o.addr, "--addr"), size: parseNumber(o.size, "--size") };
-      await run(cmd, (s, env) => eraseRegionCommand(s, env, args), { writes: true });
+      await run(cmd, (s, env) => eraseRegionCommand(s, env, args));
     });
 
   program.command("spi-enter")

@@ -73,8 +73,6 @@ export interface SessionOptions {
   skipKeyCheck: boolean;
   /** `--state` file of a virtual chip (locked for the session). */
   state?: string;
-  /** Backup directory of a job that writes (locked for the session, with its journals). */
-  lockBackupDir?: string;
   /** Seed of a virtual chip's randomness (wire garbage, SPI-entry luck). */
   seed?: number;
   /** Beken SPI-mode entry overrides. */
@@ -156,12 +154,12 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
       "drop --seed, or use --port virtual:<chip> / ch341a:virtual:<chip>",
     );
   }
-  // a second process on the same chip state or backup directory would interleave its writes
-  // with ours and both would report success: each is held for the whole session
+  // a second process on the same chip state would interleave its writes with ours and both would
+  // report success: it is held for the whole session (the backup directory is held by each job,
+  // DirectoryStore.lock)
   const locks: HeldLock[] = [];
   try {
     if (opts.state) locks.push(await lockPath(opts.state, { directory: false }));
-    if (opts.lockBackupDir) locks.push(await lockPath(opts.lockBackupDir, { directory: true }));
     return await runSession(opts, body);
   } finally {
     for (const l of locks.reverse()) l.release();

@@ -415,6 +415,34 @@ Deno.test("bug 4, overlapping for sure: two jobs on one --state in one process, 
   }
 });
 
+Deno.test("two jobs on two chips share one --backup-dir: the second is refused and its chip untouched", async () => {
+  const b = await bench();
+  try {
+    const states = [b.state, `${b.dir}/S2`];
+    for (const [i, s] of states.entries()) {
+      await (await createVirtualChip({ chip: "bk7231n", state: s, seed: i + 1 })).save();
+    }
+    const before = await Promise.all(states.map((s) => b.chip(s)));
+    const img = `${b.dir}/a.bin`;
+    await Deno.writeFile(img, noise(0x40000, 13));
+    // both start at once; the first job to reach its plan holds the directory to its end
+    const runs = await Promise.all(
+      states.map((s) => flash([...b.v(s), "write-flash", img, "--addr", "0x100000"])),
+    );
+    const ok = runs.filter((r) => r.code === 0);
+    assert.equal(ok.length, 1, runs.map((r) => r.stderr).join("\n---\n"));
+    const loser = runs.findIndex((r) => r.code !== 0);
+    refused(runs[loser], "PORT", /bk is in use by another process$/);
+    assert.deepEqual(await b.chip(states[loser]), before[loser], "the refused job's chip is untouched");
+    // the one backup in the directory is the winner's chip as it was
+    const backups = (await b.files()).filter((f) => /^BK7231N_[^.]*\.bin$/.test(f));
+    assert.equal(backups.length, 1, backups.join(" "));
+    assert.deepEqual(await Deno.readFile(`${b.bk}/${backups[0]}`), before[1 - loser]);
+  } finally {
+    await Deno.remove(b.dir, { recursive: true });
+  }
+});
+
 Deno.test("locks are OS flock locks: held by one process, refused to another, free again after", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bekenlab-lock-" });
   try {

@@ -13,6 +13,7 @@
  */
 
 import { FlashError } from "../errors.ts";
+import { inUseError } from "../io/lock.ts";
 import { crc32 } from "../crc.ts";
 import { type Accounting, startAccounting } from "./accounting.ts";
 import type { FlasherContext } from "./context.ts";
@@ -60,6 +61,19 @@ export interface BackupStore {
   list?(): Promise<StoreEntry[]>;
   /** Delete the entry at `location`; without it superseded after-write images are kept. */
   remove?(location: string): Promise<void>;
+  /**
+   * Take the store for one job (its backup, journal and after-image) and hold it until
+   * released; rejects with a {@link FlashError} naming the store when another job holds it.
+   * Every write or erase job takes it first, so two jobs never pick the same backup name or
+   * write one journal. Without it a store is taken to have one user.
+   */
+  lock?(): Promise<StoreLock>;
+}
+
+/** A {@link BackupStore} held by one job. */
+export interface StoreLock {
+  /** Give the store back (idempotent). */
+  release(): void;
 }
 
 /** A {@link BackupStore} in memory, for tests and hosts without a file system. */
@@ -88,6 +102,18 @@ export class MemoryStore implements BackupStore {
   remove(location: string): Promise<void> {
     this.entries.delete(location);
     return Promise.resolve();
+  }
+  #held = false;
+  /** Held by one job at a time within this process. */
+  lock(): Promise<StoreLock> {
+    if (this.#held) return Promise.reject(inUseError("the backup store"));
+    this.#held = true;
+    let open = true;
+    return Promise.resolve({
+      release: () => {
+        if (open) this.#held = open = false;
+      },
+    });
   }
 }
 

@@ -7,7 +7,8 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { FlashError } from "../errors.ts";
-import type { BackupStore, StoreEntry, StoreWriter } from "./backup.ts";
+import type { BackupStore, StoreEntry, StoreLock, StoreWriter } from "./backup.ts";
+import { lockPath } from "../io/lock.ts";
 import type { ByteSource } from "./source.ts";
 
 /**
@@ -54,6 +55,13 @@ export class DirectoryStore implements BackupStore {
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
+  }
+  /**
+   * An advisory lock on the directory (`.bekenlab.lock` inside it, see core/io/lock.ts): a second
+   * process, or a second job in this one, is refused with "… is in use by another process".
+   */
+  lock(): Promise<StoreLock> {
+    return lockPath(this.dir, { directory: true });
   }
   /** The files of the directory (none when it does not exist yet). */
   async list(): Promise<StoreEntry[]> {

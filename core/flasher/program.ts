@@ -150,8 +150,24 @@ export interface ProgramReport {
 /** Default attempts per sector. */
 export const PROGRAM_ATTEMPTS = 3;
 
-/** Run a plan; see the module documentation for the steps. */
+/**
+ * Run a plan; see the module documentation for the steps. The store is held for the whole job
+ * ({@link BackupStore.lock}): a second job on it is refused before it reads or changes any flash.
+ */
 export async function programRange(
+  ctx: FlasherContext,
+  plan: ProgramPlan,
+  opts: ProgramOptions,
+): Promise<ProgramReport> {
+  const held = opts.store?.lock ? await opts.store.lock() : null;
+  try {
+    return await runPlan(ctx, plan, opts);
+  } finally {
+    held?.release();
+  }
+}
+
+async function runPlan(
   ctx: FlasherContext,
   plan: ProgramPlan,
   opts: ProgramOptions,

@@ -41,6 +41,7 @@ import {
   switchBaud,
 } from "./session.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "./table.ts";
+import { checkBaud } from "./baud.ts";
 
 /** SPI opcode writing the status registers (WRSR). */
 const WRSR = SPI_OP.WRITE_SR;
@@ -379,7 +380,10 @@ function lockedError(part: FlashPart, sr: number, port: string): FlashError {
 export interface OpenUartOptions {
   /** The chip mode asked for; detected when absent. */
   chip?: ChipProfile;
-  /** Working baud rate (default 115200, the loader's own). */
+  /**
+   * Working baud rate (default 115200, the loader's own). A rate the chip's UART divisor cannot
+   * make closely enough is refused before the port is touched ({@link checkBaud}).
+   */
   baud?: number;
   /** Link-check give-up time, ms (default 20 000). */
   linkTimeoutMs?: number;
@@ -422,6 +426,7 @@ export interface OpenedUart {
  * ```
  */
 export async function openUartTarget(link: ByteLink, options: OpenUartOptions = {}): Promise<OpenedUart> {
+  if (options.baud !== undefined) checkBaud(options.baud);
   const client = await connect(link, {
     linkTimeoutMs: options.linkTimeoutMs,
     resetStrategies: options.resetStrategies,

@@ -121,7 +121,11 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         }),
       }),
       path: fc.constant(p),
-      baud: fc.constantFrom(921600, 115200, 1_500_000, 2_000_000),
+      // mostly rates the chip's 26 MHz UART makes; now and then one it cannot (refused up front)
+      baud: fc.oneof(
+        { weight: 12, arbitrary: fc.constantFrom(921600, 115200, 1_500_000, 2_000_000) },
+        { weight: 1, arbitrary: fc.constantFrom(3_000_000, 2_500_000) },
+      ),
       op: fc.oneof(
         { weight: 6, arbitrary: fc.constant("write" as const) },
         { weight: 2, arbitrary: fc.constant("erase" as const) },
@@ -155,6 +159,17 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         arbitrary: fc.constant(true),
       }),
       wrongSibling: fc.oneof({ weight: 1, arbitrary: fc.constant(false) }, {
+        weight: 1,
+        arbitrary: fc.constant(true),
+      }),
+      // a second job on a second chip of the same model, sharing the backup store, started while
+      // the first is inside its job
+      concurrent: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, {
+        weight: 1,
+        arbitrary: fc.constant(true),
+      }),
+      // the backup of an interrupted job rots (a flipped byte) before its resume
+      rotBackup: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, {
         weight: 1,
         arbitrary: fc.constant(true),
       }),

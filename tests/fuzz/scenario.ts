@@ -74,6 +74,7 @@ import { defaultImage } from "../../emulator/image.ts";
 import { NorFlash } from "../../emulator/nor.ts";
 import { Rng } from "../../emulator/rng.ts";
 import { baudsMatch } from "../../emulator/wire.ts";
+import { baudWorks } from "../../core/uart/baud.ts";
 import { loaderFamilyOf } from "../../core/chips/loaders.ts";
 
 /** What fills one sector of the image. */
@@ -122,6 +123,18 @@ export interface Scenario {
    * key (BK7231N ↔ BK7231M), as a user with the wrong `--chip` would. Absent in older fixtures.
    */
   wrongSibling?: boolean;
+  /**
+   * With a backup store and a write or erase: a second job, on a second chip of the same model
+   * sharing the store, starts once the first is inside its job (its first look at the store)
+   * and runs to its end before the first goes on. It must be refused (the store is held) and
+   * leave its chip alone. Absent in older fixtures.
+   */
+  concurrent?: boolean;
+  /**
+   * When the failed run is resumed: a byte of its backup is flipped first (a disk or a user
+   * changed it). The resume must refuse the backup and write nothing. Absent in older fixtures.
+   */
+  rotBackup?: boolean;
   plan: FaultPlan;
 }
 
@@ -694,6 +707,10 @@ function legitimateRefusal(
   if (code === "FLASH_LOCKED" && chipLocked(s, rig.nor)) return "locked status register";
   // the chip carries another eFuse key than the chip mode asked for: refusing is the key guard
   if (code === "WRONG_KEY" && rig.requested !== rig.profile) return "the chip carries another key";
+  // a rate the chip's 26 MHz UART divisor cannot make closely enough: refused before linking
+  if (code === "USAGE" && s.path === "uart" && !baudWorks(s.baud)) {
+    return "the chip cannot make the baud rate";
+  }
   // the boot loader itself refuses its own window over the UART (only SPI can write it)
   if (code === "BOOTLOADER_GUARD" && s.path === "uart" && addr < rig.profile.loaderProtectedEnd) {
     return "the loader guards its window";
@@ -1148,9 +1165,31 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     : buildImage(scenario, pre, addr);
   const violations: string[] = [];
   const undetectable: string[] = [];
-  const store = new MemoryStore();
   const log = s.path === "uart" ? new FrameLog(() => rig.nor.srWord) : null;
   const changes = s.op === "write" || s.op === "erase";
+  let rival: { rig: Rig; pre: Uint8Array; out: RunOutcome } | null = null;
+  const store = s.concurrent && changes && s.backup
+    ? new GatedStore(async () => {
+      // the first job is inside its job (it looks at the store to name its backup): a second
+      // chip of the same model, other content, no faults, the same job on the same store
+      const s2: Scenario = {
+        ...scenario,
+        plan: { seed: s.plan.seed ^ 0x2545, rates: {} },
+        faultsDuringOpen: false,
+        protect: 0,
+        wpLow: false,
+        wrongSibling: false,
+        concurrent: false,
+      };
+      const rig2 = s.path === "spi" ? spiRig(s2, profile) : uartRig(s2, profile);
+      const snap = rig2.nor.snapshot();
+      new Rng(s.contentSeed ^ 0x9e37).fill(snap.data.subarray(size - SECTOR, size));
+      rig2.nor.restore(snap);
+      const pre2 = rig2.nor.read(0, rig2.size);
+      const out = await runOp(rig2, s2, store, addr, image, { open: false, run: false }, null);
+      rival = { rig: rig2, pre: pre2, out };
+    })
+    : new MemoryStore();
   const journalOf = (attempt: number) =>
     [...store.entries.keys()].find((n) =>
       n.endsWith(".journal.json") && n.includes(`_${backupStamp(attempt)}`)
@@ -1163,6 +1202,14 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const faultCount = rig.recorder.events.length;
   violations.push(...rig.afterOpen.map((v) => `open: ${v}`));
   const after = rig.nor.read(0, size);
+  if (rival !== null) violations.push(...rivalChecks(rival));
+  if (!baudWorks(s.baud) && s.path === "uart" && codeOf(first.error) !== "USAGE") {
+    violations.push(
+      `run: --baud ${s.baud}, which the chip's UART cannot make, ${
+        first.error ? `failed with ${describe(first.error)}` : "went ahead"
+      } instead of being refused`,
+    );
+  }
   const corrupted = corruptedChanges(rig, [log]);
   // flash changed for any corrupted request, heard or not: no job changed it on purpose
   const stray = corruptedChanges(rig, [log], false);
@@ -1223,7 +1270,41 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const newer = first.error && s.recover && !refusal && !locked && changes && s.backup && s.path === "uart"
     ? newerDataSector(s, store, pre, after, image, addr)
     : null;
-  if (newer !== null) {
+  const rotten = first.error && s.rotBackup && s.recover && !refusal && !locked && changes && s.backup &&
+      newer === null
+    ? journalIn(store)
+    : undefined;
+  if (rotten?.journal.backup) {
+    // a byte of the interrupted job's backup changes before the resume (disk, or a user): the
+    // resume must refuse that backup before it uses a byte of it, and write nothing
+    rig.powerCycle();
+    const kept = store.entries.get(rotten.journal.backup);
+    if (!kept) throw new Error(`the journal names a backup ${rotten.journal.backup} the store lacks`);
+    const at = new Rng(s.plan.seed ^ 0x70f).int(kept.length);
+    kept[at] ^= 0x5a;
+    const second = await runOp(
+      rig,
+      scenario,
+      store,
+      addr,
+      image,
+      { open: false, run: false },
+      null,
+      rotten,
+      1,
+    );
+    recovery = second.error ? codeOf(second.error) : "ok";
+    if (codeOf(second.error) !== "BACKUP_FAILED") {
+      violations.push(
+        `recovery: a resume whose backup changed at ${hex(at)} ${
+          second.error ? `failed with ${describe(second.error)}` : "went ahead"
+        } instead of refusing the backup`,
+      );
+    } else if (!equalBytes(rig.nor.read(0, size), after)) {
+      violations.push("recovery: a resume that refused its backup changed the flash");
+    }
+    undetectable.push(...deferred.map((r) => `run: ${hex(r.start)}..${hex(r.end - 1)} changed unseen`));
+  } else if (newer !== null) {
     // one run in three of those that could resume instead finds the range rewritten since the
     // failure (newer data, as another tool would leave it): the resume must refuse (WRONG_CHIP)
     // and write nothing
@@ -1377,6 +1458,45 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     quirks: rig.quirks(),
     virtualMs: rig.clock.now() - t0,
   };
+}
+
+/**
+ * A {@link MemoryStore} whose first `list` (a job naming its backup: it is inside its job by
+ * then) first runs `gate` to its end.
+ */
+class GatedStore extends MemoryStore {
+  #gate: (() => Promise<void>) | null;
+  constructor(gate: () => Promise<void>) {
+    super();
+    this.#gate = gate;
+  }
+  override async list() {
+    const gate = this.#gate;
+    this.#gate = null;
+    if (gate) await gate();
+    return await super.list();
+  }
+}
+
+/**
+ * The second job of a `concurrent` scenario ran while the first held the store: it must have
+ * been refused as "in use" and left its chip as it was. Had it gone ahead, both jobs would pick
+ * the same backup name and journal in the same second and one would overwrite the other's.
+ */
+function rivalChecks(rival: { rig: Rig; pre: Uint8Array; out: RunOutcome }): string[] {
+  const out: string[] = [];
+  const e = rival.out.error;
+  if (!(e instanceof FlashError && e.code === "PORT" && /in use by another/.test(e.message))) {
+    out.push(
+      `run: a second job on the same backup store, started while the first held it, ${
+        e ? `failed with ${describe(e)}` : "went ahead"
+      } instead of being refused`,
+    );
+  }
+  if (!equalBytes(rival.rig.nor.read(0, rival.rig.size), rival.pre)) {
+    out.push("run: the second job on the same backup store changed its chip's flash");
+  }
+  return out;
 }
 
 function codeOf(e: unknown): string {

@@ -279,11 +279,15 @@ export const MUTANTS: readonly Mutant[] = [
     replacement: "    continue;",
   },
   {
-    name: "resume-backup-vs-sidecar-unchecked",
-    what: "a resume uses the interrupted job's backup although it does not match its sidecar's CRC",
+    // Not the sidecar check alone: the journal's copy of the backup's CRC and the fingerprint's
+    // window CRCs check the same bytes, so removing any one of the three is an equivalent mutant
+    // (no run can tell); what a user loses is all three gone.
+    name: "resume-backup-unchecked",
+    what:
+      "a resume uses the interrupted job's backup without checking it against its sidecar, its journal or the chip's fingerprint",
     file: "core/flasher/resume_guard.ts",
-    original: "  if (got !== sidecar.crc32) throw refuse(",
-    replacement: '  if (got !== sidecar.crc32 && got === "") throw refuse(',
+    original: "  const got = crcHex(whole);",
+    replacement: "  const got = crcHex(whole);\n  if (got === got) return { sectorCrcs };",
   },
   {
     name: "write-back-unsaved",
@@ -295,10 +299,9 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "backup-dir-lock-not-taken",
     what: "two sessions may write the same backup directory (and its journals) at once",
-    file: "cli/session.ts",
-    original:
-      "    if (opts.lockBackupDir) locks.push(await lockPath(opts.lockBackupDir, { directory: true }));",
-    replacement: "",
+    file: PROGRAM,
+    original: "  const held = opts.store?.lock ? await opts.store.lock() : null;",
+    replacement: "  const held = null as { release(): void } | null;",
   },
   {
     name: "key-guard-m-mode-on-tuya-key",
