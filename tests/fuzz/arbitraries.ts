@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { CHIPS } from "../../core/chips/profiles.ts";
 import type { ChipFaultKind, FaultKind, LinkFaultKind, UsbFaultKind } from "../../emulator/faults.ts";
 import { CHIP_FAULT_KINDS, LINK_FAULT_KINDS, USB_FAULT_KINDS } from "../../emulator/faults.ts";
-import type { Scenario, SectorFill } from "./scenario.ts";
+import { NOISY_TX, type Scenario, type SectorFill } from "./scenario.ts";
 
 /** Rates a kind is drawn from, lowest first (shrinking moves towards the first). */
 const LEVELS: Record<FaultKind, readonly number[]> = {
@@ -59,14 +59,6 @@ function ratesArb(
     Partial<Record<FaultKind, number>>
   >;
 }
-
-/**
- * A noisy TX line: corrupted requests (half of them with their reply lost) and only harmless
- * faults besides. With every kind at once most jobs die of something else before a corrupted
- * request reaches the erase and write phase, and few survive one whose reply was lost: those
- * are what the rest-of-chip check, the final verify and the backup's own comparison exist for.
- */
-const NOISY_TX: readonly FaultKind[] = ["tx-retarget", "crc-slow", "fragment", "delay"];
 
 function uartRatesArb(): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
   return fc.oneof(
@@ -173,6 +165,8 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         weight: 1,
         arbitrary: fc.constant(true),
       }),
+      // the resume of a failed job on a noisy TX line meets the same line
+      noisyRecovery: fc.boolean(),
       plan: fc.record({
         seed: fc.integer({ min: 0, max: 0x7fffffff }),
         rates: p === "uart" ? uartRatesArb() : ratesArb(SPI_KINDS),
