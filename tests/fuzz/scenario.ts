@@ -777,7 +777,7 @@ function occursIn(chunks: readonly Uint8Array[], needle: Uint8Array): boolean {
  * request the host did send earlier. Any other reply that arrived names the change, and the host
  * must report it: that one is not deferrable.
  */
-function corruptedChanges(rig: Rig, logs: (FrameLog | null)[], unheardOnly = true, since = 0): Range[] {
+function corruptedChanges(rig: Rig, logs: (FrameLog | null)[], unheardOnly = true, fromChange = 0): Range[] {
   // the same bytes may also be a request the host sent at another time: in time order, a request
   // the chip carries out is the host's only while the host had sent it more often than the chip
   // has carried it out on the host's behalf so far
@@ -795,7 +795,7 @@ function corruptedChanges(rig: Rig, logs: (FrameLog | null)[], unheardOnly = tru
       verdict.set(c.seq, done < sent);
       if (done < sent) honoured.set(c.request, done + 1);
     }
-    if (verdict.get(c.seq) || i < since) continue;
+    if (verdict.get(c.seq) || i < fromChange) continue;
     // a reply the host heard names the change, unless it is the very reply of a request the host
     // itself sent before (a late duplicate of its own, as far as any host can tell)
     const echoesOwn = (sends.get(c.request) ?? []).some((t) => t <= c.at);
