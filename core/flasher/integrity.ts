@@ -146,6 +146,10 @@ export async function writeBackSectors(
       sectorRanges(sectors)
     }): ${reason}; what they held is saved in ${saved}`,
   });
+  // the status register may protect them again (a resume writes back before its job clears
+  // it; firmware or a glitch may have set it since): clearing it writes only when it must
+  const unprotect = await ctx.target.unprotect();
+  if (unprotect.wrote) ctx.onEvent?.({ type: "unprotect", report: unprotect });
   const failed: number[] = [];
   // a write-back request corrupted on the wire can change another sector, and the error that
   // says so (its reply named that address) must not be lost with the sector that failed
