@@ -133,8 +133,8 @@ export class FaultyLink implements ByteLink {
     if (target && d.roll("tx-retarget") && (target.spec.name !== "FlashRead4K" || d.int(16) === 0)) {
       const { spec, values } = target;
       const addr = values.addr as number;
-      // half the time the reply is lost too (the case no host can see without comparing)
-      this.#deaf = d.int(2) === 0;
+      // half the time (by default) the reply is lost too: the case no host can see without comparing
+      this.#deaf = d.float() < (d.plan.retargetUnheard ?? 0.5);
       const lost = this.#deaf ? ", and the line lost what came back until the next request" : "";
       if (spec.name === "FlashRead4K") {
         out = encodeRequest(COMMANDS.FlashErase4K, { addr });

@@ -137,6 +137,11 @@ export interface FaultPlan {
   delayMs?: number;
   /** Length of a `stall`, ms (default 3000). */
   stallMs?: number;
+  /**
+   * Share of `tx-retarget` faults whose reply the line also loses (default 0.5): at 1 every
+   * corrupted request goes unheard, and only a host's own comparisons can find what it changed.
+   */
+  retargetUnheard?: number;
   /** Stop injecting after this many faults in total (default: no limit). */
   maxFaults?: number;
   /**

@@ -167,6 +167,11 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
       }),
       // the resume of a failed job on a noisy TX line meets the same line
       noisyRecovery: fc.boolean(),
+      // the user interrupts the job after its journal was saved 1..3 times (a resume follows)
+      interrupt: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, {
+        weight: 1,
+        arbitrary: fc.integer({ min: 0, max: 2 }),
+      }),
       plan: fc.record({
         seed: fc.integer({ min: 0, max: 0x7fffffff }),
         rates: p === "uart" ? uartRatesArb() : ratesArb(SPI_KINDS),

@@ -136,12 +136,18 @@ export interface Scenario {
    */
   rotBackup?: boolean;
   /**
-   * UART: the recovery meets a line that still corrupts requests now and then (tx-retarget at
-   * the plan's rate, or 3 %), and no other fault: the same cable. It may then fail too; what it
+   * UART: the recovery meets the same cable: one of its first flash requests arrives for another
+   * address (tx-retarget) and the reply is lost, and no other fault. It may then fail too; what it
    * leaves is checked like a first run's, with nothing after it to defer to. Absent in older
    * fixtures.
    */
   noisyRecovery?: boolean;
+  /**
+   * Write or erase with a backup store: the user interrupts the first run (its signal fires,
+   * as Ctrl-C does) once its journal has been saved this many times after the first. Absent in
+   * older fixtures: never.
+   */
+  interrupt?: number;
   plan: FaultPlan;
 }
 
@@ -159,6 +165,8 @@ export interface ScenarioResult {
   outcome: string;
   /** Outcome of the recovery run, when there was one. */
   recovery?: string;
+  /** The recovery resumed the first run's journal. */
+  resumed?: boolean;
   violations: string[];
   /**
    * Changes no host could have seen: bytes at the exact address of a request the wire corrupted
@@ -273,8 +281,8 @@ interface Rig {
   powerCycle(): void;
   /** Checks after a successful open (baud). */
   afterOpen: string[];
-  /** Replace the fault rates from now on (UART rigs; the plan's seed and streams stay). */
-  setRates?(rates: FaultPlan["rates"]): void;
+  /** Replace the fault plan's rates and limits from now on (UART rigs; its seed and streams stay). */
+  replan?(p: Pick<FaultPlan, "rates" | "skip" | "maxFaults" | "retargetUnheard">): void;
   /** Loader quirks that acted, gathered after the runs (UART rigs). */
   quirks(): Record<string, number>;
   /** Flash changes the chip carried out, by request (UART path; empty on SPI). */
@@ -391,9 +399,12 @@ function uartRig(s: Scenario, profile: ChipProfile): Rig {
     clock: v.clock,
     recorder: v.recorder,
     afterOpen: [],
-    setRates(rates) {
+    replan(p) {
       for (const k of Object.keys(plan.rates)) delete plan.rates[k as FaultKind];
-      Object.assign(plan.rates, rates);
+      Object.assign(plan.rates, p.rates);
+      plan.skip = p.skip;
+      plan.maxFaults = p.maxFaults;
+      plan.retargetUnheard = p.retargetUnheard;
     },
     quirks() {
       const q: Record<string, number> = {};
@@ -538,13 +549,14 @@ interface RunOutcome {
 async function runOp(
   rig: Rig,
   s: Scenario,
-  store: MemoryStore,
+  store: FuzzStore,
   addr: number,
   image: Uint8Array,
   faults: { open: boolean; run: boolean },
   log: FrameLog | null,
   resume?: { journal: WriteJournal; name: string },
   attempt = 0,
+  interrupt?: number,
 ): Promise<RunOutcome> {
   let opened;
   try {
@@ -553,6 +565,14 @@ async function runOp(
     return { error: e };
   }
   const { target, ctx } = opened;
+  if (interrupt !== undefined) {
+    const user = new AbortController();
+    ctx.signal = user.signal;
+    let saves = 0;
+    store.onPut = (name) => {
+      if (name.endsWith(".journal.json") && saves++ === interrupt) user.abort();
+    };
+  }
   const notices: string[] = [];
   ctx.onEvent = (e) => {
     if (e.type === "notice") notices.push(e.message);
@@ -598,6 +618,7 @@ async function runOp(
   } catch (e) {
     out.error = e;
   } finally {
+    store.onPut = null;
     await target.close().catch(() => {});
   }
   // the README promises that read-ahead turns itself off *saying so*
@@ -644,7 +665,7 @@ function newerDataSector(
   return null;
 }
 
-function journalIn(store: MemoryStore): { journal: WriteJournal; name: string } | undefined {
+function journalIn(store: FuzzStore): { journal: WriteJournal; name: string } | undefined {
   for (const [name, bytes] of store.entries) {
     if (!name.endsWith(".journal.json")) continue;
     const journal = parseJournal(new TextDecoder().decode(bytes));
@@ -1191,8 +1212,9 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const log = s.path === "uart" ? new FrameLog(() => rig.nor.srWord) : null;
   const changes = s.op === "write" || s.op === "erase";
   let rival: { rig: Rig; pre: Uint8Array; out: RunOutcome } | null = null;
-  const store = s.concurrent && changes && s.backup
-    ? new GatedStore(async () => {
+  const store = new FuzzStore();
+  if (s.concurrent && changes && s.backup) {
+    store.gate = async () => {
       // the first job is inside its job (it looks at the store to name its backup): a second
       // chip of the same model, other content, no faults, the same job on the same store
       const s2: Scenario = {
@@ -1211,15 +1233,30 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       const pre2 = rig2.nor.read(0, rig2.size);
       const out = await runOp(rig2, s2, store, addr, image, { open: false, run: false }, null);
       rival = { rig: rig2, pre: pre2, out };
-    })
-    : new MemoryStore();
+    };
+  }
   const journalOf = (attempt: number) =>
     [...store.entries.keys()].find((n) =>
       n.endsWith(".journal.json") && n.includes(`_${backupStamp(attempt)}`)
     ) ??
       null;
 
-  const first = await runOp(rig, scenario, store, addr, image, { open: s.faultsDuringOpen, run: true }, log);
+  const first = await runOp(
+    rig,
+    scenario,
+    store,
+    addr,
+    image,
+    { open: s.faultsDuringOpen, run: true },
+    log,
+    undefined,
+    0,
+    changes && s.backup ? s.interrupt : undefined,
+  );
+  // the user stopped the job: a failure no fault has to explain, and one to resume from
+  const interrupted = s.interrupt !== undefined && first.error instanceof FlashError &&
+    (first.error.code === "CANCELLED" ||
+      (first.error.cause instanceof FlashError && first.error.cause.code === "CANCELLED"));
   const changesAfterFirst = rig.changes.length;
   const copiesAfterFirst = new Set(sectorCopiesOf(store));
   const faultCount = rig.recorder.events.length;
@@ -1282,11 +1319,12 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   }
 
   let recovery: string | undefined;
+  let resumed: boolean | undefined;
   const refusal = first.error ? legitimateRefusal(scenario, rig, addr, image, pre, first.error) : null;
   // a status register no status write can clear (SRP, WP# low, read-only bits) makes the flash
   // refuse erases and programs whatever the host does: a failure is then the chip's answer
   const locked = chipLocked(s, rig.nor);
-  if (first.error && faultCount === 0 && !refusal && !locked) {
+  if (first.error && faultCount === 0 && !refusal && !locked && !interrupted) {
     violations.push(`failed with no fault injected: ${describe(first.error)}`);
   }
   const deferred = firstRun.deferred;
@@ -1361,8 +1399,17 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     rig.powerCycle();
     const resume = changes && s.backup ? journalIn(store) : undefined;
     const log2 = s.path === "uart" ? new FrameLog(() => rig.nor.srWord) : null;
-    const noisy = s.noisyRecovery === true && rig.setRates !== undefined;
-    if (noisy) rig.setRates!({ "tx-retarget": s.plan.rates["tx-retarget"] ?? 0.03 });
+    const noisy = s.noisyRecovery === true && rig.replan !== undefined;
+    if (noisy) {
+      // one corrupted request, early in the recovery and unheard: what it changes only the job's
+      // own comparisons (the range with the image, the rest of the chip with the backup) can find
+      rig.replan!({
+        rates: { "tx-retarget": 1 },
+        skip: { "tx-retarget": new Rng(s.plan.seed ^ 0x51).int(12) },
+        maxFaults: rig.recorder.events.length + 1,
+        retargetUnheard: 1,
+      });
+    }
     const faultsBefore = rig.recorder.events.length;
     const second = await runOp(
       rig,
@@ -1376,6 +1423,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       1,
     );
     recovery = second.error ? codeOf(second.error) : "ok";
+    resumed = resume !== undefined;
     const final = rig.nor.read(0, size);
     const noisyFaults = rig.recorder.events.length > faultsBefore;
     // what corrupted requests of a noisy recovery changed: unseen ones may be left by a failing
@@ -1483,6 +1531,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   return {
     outcome: first.error ? codeOf(first.error) : "ok",
     recovery,
+    resumed,
     violations,
     undetectable,
     protocolLimits,
@@ -1493,18 +1542,20 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
 }
 
 /**
- * A {@link MemoryStore} whose first `list` (a job naming its backup: it is inside its job by
- * then) first runs `gate` to its end.
+ * The scenario's backup store: a {@link MemoryStore} that can run `gate` to its end before its
+ * first `list` (a job naming its backup: it is inside its job by then), and tells `onPut` of
+ * every entry saved.
  */
-class GatedStore extends MemoryStore {
-  #gate: (() => Promise<void>) | null;
-  constructor(gate: () => Promise<void>) {
-    super();
-    this.#gate = gate;
+class FuzzStore extends MemoryStore {
+  gate: (() => Promise<void>) | null = null;
+  onPut: ((name: string) => void) | null = null;
+  override put(name: string, data: Uint8Array): Promise<string> {
+    this.onPut?.(name);
+    return super.put(name, data);
   }
   override async list() {
-    const gate = this.#gate;
-    this.#gate = null;
+    const gate = this.gate;
+    this.gate = null;
     if (gate) await gate();
     return await super.list();
   }
