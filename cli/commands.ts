@@ -11,7 +11,7 @@ import { compareBootloaders, planWholeFlash } from "./qio.ts";
 import { isSampleImage } from "../core/image/samples.ts";
 import { formatKey } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
-import { crcHex } from "../core/flasher/backup.ts";
+import { crcHex } from "../core/flasher/sidecar.ts";
 import { createContext, type FlasherContext, type FlasherEvent } from "../core/flasher/context.ts";
 import { eraseRegion } from "../core/flasher/erase.ts";
 import type { ProgramReport } from "../core/flasher/program.ts";

@@ -7,7 +7,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { FlashError } from "../errors.ts";
-import type { BackupStore, StoreEntry, StoreWriter } from "./backup.ts";
+import type { BackupStore, StoreEntry, StoreWriter } from "./store.ts";
 import type { ByteSource } from "./source.ts";
 
 /**
