@@ -32,14 +32,11 @@ import {
 } from "../spi/status.ts";
 import type { UartClient, WireEvent } from "./client.ts";
 import { chipToStandard, crc32 } from "../crc.ts";
-import {
-  type ChipIdentity,
-  connect,
-  detect,
-  type ResetStrategy,
-  type SessionEvent,
-  switchBaud,
-} from "./session.ts";
+import { connect } from "./connect.ts";
+import type { SessionEvent } from "./events.ts";
+import { type ChipIdentity, detect } from "./identify.ts";
+import type { ResetStrategy } from "./reset.ts";
+import { switchBaud } from "./baud_switch.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "./table.ts";
 
 /** SPI opcode writing the status registers (WRSR). */
@@ -55,7 +52,7 @@ const UNPROTECT_TRIES = 3;
  * @example
  * ```ts
  * import type { UartClient } from "./client.ts";
- * import type { ChipIdentity } from "./session.ts";
+ * import type { ChipIdentity } from "./identify.ts";
  * declare const client: UartClient;
  * declare const identity: ChipIdentity;
  * const target = new UartTarget(client, identity);
@@ -142,7 +139,7 @@ export class UartTarget implements FlashTarget {
     this.#checkRange(addr, SECTOR, SECTOR);
     const wire = addr < this.#profile.loaderProtectedEnd ? addr + this.#size : addr;
     const reply = await this.client.command(COMMANDS.FlashRead4K, { addr: wire });
-    return reply.data as Uint8Array;
+    return reply.data;
   }
 
   /**
@@ -165,7 +162,7 @@ export class UartTarget implements FlashTarget {
     for (let i = 0; i < requests.length; i++) {
       const reply = await this.client.receive(spec, requests[i]);
       if (posted < requests.length) await post();
-      await onSector(addrs[i], reply.data as Uint8Array);
+      await onSector(addrs[i], reply.data);
     }
   }
 
@@ -217,7 +214,7 @@ export class UartTarget implements FlashTarget {
       const end = this.#profile.crcEndInclusive ? addr + onChip - 1 : addr + onChip;
       if (this.#profile.crcProtectLock) this.#crcLocked = true;
       const reply = await this.client.command(COMMANDS.CheckCRC, { start: addr, end });
-      crc = chipToStandard(reply.crc as number);
+      crc = chipToStandard(reply.crc);
     }
     for (let a = addr + onChip; a < addr + len;) {
       const sector = a - (a % SECTOR);
@@ -266,7 +263,7 @@ export class UartTarget implements FlashTarget {
   async #readSrBytes(part: FlashPart): Promise<number[]> {
     const out: number[] = [];
     for (const cmd of part.srRead.slice(0, part.srCount)) {
-      out.push((await this.client.command(COMMANDS.FlashReadSR, { cmd })).value as number);
+      out.push((await this.client.command(COMMANDS.FlashReadSR, { cmd })).value);
     }
     return out;
   }
@@ -387,7 +384,7 @@ export interface OpenUartOptions {
   overrideKeyCheck?: boolean;
   /** Progress, hints and warnings. */
   onEvent?: (event: SessionEvent) => void;
-  /** Reset schedule (default: session's). */
+  /** Reset schedule (default: `DEFAULT_RESET_STRATEGIES` of `reset.ts`). */
   resetStrategies?: readonly ResetStrategy[];
   /** Wire tracing. */
   onWire?: (event: WireEvent) => void;
