@@ -168,19 +168,16 @@ export {
   type VerifyResult,
 } from "./core/flasher/verify.ts";
 export { type EraseOptions, eraseRegion } from "./core/flasher/erase.ts";
+export { type BackupRecord, takeBackup } from "./core/flasher/backup.ts";
+export type { BackupInfo, BackupOptions } from "./core/flasher/backup_entry.ts";
+export type { BackupSidecar, ChipIdentity as BackupIdentity } from "./core/flasher/sidecar.ts";
 export {
-  type BackupInfo,
-  type BackupOptions,
-  type BackupRecord,
-  type BackupSidecar,
   type BackupStore,
-  type ChipIdentity as BackupIdentity,
   MemoryStore,
   type StoreEntry,
   type StoreLock,
   type StoreWriter,
-  takeBackup,
-} from "./core/flasher/backup.ts";
+} from "./core/flasher/store.ts";
 export { DirectoryStore, type ImageFile, openImage } from "./core/flasher/files.ts";
 export { type BlockPolicy, type BlockWork, planBlocks } from "./core/flasher/erase_plan.ts";
 export { type ProgramOptions, type ProgramReport } from "./core/flasher/program.ts";

@@ -17,7 +17,8 @@
 
 import { join } from "node:path";
 import { chipById } from "../core/chips/profiles.ts";
-import { MemoryStore, saveBackup } from "../core/flasher/backup.ts";
+import { saveBackup } from "../core/flasher/backup.ts";
+import { MemoryStore } from "../core/flasher/store.ts";
 import { createContext, type FlasherContext } from "../core/flasher/context.ts";
 import { writeFlash } from "../core/flasher/write.ts";
 import { DEFAULT_TIMING, wireMs } from "../core/timing.ts";

@@ -7,7 +7,7 @@
  */
 
 import { chipById } from "../core/chips/profiles.ts";
-import { MemoryStore } from "../core/flasher/backup.ts";
+import { MemoryStore } from "../core/flasher/store.ts";
 import { createContext, type FlasherContext } from "../core/flasher/context.ts";
 import { readFlash } from "../core/flasher/read.ts";
 import { writeFlash } from "../core/flasher/write.ts";

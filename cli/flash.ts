@@ -17,7 +17,7 @@
 import { Command, CommanderError } from "commander";
 import { FlashError } from "../core/errors.ts";
 import type { EntryParams } from "../core/spi/entry.ts";
-import type { CommandEnv } from "./commands.ts";
+import type { CommandEnv } from "./command_env.ts";
 import { isStdout, type OutputFile, streamOutput } from "../core/flasher/files.ts";
 import { parseAtLeast, parseBaud, parseNumber, parsePositiveDuration } from "./numbers.ts";
 import { type CliIO, exitCodeFor, Output, processIO, toFlashError } from "./output.ts";

@@ -10,7 +10,6 @@ import type { Command } from "commander";
 import { FlashError } from "../core/errors.ts";
 import {
   chipInfo,
-  type CommandEnv,
   eraseRegionCommand,
   readFlashCommand,
   readKeyCommand,
@@ -18,6 +17,7 @@ import {
   verifyFlashCommand,
   writeFlashCommand,
 } from "./commands.ts";
+import type { CommandEnv } from "./command_env.ts";
 import {
   checkNotOwnFile,
   checkWritable,
@@ -196,7 +196,7 @@ export function defineCommands(program: Command, w: CommandWiring): void {
         return;
       }
       await run(cmd, async (s, env) => {
-        const { contextFor } = await import("./commands.ts");
+        const { contextFor } = await import("./command_env.ts");
         const data = await readForInspect(await contextFor(s, env));
         env.progress.stop();
         await inspectBytes(out, data, { ...opts, source: s.port });

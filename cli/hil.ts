@@ -21,7 +21,7 @@ import { Command, CommanderError } from "commander";
 import { FlashError } from "../core/errors.ts";
 import { openTraceFile } from "../core/io/trace_file.ts";
 import type { TraceSink } from "../core/io/trace.ts";
-import { MemoryStore } from "../core/flasher/backup.ts";
+import { MemoryStore } from "../core/flasher/store.ts";
 import { type HilTargetOptions, openBench } from "../hil/open.ts";
 import { ReplayBench } from "../hil/replay_bench.ts";
 import { formatMs, formatTable, toJson, toJunit } from "../hil/report.ts";

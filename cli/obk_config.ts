@@ -14,7 +14,7 @@ import { writeFlash } from "../core/flasher/write.ts";
 import { inspectDump } from "../core/image/inspect.ts";
 import { decodeObkConfig, encodeObkConfig, type ObkSettings } from "../core/image/obk_config.ts";
 import { obkTemplate } from "../core/image/tuya_config.ts";
-import { type CommandEnv, contextFor, jobOptions } from "./commands.ts";
+import { type CommandEnv, contextFor, jobOptions } from "./command_env.ts";
 import { readImage } from "../core/flasher/files.ts";
 import type { Session } from "./session.ts";
 

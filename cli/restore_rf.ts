@@ -11,7 +11,7 @@ import { FlashError } from "../core/errors.ts";
 import { hex } from "../core/flasher/range.ts";
 import { writeFlash } from "../core/flasher/write.ts";
 import { parseRfTlv, randomTemplateMac, templateRfTlvN } from "../core/image/rf_tlv.ts";
-import { type CommandEnv, contextFor, jobOptions } from "./commands.ts";
+import { type CommandEnv, contextFor, jobOptions } from "./command_env.ts";
 import { readImage } from "../core/flasher/files.ts";
 import type { Session } from "./session.ts";
 

@@ -8,7 +8,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { FlashError } from "../core/errors.ts";
-import { crcHex } from "../core/flasher/backup.ts";
+import { crcHex } from "../core/flasher/sidecar.ts";
 import { parseJournal, type WriteJournal } from "../core/flasher/journal.ts";
 import { type ByteSource, FlashContent, toSource } from "../core/flasher/source.ts";
 

@@ -12,7 +12,7 @@ import type { FaultPlan } from "../emulator/faults/plan.ts";
 import { BOOTLOADER_END, type ChipProfile, CHIPS, formatKey, requireChip } from "../core/chips/profiles.ts";
 import { type Clock, realClock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
-import type { ChipIdentity } from "../core/flasher/backup.ts";
+import type { ChipIdentity } from "../core/flasher/sidecar.ts";
 import type { FlashTarget } from "../core/target.ts";
 import type { ByteLink } from "../core/io/link.ts";
 import { type HeldLock, lockPath } from "../core/io/lock.ts";

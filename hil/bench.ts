@@ -13,7 +13,7 @@ import { type ChipProfile, formatKey } from "../core/chips/profiles.ts";
 import type { Clock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
 import { toHex } from "../core/hex.ts";
-import type { ChipIdentity as BackupIdentity } from "../core/flasher/backup.ts";
+import type { ChipIdentity as BackupIdentity } from "../core/flasher/sidecar.ts";
 import { createContext, type FlasherContext, type FlasherEvent } from "../core/flasher/context.ts";
 import type { FlashTarget } from "../core/target.ts";
 import { Ch341aSpi } from "../core/io/ch341a.ts";

@@ -9,7 +9,8 @@
 
 import type { ChipProfile } from "../core/chips/profiles.ts";
 import { FlashError } from "../core/errors.ts";
-import { type BackupStore, takeBackup } from "../core/flasher/backup.ts";
+import { takeBackup } from "../core/flasher/backup.ts";
+import type { BackupStore } from "../core/flasher/store.ts";
 import { verifyFlash } from "../core/flasher/verify.ts";
 import { writeFlash } from "../core/flasher/write.ts";
 import { TraceDivergenceError } from "../core/trace/replay.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { chipById } from "../core/chips/profiles.ts";
-import { MemoryStore } from "../core/flasher/backup.ts";
+import { MemoryStore } from "../core/flasher/store.ts";
 import { writeFlash } from "../core/flasher/write.ts";
 import { RequestParser } from "../core/uart/parser.ts";
 import { crc32 } from "../core/crc.ts";

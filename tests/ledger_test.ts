@@ -6,7 +6,7 @@ import type { ByteLink } from "../core/io/link.ts";
 import { encodeReply } from "../core/uart/codec.ts";
 import { ChangeLedger } from "../core/uart/ledger.ts";
 import { ReplyParser } from "../core/uart/parser.ts";
-import { connect } from "../core/uart/session.ts";
+import { connect } from "../core/uart/connect.ts";
 import { COMMANDS, ERASE_4K } from "../core/uart/table.ts";
 import { openUartTarget } from "../core/uart/target.ts";
 import { createFaultyChip } from "../emulator/faults.ts";

@@ -6,7 +6,8 @@ import { runScenario, type Scenario } from "./fuzz/scenario.ts";
 import { FlashError } from "../core/errors.ts";
 import { type ByteLink, LinkClosedError } from "../core/io/link.ts";
 import { UartClient } from "../core/uart/client.ts";
-import { connect, switchBaud } from "../core/uart/session.ts";
+import { connect } from "../core/uart/connect.ts";
+import { switchBaud } from "../core/uart/baud_switch.ts";
 import { createFaultyChip } from "../emulator/faults.ts";
 import { openUartTarget } from "../core/uart/target.ts";
 

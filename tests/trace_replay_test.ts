@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { chipById } from "../core/chips/profiles.ts";
-import { MemoryStore } from "../core/flasher/backup.ts";
+import { MemoryStore } from "../core/flasher/store.ts";
 import { TraceDivergenceError } from "../core/trace/replay.ts";
 import { MemoryTraceSink, parseTrace, TraceWriter } from "../core/io/trace.ts";
 import { createVirtualChip } from "../emulator/virtual.ts";

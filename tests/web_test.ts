@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { FlashError } from "../core/errors.ts";
-import { MemoryStore } from "../core/flasher/backup.ts";
+import { MemoryStore } from "../core/flasher/store.ts";
 import { LinkClosedError } from "../core/io/link.ts";
 import { type SerialOpenOptions, type SerialPortLike, WebSerialLink } from "../core/io/web_serial.ts";
 import { wireMs } from "../core/timing.ts";

@@ -11,12 +11,9 @@
 import { chipById, formatKey } from "../core/chips/profiles.ts";
 import type { Clock } from "../core/clock.ts";
 import { FlashError } from "../core/errors.ts";
-import {
-  type BackupRecord,
-  type ChipIdentity,
-  type MemoryStore,
-  takeBackup,
-} from "../core/flasher/backup.ts";
+import { type BackupRecord, takeBackup } from "../core/flasher/backup.ts";
+import type { ChipIdentity } from "../core/flasher/sidecar.ts";
+import type { MemoryStore } from "../core/flasher/store.ts";
 import { createContext, type FlasherContext, type FlasherEvent } from "../core/flasher/context.ts";
 import { eraseRegion } from "../core/flasher/erase.ts";
 import type { ProgramReport } from "../core/flasher/program.ts";

@@ -7,7 +7,7 @@
  */
 
 import { FlashError } from "../core/errors.ts";
-import { MemoryStore } from "../core/flasher/backup.ts";
+import { MemoryStore } from "../core/flasher/store.ts";
 import type { FlasherEvent } from "../core/flasher/context.ts";
 import type { ProgressEvent } from "../core/flasher/progress.ts";
 import { humanSize } from "../core/flasher/range.ts";

@@ -64,7 +64,13 @@ export interface ChipProfile {
   uart: boolean;
 }
 
-const TUYA_KEY = [0x510fb093, 0xa3cbeadc, 0x5993a17e, 0xc7adeb03] as const;
+/** The eFuse key Tuya's BK7231N chips carry (docs/uart.md §4.16). */
+export const TUYA_KEY: readonly [number, number, number, number] = [
+  0x510fb093,
+  0xa3cbeadc,
+  0x5993a17e,
+  0xc7adeb03,
+];
 const ZERO_KEY = [0, 0, 0, 0] as const;
 const MiB = 1024 * 1024;
 

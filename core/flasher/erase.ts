@@ -29,7 +29,8 @@ export interface EraseOptions extends ProgramOptions {
  *
  * @example
  * ```ts
- * import type { BackupStore, ChipIdentity } from "./backup.ts";
+ * import type { BackupStore } from "./store.ts";
+ * import type { ChipIdentity } from "./sidecar.ts";
  * import type { FlasherContext } from "./context.ts";
  * declare const ctx: FlasherContext;
  * declare const store: BackupStore;

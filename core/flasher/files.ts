@@ -7,7 +7,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { FlashError } from "../errors.ts";
-import type { BackupStore, StoreEntry, StoreLock, StoreWriter } from "./backup.ts";
+import type { BackupStore, StoreEntry, StoreLock, StoreWriter } from "./store.ts";
 import { lockPath } from "../io/lock.ts";
 import type { ByteSource } from "./source.ts";
 

@@ -12,7 +12,8 @@
 
 import { FlashError } from "../errors.ts";
 import { crc32 } from "../crc.ts";
-import { type BackupStore, type ChipIdentity, crcHex, storedSource } from "./backup.ts";
+import { type ChipIdentity, crcHex } from "./sidecar.ts";
+import { type BackupStore, storedSource } from "./store.ts";
 import { chipSpanCrc } from "./fingerprint.ts";
 import { readSectorRun } from "./read_ahead.ts";
 import { differingSpans, sectorSpans, type Span } from "./compare.ts";
@@ -198,7 +199,7 @@ export async function writeBackSectors(
  *
  * @example
  * ```ts
- * import type { BackupStore } from "./backup.ts";
+ * import type { BackupStore } from "./store.ts";
  * import type { FlasherContext } from "./context.ts";
  * import type { SaveFirst } from "./integrity.ts";
  * declare const ctx: FlasherContext;

@@ -8,7 +8,7 @@
  */
 
 import { FlashError } from "../errors.ts";
-import type { BackupStore } from "./backup.ts";
+import type { BackupStore } from "./store.ts";
 import type { Fingerprint } from "./fingerprint.ts";
 
 /**

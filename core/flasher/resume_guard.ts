@@ -11,7 +11,8 @@
 
 import { FlashError } from "../errors.ts";
 import { crc32 } from "../crc.ts";
-import { type BackupStore, type ChipIdentity, crcHex, storedSource } from "./backup.ts";
+import { type ChipIdentity, crcHex } from "./sidecar.ts";
+import { type BackupStore, storedSource } from "./store.ts";
 import type { FlasherContext } from "./context.ts";
 import { chipSpanCrc, type Fingerprint, isFingerprint } from "./fingerprint.ts";
 import { type SaveFirst, sectorRanges, writeBackSectors } from "./integrity.ts";
@@ -55,7 +56,8 @@ const RESTART =
  *
  * @example
  * ```ts
- * import type { BackupStore, ChipIdentity } from "./backup.ts";
+ * import type { BackupStore } from "./store.ts";
+ * import type { ChipIdentity } from "./sidecar.ts";
  * import type { FlasherContext } from "./context.ts";
  * import type { WriteJournal } from "./journal.ts";
  * import { FlashContent } from "./source.ts";

@@ -36,7 +36,8 @@ export function padToSectors(image: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
- * import type { BackupStore, ChipIdentity } from "./backup.ts";
+ * import type { BackupStore } from "./store.ts";
+ * import type { ChipIdentity } from "./sidecar.ts";
  * import type { FlasherContext } from "./context.ts";
  * declare const ctx: FlasherContext;
  * declare const app: Uint8Array;

@@ -1,12 +1,13 @@
 /**
  * Finding out what chip answers: identification by bootloader CRC, chip ID, JEDEC ID and eFuse
- * key (docs/uart.md §4.16, §4.17, §5.2, §5.6, §5.7), and the N/M key guard.
+ * key (docs/uart.md §4.16, §4.17, §5.2, §5.6, §5.7); the N/M key guard it applies is in
+ * `key_guard.ts`.
  *
  * @module
  */
 
 import { bootloaderByCrc, type KnownBootloader } from "../chips/bootloaders.ts";
-import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS, formatKey } from "../chips/profiles.ts";
+import { BOOTLOADER_END, chipById, type ChipProfile, CHIPS } from "../chips/profiles.ts";
 import { FlashError } from "../errors.ts";
 import { hex } from "../hex.ts";
 import { formatJedecId, lookupFlash, sizeFromId } from "../spi/jedec.ts";
@@ -16,6 +17,7 @@ import { chipToStandard, crc32 } from "../crc.ts";
 import type { SessionEvent } from "./events.ts";
 import { readKey } from "./efuse.ts";
 import { COMMANDS, type Personality } from "./table.ts";
+import { checkKey, type KeyGuardContext, sameKey } from "./key_guard.ts";
 
 /** What {@link detect} found out. */
 export interface ChipIdentity {
@@ -59,14 +61,6 @@ export interface DetectOptions {
 export const CHIP_ID_REG = 0x00800000;
 /** Device-ID register of the BK7236/BK7258 family. */
 export const DEVICE_ID_REG = 0x44010004;
-/** The Tuya key BK7231N chips carry (docs/uart.md §4.16). */
-export const TUYA_KEY: readonly [number, number, number, number] = [
-  0x510fb093,
-  0xa3cbeadc,
-  0x5993a17e,
-  0xc7adeb03,
-];
-
 /**
  * Identify the chip on a linked client and set the client's personality. Order as BT/GUI
  * (docs/uart.md §4.18): CheckCRC(0, 256) names the bootloader (a LinkCheck follows in case the
@@ -238,13 +232,11 @@ async function probeWrapSize(client: UartClient, bootCrc: number, personality: P
   return 0;
 }
 
-interface FullContext {
+interface FullContext extends KeyGuardContext {
   requested?: ChipProfile;
   known?: KnownBootloader;
   bootCrc: number;
-  warn: (message: string) => void;
   wrongChip: (cause: string, remedy: string) => void;
-  override: boolean;
   warnings: string[];
 }
 
@@ -316,10 +308,6 @@ async function identifyFull(client: UartClient, ctx: FullContext): Promise<ChipI
   };
 }
 
-function sameKey(a: readonly number[] | null, b: readonly number[]): boolean {
-  return a !== null && a.every((w, i) => w >>> 0 === b[i] >>> 0);
-}
-
 /**
  * Among chips sharing an ID: the one whose expected key the chip carries (BK7231N/M), else
  * the one whose default flash size matches (BK7236/BK7258, with a warning), else the one the
@@ -350,67 +338,4 @@ function choose(
   const pick = named ?? candidates[0];
   warn(`chip ID ${hex(chipId)} fits ${names}; assuming ${pick.name}; pass --chip to choose`);
   return pick;
-}
-
-/**
- * The N/M guard (docs/uart.md §5.7), both ways. A key that is exactly another chip's expected key
- * (`keyChip`: the Tuya key on a chip asked for as BK7231M) is refused in either mode: the
- * efuse says which chip this is, and a Tuya-key bootloader and BK7231M firmware do not mix
- * (libretiny#262). The GUI only warns in M mode; it also warns for keys that name no chip,
- * and so does this guard in a "warn" mode.
- */
-function checkKey(
-  profile: ChipProfile,
-  key: [number, number, number, number] | null,
-  ctx: FullContext,
-  keyChip: ChipProfile | null,
-): void {
-  if (!profile.key || profile.key.check === "none" || !key) return;
-  if (sameKey(key, profile.key.words)) return;
-  const zero = key.every((w) => w === 0);
-  const tuya = sameKey(key, TUYA_KEY);
-  if (keyChip && keyChip.id !== profile.id && profile.key.check === "warn") {
-    const cause = `this chip's key ${
-      formatKey(key)
-    } is the ${keyChip.name} key: it is a ${keyChip.name}, not a ${profile.name}`;
-    if (ctx.override) {
-      ctx.warn(`${cause} (continuing: key check overridden)`);
-      return;
-    }
-    throw new FlashError(
-      "WRONG_KEY",
-      cause,
-      `use --chip ${keyChip.id} (or --skip-key-check if you are sure it is a ${profile.name})`,
-    );
-  }
-  if (profile.key.check === "warn") {
-    const other = tuya
-      ? CHIPS.find((c) => c.key && sameKey(c.key.words, TUYA_KEY) && c.chipId === profile.chipId)
-      : null;
-    ctx.warn(
-      other
-        ? `this chip carries the Tuya key: it is a ${other.name}; consider --chip ${other.id}`
-        : `non-standard key ${formatKey(key)} for ${profile.name} (all zeros expected)`,
-    );
-    return;
-  }
-  const cause = zero
-    ? "this chip's key is all zeros: it is a BK7231M/BL2028N"
-    : `this chip's key ${formatKey(key)} is not the ${profile.name} key ${formatKey(profile.key.words)}`;
-  const alt = zero
-    ? CHIPS.find((c) =>
-      c.key && c.chipId === profile.chipId && c.id !== profile.id && c.key.words.every((w) => w === 0)
-    )
-    : null;
-  if (ctx.override) {
-    ctx.warn(`${cause} (continuing: key check overridden)`);
-    return;
-  }
-  throw new FlashError(
-    "WRONG_KEY",
-    cause,
-    alt
-      ? `use --chip ${alt.id}`
-      : "check the chip mode (--chip), or pass --skip-key-check if this key is expected",
-  );
 }

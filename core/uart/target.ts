@@ -1,8 +1,8 @@
 /**
  * The boot UART as a {@link FlashTarget}: 4 KiB reads, writes and erases, chip-side CRC-32
  * with each loader's end-address rule and protect-lock quirk, status-register unprotect on
- * BootROM loaders, and reboot. Plus {@link openUartTarget}, which links, switches baud and
- * identifies the chip in one call.
+ * BootROM loaders (the register reads and writes in `status_register.ts`), and reboot. Plus
+ * {@link openUartTarget}, which links, switches baud and identifies the chip in one call.
  *
  * @module
  */
@@ -20,35 +20,18 @@ import {
   type WireStats,
 } from "../target.ts";
 import type { ByteLink } from "../io/link.ts";
-import { type FlashPart, flashPartFor, formatJedecId } from "../spi/jedec.ts";
-import { SPI_OP } from "../spi/opcodes.ts";
-import {
-  decodeStatus,
-  diagnoseLock,
-  needsUnprotect,
-  protectClearMask,
-  srWordOf,
-  unprotectedValue,
-} from "../spi/status.ts";
+import { type FlashPart, flashPartFor } from "../spi/jedec.ts";
+import { needsUnprotect, srWordOf, unprotectedValue } from "../spi/status.ts";
 import type { UartClient, WireEvent } from "./client.ts";
 import { chipToStandard, crc32 } from "../crc.ts";
-import {
-  type ChipIdentity,
-  connect,
-  detect,
-  type ResetStrategy,
-  type SessionEvent,
-  switchBaud,
-} from "./session.ts";
+import { connect } from "./connect.ts";
+import type { SessionEvent } from "./events.ts";
+import { type ChipIdentity, detect } from "./identify.ts";
+import type { ResetStrategy } from "./reset.ts";
+import { switchBaud } from "./baud_switch.ts";
 import { COMMANDS, ERASE_4K, ERASE_64K } from "./table.ts";
 import { checkBaud } from "./baud.ts";
-
-/** SPI opcode writing the status registers (WRSR). */
-const WRSR = SPI_OP.WRITE_SR;
-/** SPI opcode writing SR2 alone, on parts that have it. */
-const WRSR2 = SPI_OP.WRITE_SR2;
-/** Status-register write attempts before an unprotect is declared impossible. */
-const UNPROTECT_TRIES = 3;
+import { lockedError, readSrBytes, UNPROTECT_TRIES, writeSr } from "./status_register.ts";
 
 /**
  * A chip reached over its boot UART, after {@link detect}.
@@ -56,7 +39,7 @@ const UNPROTECT_TRIES = 3;
  * @example
  * ```ts
  * import type { UartClient } from "./client.ts";
- * import type { ChipIdentity } from "./session.ts";
+ * import type { ChipIdentity } from "./identify.ts";
  * declare const client: UartClient;
  * declare const identity: ChipIdentity;
  * const target = new UartTarget(client, identity);
@@ -126,7 +109,7 @@ export class UartTarget implements FlashTarget {
   async info(): Promise<FlashInfo> {
     const part = this.#part;
     const statusRegisters = this.identity.personality === "FULL" && part && part.srCount > 0
-      ? await this.#readSrBytes(part)
+      ? await readSrBytes(this.client, part)
       : null;
     return {
       flashId: this.identity.flashId ? Uint8Array.from(this.identity.flashId) : null,
@@ -143,7 +126,7 @@ export class UartTarget implements FlashTarget {
     this.#checkRange(addr, SECTOR, SECTOR);
     const wire = addr < this.#profile.loaderProtectedEnd ? addr + this.#size : addr;
     const reply = await this.client.command(COMMANDS.FlashRead4K, { addr: wire });
-    return reply.data as Uint8Array;
+    return reply.data;
   }
 
   /**
@@ -166,7 +149,7 @@ export class UartTarget implements FlashTarget {
     for (let i = 0; i < requests.length; i++) {
       const reply = await this.client.receive(spec, requests[i]);
       if (posted < requests.length) await post();
-      await onSector(addrs[i], reply.data as Uint8Array);
+      await onSector(addrs[i], reply.data);
     }
   }
 
@@ -218,7 +201,7 @@ export class UartTarget implements FlashTarget {
       const end = this.#profile.crcEndInclusive ? addr + onChip - 1 : addr + onChip;
       if (this.#profile.crcProtectLock) this.#crcLocked = true;
       const reply = await this.client.command(COMMANDS.CheckCRC, { start: addr, end });
-      crc = chipToStandard(reply.crc as number);
+      crc = chipToStandard(reply.crc);
     }
     for (let a = addr + onChip; a < addr + len;) {
       const sector = a - (a % SECTOR);
@@ -249,45 +232,19 @@ export class UartTarget implements FlashTarget {
     if (this.identity.personality !== "FULL" || !part || part.srCount === 0) {
       return { before: [], after: [], wrote: false };
     }
-    const before = await this.#readSrBytes(part);
+    const before = await readSrBytes(this.client, part);
     let now = before;
     let wrote = false;
     for (let attempt = 0; attempt < UNPROTECT_TRIES && needsUnprotect(part, srWordOf(now)); attempt++) {
       const target = unprotectedValue(part, srWordOf(now));
-      await this.#writeSr(part, target, now, attempt > 0);
+      await writeSr(this.client, part, target, now, attempt > 0);
       wrote = true;
       await this.client.link.clock.sleep(10);
-      now = await this.#readSrBytes(part);
+      now = await readSrBytes(this.client, part);
     }
     const sr = srWordOf(now);
     if (needsUnprotect(part, sr)) throw lockedError(part, sr, this.client.link.name);
     return { before, after: now, wrote };
-  }
-
-  async #readSrBytes(part: FlashPart): Promise<number[]> {
-    const out: number[] = [];
-    for (const cmd of part.srRead.slice(0, part.srCount)) {
-      out.push((await this.client.command(COMMANDS.FlashReadSR, { cmd })).value as number);
-    }
-    return out;
-  }
-
-  /**
-   * Write the protect-carrying registers: `01 SR1` on one-register parts, `01 SR1 SR2`
-   * otherwise (what the Beken tools send). On a retry, parts with a separate SR2 opcode also
-   * get `31 SR2`.
-   */
-  async #writeSr(part: FlashPart, value: number, current: number[], retry: boolean): Promise<void> {
-    const sr1 = value & 0xff;
-    const sr2 = (value >>> 8) & 0xff;
-    if (part.srCount === 1) {
-      await this.client.command(COMMANDS.FlashWriteSR, { cmd: WRSR, value: Uint8Array.of(sr1) });
-      return;
-    }
-    await this.client.command(COMMANDS.FlashWriteSR, { cmd: WRSR, value: Uint8Array.of(sr1, sr2) });
-    if (retry && part.srWriteOpcodes.includes(WRSR2) && current[1] !== sr2) {
-      await this.client.command(COMMANDS.FlashWriteSR, { cmd: WRSR2, value: Uint8Array.of(sr2) });
-    }
   }
 
   /** Send Reboot three times, 10 ms apart (docs/uart.md §4.4). */
@@ -349,33 +306,6 @@ export class UartTarget implements FlashTarget {
   }
 }
 
-function lockedError(part: FlashPart, sr: number, port: string): FlashError {
-  const width = 2 * Math.max(1, part.srCount);
-  const lock = diagnoseLock(part, sr);
-  const f = decodeStatus(part, sr);
-  const l = part.layout;
-  const bits: string[] = [];
-  if (f.bp) bits.push(`BP=${f.bp}`);
-  if (f.tb && (protectClearMask(part) & (1 << (l.tbBit ?? 0)))) bits.push("TB=1");
-  if (f.sec && (protectClearMask(part) & (1 << (l.secBit ?? 0)))) bits.push("SEC=1");
-  if (f.cmp) bits.push("CMP=1");
-  const what = lock.locked
-    ? lock.reason
-    : `status register ${hex(sr, width)} still has ${
-      bits.join(" ") || "protect bits"
-    } set after ${UNPROTECT_TRIES} writes`;
-  const remedy = lock.mode === "permanent"
-    ? "this flash's protection is permanent: only unprotected ranges can be written"
-    : lock.mode === "power-cycle"
-    ? "power-cycle the chip (the lock clears at power-off) and run again"
-    : "power-cycle the chip and run again; if it persists, flash over SPI (CH341A) instead";
-  return new FlashError(
-    "FLASH_LOCKED",
-    `cannot unprotect the ${part.name} (${formatJedecId(part.id)}) on ${port}: ${what}`,
-    remedy,
-  );
-}
-
 /** Options of {@link openUartTarget}. */
 export interface OpenUartOptions {
   /** The chip mode asked for; detected when absent. */
@@ -391,7 +321,7 @@ export interface OpenUartOptions {
   overrideKeyCheck?: boolean;
   /** Progress, hints and warnings. */
   onEvent?: (event: SessionEvent) => void;
-  /** Reset schedule (default: session's). */
+  /** Reset schedule (default: `DEFAULT_RESET_STRATEGIES` of `reset.ts`). */
   resetStrategies?: readonly ResetStrategy[];
   /** Wire tracing. */
   onWire?: (event: WireEvent) => void;

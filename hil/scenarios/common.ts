@@ -7,7 +7,7 @@
  */
 
 import type { ChipProfile } from "../../core/chips/profiles.ts";
-import { MemoryStore } from "../../core/flasher/backup.ts";
+import { MemoryStore } from "../../core/flasher/store.ts";
 import type { ProgramOptions } from "../../core/flasher/program.ts";
 import { BLOCK } from "../../core/target.ts";
 import { crc32 } from "../../core/crc.ts";

@@ -38,14 +38,14 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "key-guard-off",
     what: "a chip with another eFuse key than the chip mode asked for is flashed anyway",
-    file: "core/uart/identify.ts",
+    file: "core/uart/key_guard.ts",
     original: `  if (!profile.key || profile.key.check === "none" || !key) return;`,
     replacement: "  return;",
   },
   {
     name: "key-guard-enforce-as-warn",
     what: "an enforcing key guard (BK7231N) only warns about a chip with another key",
-    file: "core/uart/identify.ts",
+    file: "core/uart/key_guard.ts",
     original: `  if (profile.key.check === "warn") {`,
     replacement: `  if (profile.key.check !== "none") {`,
   },
@@ -306,7 +306,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "key-guard-m-mode-on-tuya-key",
     what: "a chip carrying the Tuya key is flashed in BK7231M mode (the guard refused only the other way)",
-    file: "core/uart/identify.ts",
+    file: "core/uart/key_guard.ts",
     original: `  if (keyChip && keyChip.id !== profile.id && profile.key.check === "warn") {`,
     replacement: `  if (keyChip && keyChip.id === "" && profile.key.check === "warn") {`,
   },
