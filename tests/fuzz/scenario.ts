@@ -665,7 +665,7 @@ function newerDataSector(
   return null;
 }
 
-function journalIn(store: FuzzStore): { journal: WriteJournal; name: string } | undefined {
+function journalIn(store: MemoryStore): { journal: WriteJournal; name: string } | undefined {
   for (const [name, bytes] of store.entries) {
     if (!name.endsWith(".journal.json")) continue;
     const journal = parseJournal(new TextDecoder().decode(bytes));
