@@ -1,13 +1,16 @@
 /**
  * baud-ladder: link at 115200 and switch to every rate up to 3 000 000; each rate either
- * works (a sector read matches the chip's CRC) or falls back to 115200 and says so. On the
- * emulator the adapter stops at 2 000 000, so 3 000 000 must fall back.
+ * works (a sector read matches the chip's CRC), or falls back to 115200 and says so, or, when
+ * the chip's 26 MHz UART divisor cannot make it (3 000 000 comes out as 3 250 000), is refused
+ * as a usage error before the port is touched.
  *
  * @module
  */
 
 import { crc32 } from "../../core/crc.ts";
 import { BOOT_BAUD } from "../../core/uart/connect.ts";
+import { baudWorks, realBaud } from "../../core/uart/baud.ts";
+import { FlashError } from "../../core/errors.ts";
 import { expect, hex, type Scenario } from "../scenario.ts";
 import { appStart, withConnection } from "./common.ts";
 
@@ -20,12 +23,26 @@ const VIRTUAL_MAX_BAUD = 2_000_000;
 /** The baud-ladder scenario. */
 export const baudLadder: Scenario = {
   id: "baud-ladder",
-  title: "115200 → 3 000 000 baud: each rate works or falls back to 115200",
+  title: "115200 → 3 000 000 baud: each rate works, falls back to 115200, or is refused as unmakeable",
   needs: { path: "uart", destructive: false, virtualSetup: () => ({ maxBaud: VIRTUAL_MAX_BAUD }) },
   async run(ctx) {
     const steps: string[] = [];
     const addr = appStart(ctx.profile);
     for (const rate of BAUD_LADDER) {
+      if (!baudWorks(rate)) {
+        const refused = await withConnection(ctx, () => Promise.resolve(), { baud: rate }).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(
+          refused instanceof FlashError && refused.code === "USAGE",
+          `${rate} baud, which the chip makes as ${realBaud(rate)}, was ${
+            refused ? `refused with ${String(refused)}` : "used"
+          } instead of refused as a usage error`,
+        );
+        steps.push(`${rate} refused (the chip makes ${realBaud(rate)})`);
+        continue;
+      }
       await withConnection(ctx, async (c) => {
         const got = c.uart!.baud;
         const fellBack = c.events.some((e) => e.type === "baud-fallback");
