@@ -2,8 +2,10 @@
  * Erased-region detection: which parts of the flash are entirely 0xFF, learnt from the chip's
  * CheckCRC (13 bytes out, 11 back, plus the chip's CRC time) instead of reading them.
  *
- * 1. **Map**: every byte of the range gets exactly one chip CRC, over a *unit*: the whole
- *    range, a 64 KiB block or a 4 KiB sector, chosen by expected cost ({@link ErasedPlanner}).
+ * 1. **Map**: every byte of the range ends in exactly one *unit* with its chip CRC: the whole
+ *    range, or an aligned part of a 64 KiB block (64 down to 4 KiB), chosen by expected cost
+ *    ({@link ErasedPlanner}); a unit found written may be mapped again as two halves, which
+ *    then replace it.
  *    A unit whose CRC equals the CRC of 0xFF over its length is a *candidate*. All map CRCs are
  *    taken before anything is read: they are the snapshot the data read later must match, so a
  *    sector a corrupted read request erased before it was read is noticed (the job of the
