@@ -2,7 +2,7 @@
  * `deno task bench --corpus <dir> [--json]`: full backups of real flash dumps on the emulator.
  *
  * Every whole-flash `.bin` of the directory (a power-of-two size from 256 KiB to 16 MiB) is
- * loaded into a virtual BK7231N with a flash part of its size, and backed up the way a write
+ * loaded into a virtual chip with a flash part of its size, and backed up the way a write
  * backs a chip up first (`saveBackup`, into memory) at 921 600 and 2 000 000 baud, at the
  * calibrated chip CRC speed and at both ends of its range (the CRC speed is passed to the
  * emulator and to the planner alike). Each backup is compared byte for byte with its dump.
@@ -12,11 +12,16 @@
  * against the same job reading every byte and erasing every changed sector, and against a
  * full backup plus the floor of a full write (wire + erase + program time).
  *
+ * The virtual chip is the one the dump came from where the directory says so: a `README.md`
+ * whose table has a row `| <file>.bin | <chip> ... |` naming a BK72xx part in its second cell
+ * (a BK7231T dump then meets the T/U loader, with its read-ahead and its re-protection after
+ * every CRC). A dump the README does not name is served as a BK7231N.
+ *
  * @module
  */
 
 import { join } from "node:path";
-import { chipById } from "../core/chips/profiles.ts";
+import { chipById, type ChipProfile } from "../core/chips/profiles.ts";
 import { saveBackup } from "../core/flasher/backup.ts";
 import { MemoryStore } from "../core/flasher/store.ts";
 import { createContext, type FlasherContext } from "../core/flasher/context.ts";
@@ -57,6 +62,8 @@ export interface CorpusRun {
 /** What one dump measured. */
 export interface CorpusDump {
   file: string;
+  /** The chip mode it was served as. */
+  chip: string;
   size: number;
   /** Share of 4 KiB sectors that are entirely 0xFF. */
   erasedSectors: number;
@@ -95,7 +102,7 @@ export interface CorpusSummary {
   reflashFloorMedian: number;
   reflashFloorMax: number;
   crcBytesPerSec: typeof CRC_SPEEDS;
-  perDump: { file: string; erasedSectors: number; ratios: Record<string, number> }[];
+  perDump: { file: string; chip: string; erasedSectors: number; ratios: Record<string, number> }[];
 }
 
 const median = (xs: number[]) => {
@@ -104,16 +111,25 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-async function open(image: Uint8Array, baud: number, crcBytesPerSec: number, sparse: boolean) {
+/** The chip a dump is served as when its directory does not say. */
+const DEFAULT_CHIP = "bk7231n";
+
+async function open(
+  image: Uint8Array,
+  chip: ChipProfile,
+  baud: number,
+  crcBytesPerSec: number,
+  sparse: boolean,
+) {
   const bits = Math.log2(image.length);
   const v = await createVirtualChip({
-    chip: "bk7231n",
+    chip: chip.id,
     image,
     flashId: [0xeb, 0x60, bits],
     timing: { crcBytesPerSec },
   });
   const link = v.link();
-  const { target } = await openUartTarget(link, { chip: chipById("bk7231n"), baud });
+  const { target } = await openUartTarget(link, { chip, baud });
   const ctx = await createContext(target, link.clock, {
     baud,
     sparse,
@@ -122,10 +138,11 @@ async function open(image: Uint8Array, baud: number, crcBytesPerSec: number, spa
   return { v, ctx, target, clock: link.clock };
 }
 
-const identity = { chip: "BK7231N", flashId: "eb6015", key: null };
+const identityOf = (chip: ChipProfile) => ({ chip: chip.id.toUpperCase(), flashId: "eb6015", key: null });
 
 /** A backup into memory, checked against the dump; its modelled time covers every step. */
-async function backupRun(ctx: FlasherContext, image: Uint8Array, file: string) {
+async function backupRun(ctx: FlasherContext, chip: ChipProfile, image: Uint8Array, file: string) {
+  const identity = identityOf(chip);
   const store = new MemoryStore();
   const t0 = ctx.clock.now();
   const data = new Uint8Array(image.length);
@@ -150,8 +167,15 @@ export function isWholeFlash(size: number): boolean {
   return size >= 0x40000 && size <= 0x1000000 && (size & (size - 1)) === 0;
 }
 
-/** Measure one dump. */
-export async function measureDump(file: string, image: Uint8Array): Promise<CorpusDump> {
+/** Measure one dump, served as `chipId` (default BK7231N). */
+export async function measureDump(
+  file: string,
+  image: Uint8Array,
+  chipId = DEFAULT_CHIP,
+): Promise<CorpusDump> {
+  const chip = chipById(chipId);
+  if (!chip) throw new Error(`${file}: no chip mode ${chipId}`);
+  const identity = identityOf(chip);
   let erased = 0;
   for (let a = 0; a < image.length; a += 4096) {
     if (image.subarray(a, a + 4096).every((b) => b === 0xff)) erased++;
@@ -160,11 +184,11 @@ export async function measureDump(file: string, image: Uint8Array): Promise<Corp
   const floor = (baud: number) => wireMs(image.length, baud);
   for (const baud of CORPUS_BAUDS) {
     for (const crc of Object.keys(CRC_SPEEDS) as Speed[]) {
-      const a = await open(image, baud, CRC_SPEEDS[crc], true);
-      const sparse = await backupRun(a.ctx, image, file);
+      const a = await open(image, chip, baud, CRC_SPEEDS[crc], true);
+      const sparse = await backupRun(a.ctx, chip, image, file);
       await a.target.close();
-      const b = await open(image, baud, CRC_SPEEDS[crc], false);
-      const full = await backupRun(b.ctx, image, file);
+      const b = await open(image, chip, baud, CRC_SPEEDS[crc], false);
+      const full = await backupRun(b.ctx, chip, image, file);
       await b.target.close();
       runs.push({
         baud,
@@ -181,7 +205,7 @@ export async function measureDump(file: string, image: Uint8Array): Promise<Corp
   for (const crc of Object.keys(CRC_SPEEDS) as Speed[]) {
     const baud = 921600;
     const job = async (sparse: boolean) => {
-      const a = await open(image, baud, CRC_SPEEDS[crc], sparse);
+      const a = await open(image, chip, baud, CRC_SPEEDS[crc], sparse);
       const t0 = a.clock.now();
       const r = await writeFlash(a.ctx, app, {
         addr: APP,
@@ -208,7 +232,14 @@ export async function measureDump(file: string, image: Uint8Array): Promise<Corp
       floorMs: fullBackupMs + ideal.wireMs + ideal.flashMs,
     });
   }
-  return { file, size: image.length, erasedSectors: erased / (image.length / 4096), runs, reflash };
+  return {
+    file,
+    chip: chip.id,
+    size: image.length,
+    erasedSectors: erased / (image.length / 4096),
+    runs,
+    reflash,
+  };
 }
 
 /** The `corpus` object from the dumps' figures. */
@@ -242,6 +273,7 @@ export function summarise(dumps: CorpusDump[]): CorpusSummary {
     crcBytesPerSec: CRC_SPEEDS,
     perDump: dumps.map((d) => ({
       file: d.file,
+      chip: d.chip,
       erasedSectors: round(d.erasedSectors),
       ratios: Object.fromEntries(d.runs.map((r) => [`${r.crc}${r.baud}`, round(r.ratio)])),
     })),
@@ -250,13 +282,37 @@ export function summarise(dumps: CorpusDump[]): CorpusSummary {
 
 const round = (x: number) => Number(x.toFixed(4));
 
-/** The whole-flash dumps of `dir`, by name. */
-export async function loadCorpus(dir: string): Promise<{ file: string; image: Uint8Array }[]> {
-  const out: { file: string; image: Uint8Array }[] = [];
+/**
+ * The chip each dump of a corpus README's table came from: rows `| <file>.bin | <chip> ... |`
+ * whose second cell names a BK72xx part this tool has a mode for (the first such name in the
+ * cell, so "BL2028N (BK7231M-class)" is a BK7231M).
+ */
+export function chipsFromReadme(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const cells = line.split("|").map((c) => c.trim());
+    if (cells.length < 4 || !cells[1].endsWith(".bin")) continue;
+    const part = /\bBK72\d\d[A-Z]?\b/i.exec(cells[2]);
+    const chip = part && chipById(part[0]);
+    if (chip) out.set(cells[1], chip.id);
+  }
+  return out;
+}
+
+/** The whole-flash dumps of `dir`, by name, with the chip the directory's README names. */
+export async function loadCorpus(dir: string): Promise<{ file: string; image: Uint8Array; chip: string }[]> {
+  const readme = await Deno.readTextFile(join(dir, "README.md")).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) return "";
+    throw e;
+  });
+  const chips = chipsFromReadme(readme);
+  const out: { file: string; image: Uint8Array; chip: string }[] = [];
   for await (const e of Deno.readDir(dir)) {
     if (!(e.isFile || e.isSymlink) || !e.name.endsWith(".bin")) continue;
     const image = await Deno.readFile(join(dir, e.name));
-    if (isWholeFlash(image.length)) out.push({ file: e.name, image });
+    if (isWholeFlash(image.length)) {
+      out.push({ file: e.name, image, chip: chips.get(e.name) ?? DEFAULT_CHIP });
+    }
   }
   return out.sort((a, b) => a.file.localeCompare(b.file));
 }
@@ -270,25 +326,27 @@ export async function corpusBench(dir: string, json: boolean): Promise<CorpusSum
   if (corpus.length === 0) {
     throw new Error(`no whole-flash .bin (power-of-two size, 256 KiB..16 MiB) in ${dir}`);
   }
-  say(`corpus: ${corpus.length} whole-flash dump(s) in ${dir}, served as a BK7231N; backup into memory`);
+  say(
+    `corpus: ${corpus.length} whole-flash dump(s) in ${dir}, each served as the chip the directory's README names (BK7231N where it names none); backup into memory`,
+  );
   say(
     `  chip CRC ${CRC_SPEEDS.calibrated / 1e6} MB/s (range ${CRC_SPEEDS.low / 1e6}–${
       CRC_SPEEDS.high / 1e6
     }); ratio = modelled time / wire floor of the whole flash`,
   );
   const dumps: CorpusDump[] = [];
-  for (const { file, image } of corpus) dumps.push(await measureDump(file, image));
+  for (const { file, image, chip } of corpus) dumps.push(await measureDump(file, image, chip));
   const sum = summarise(dumps);
   const cell = (d: CorpusDump, baud: number, crc: Speed, k: "ratio" | "fullRatio" = "ratio") =>
     d.runs.find((r) => r.baud === baud && r.crc === crc)![k].toFixed(3);
   say();
   say(
-    "| dump | erased 4 KiB | 921600: sparse (0.42 / 0.8 / 1.5 MB/s) | every byte | 2000000: sparse | every byte |",
+    "| dump | chip | erased 4 KiB | 921600: sparse (0.42 / 0.8 / 1.5 MB/s) | every byte | 2000000: sparse | every byte |",
   );
-  say("| --- | --- | --- | --- | --- | --- |");
+  say("| --- | --- | --- | --- | --- | --- | --- |");
   for (const d of dumps) {
     say(
-      `| ${d.file} | ${(d.erasedSectors * 100).toFixed(1)} % | ${cell(d, 921600, "low")} / ${
+      `| ${d.file} | ${d.chip} | ${(d.erasedSectors * 100).toFixed(1)} % | ${cell(d, 921600, "low")} / ${
         cell(d, 921600, "calibrated")
       } / ${cell(d, 921600, "high")} | ${cell(d, 921600, "calibrated", "fullRatio")} | ${
         cell(d, 2_000_000, "low")
@@ -298,10 +356,10 @@ export async function corpusBench(dir: string, json: boolean): Promise<CorpusSum
     );
   }
   say(
-    `| median | | ${sum.low.median921600} / ${sum.median921600} / ${sum.high.median921600} | ${sum.full.median921600} | ${sum.low.median2000000} / ${sum.median2000000} / ${sum.high.median2000000} | ${sum.full.median2000000} |`,
+    `| median | | | ${sum.low.median921600} / ${sum.median921600} / ${sum.high.median921600} | ${sum.full.median921600} | ${sum.low.median2000000} / ${sum.median2000000} / ${sum.high.median2000000} | ${sum.full.median2000000} |`,
   );
   say(
-    `| max | | ${sum.low.max921600} / ${sum.max921600} / ${sum.high.max921600} | ${sum.full.max921600} | ${sum.low.max2000000} / ${sum.max2000000} / ${sum.high.max2000000} | ${sum.full.max2000000} |`,
+    `| max | | | ${sum.low.max921600} / ${sum.max921600} / ${sum.high.max921600} | ${sum.full.max921600} | ${sum.low.max2000000} / ${sum.max2000000} / ${sum.high.max2000000} | ${sum.full.max2000000} |`,
   );
   say();
   say(

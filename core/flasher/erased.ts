@@ -2,8 +2,10 @@
  * Erased-region detection: which parts of the flash are entirely 0xFF, learnt from the chip's
  * CheckCRC (13 bytes out, 11 back, plus the chip's CRC time) instead of reading them.
  *
- * 1. **Map**: every byte of the range gets exactly one chip CRC, over a *unit*: the whole
- *    range, a 64 KiB block or a 4 KiB sector, chosen by expected cost ({@link ErasedPlanner}).
+ * 1. **Map**: every byte of the range ends in exactly one *unit* with its chip CRC: the whole
+ *    range, or an aligned part of a 64 KiB block (64 down to 4 KiB), chosen by expected cost
+ *    ({@link ErasedPlanner}); a unit found written may be mapped again as two halves, which
+ *    then replace it.
  *    A unit whose CRC equals the CRC of 0xFF over its length is a *candidate*. All map CRCs are
  *    taken before anything is read: they are the snapshot the data read later must match, so a
  *    sector a corrupted read request erased before it was read is noticed (the job of the
@@ -119,64 +121,98 @@ export function planCosts(
 }
 
 /**
- * What the planner expects of the next sectors. Right after an erased unit, the next sector is
- * erased with the learnt probability that an erased sector follows an erased one (erased runs
- * are long on real flash: an app ends, the rest of its partition is blank); anywhere else, with
- * the share of erased sectors seen so far. Both start from a prior worth 64 sectors: 38 % of
- * sectors erased (the corpus statistic of real 2 MiB dumps), in runs of about 50 sectors (as
- * in the dumps we have), so a
- * chip's own layout soon dominates. (Where an erased run starts cannot be predicted from what
- * precedes it, so the share, not the chance of a run starting, prices a sector probe there.)
+ * What the planner expects of the next sectors, and how it maps a block by it.
+ *
+ * Expectation: a two-state chain learnt from the units mapped so far. After an erased unit the
+ * next sector is erased with the learnt probability that an erased sector follows an erased one;
+ * after a written unit (or at the start), with the learnt probability that an erased run starts
+ * after a written sector. Real flash holds long runs of both (an app, then the blank rest of its
+ * partition), so both transitions are rare, yet a run may start anywhere inside a block. The
+ * prior, worth {@link PRIOR_WEIGHT} transitions each: 38 % of sectors erased (the corpus statistic
+ * of real 2 MiB dumps) in runs of about 50 sectors (as in the dumps we have), so P(erased →
+ * erased) = 0.98 and P(written → erased) = 0.38 · 0.02 / 0.62 ≈ 0.012 (the chain's stationary
+ * share is then 38 %).
+ *
+ * Plan: a block is cut into aligned units of 16, 8, 4, 2 or 1 sectors, not necessarily all of one
+ * size, by the least expected cost (each half of a unit is priced on its own, its first sector
+ * expected from what is expected of the sector before it). So a block inside a written run is one
+ * unit, except where an erased run is likely enough to start in it: then its tail is cut finer,
+ * where such a run would lie. Every byte still gets exactly one map CRC: the plan only moves the
+ * boundaries, and with them the round trips and what is read.
  */
 export class ErasedPlanner {
   readonly costs: PlanCosts;
-  #erased = 0.38 * 64;
-  #seen = 64;
-  #ee = [0.98 * 64, 64];
-  #prev: 0 | 1 = 0;
+  /** [erased → erased, from erased] and [written → erased, from written] transition counts. */
+  #ee = [0.98 * PRIOR_WEIGHT, PRIOR_WEIGHT];
+  #we = [(0.38 * 0.02 / 0.62) * PRIOR_WEIGHT, PRIOR_WEIGHT];
+  /** P(the last sector mapped is erased). */
+  #prev = 0;
   constructor(costs: PlanCosts) {
     this.costs = costs;
   }
-  #p(from: 0 | 1): number {
-    return from ? this.#ee[0] / this.#ee[1] : this.#erased / this.#seen;
+  #pe(): number {
+    return this.#ee[0] / this.#ee[1];
   }
-  /** Probability that all of the next `n` sectors are erased. */
-  #allErased(n: number, prevErased: number): number {
-    const pe = this.#p(1);
-    const first = prevErased * pe + (1 - prevErased) * this.#p(0);
-    return first * pe ** (n - 1);
+  #pw(): number {
+    return this.#we[0] / this.#we[1];
+  }
+  /** P(a sector is erased) given P(the sector before it is erased) = `q`. */
+  #next(q: number): number {
+    return q * this.#pe() + (1 - q) * this.#pw();
+  }
+  /** Probability that all of the next `n` sectors are erased, the one before erased with P `q`. */
+  #allErased(n: number, q: number): number {
+    return this.#next(q) * this.#pe() ** (n - 1);
   }
   /**
-   * Expected cost of mapping, confirming and reading `n` sectors in units of `k` sectors: a
-   * unit costs its CRC round trip and CRC time, a confirming CRC when it is erased, and
-   * the read of all its sectors when it is not (a unit found not erased is read whole:
-   * splitting it then would pay its CRC time twice).
+   * Expected cost of one unit of `n` sectors: its CRC round trip and CRC time, a confirming CRC
+   * when it is erased, and the read of all its sectors when it is not.
    */
-  #cost(n: number, k: number): number {
+  #unitCost(n: number, q: number): number {
     const c = this.costs;
-    let prev = this.#prev as number;
-    let cost = 0;
-    for (let i = 0; i < n; i += k) {
-      const all = this.#allErased(k, prev);
-      const len = k * SECTOR;
-      cost += c.crcTripMs + len * c.crcMsPerByte + all * (c.crcTripMs + len * c.crcMsPerByte) +
-        (1 - all) * k * c.readSectorMs;
-      prev = all;
-    }
-    return cost;
+    const all = this.#allErased(n, q);
+    const crc = c.crcTripMs + n * SECTOR * c.crcMsPerByte;
+    return crc + all * crc + (1 - all) * n * c.readSectorMs;
+  }
+  /** The cheapest aligned cut of `n` sectors (a power of two) into units, and its expected cost. */
+  #best(n: number, q: number): { cost: number; parts: number[] } {
+    const whole = { cost: this.#unitCost(n, q), parts: [n] };
+    if (n === 1) return whole;
+    const left = this.#best(n / 2, q);
+    let qMid = q;
+    for (let i = 0; i < n / 2; i++) qMid = this.#next(qMid);
+    const right = this.#best(n / 2, qMid);
+    const cost = left.cost + right.cost;
+    return cost < whole.cost ? { cost, parts: [...left.parts, ...right.parts] } : whole;
   }
   /**
-   * The unit size (in sectors: 16, 8, 4, 2 or 1, at most `n`) to map the next aligned block of
-   * `n` sectors with: the cheapest in expectation.
+   * The units (in sectors, in address order) to map the next aligned block of `n` sectors with,
+   * `n` a power of two: the cheapest cut in expectation.
    */
-  chooseUnit(n: number): number {
-    let best = 1;
-    let bestCost = this.#cost(n, 1);
-    for (let k = 2; k <= n; k *= 2) {
-      const cost = this.#cost(n, k);
-      if (cost < bestCost) [best, bestCost] = [k, cost];
-    }
-    return best;
+  plan(n: number): number[] {
+    return this.#best(n, this.#prev).parts;
+  }
+  /**
+   * Whether a unit of `n` sectors (next after what was observed so far), once found written, is
+   * expected to pay for being mapped again as two halves: their CRCs (the unit's CRC time once
+   * more, two round trips, a confirming CRC for a half found erased) against the reads of a half
+   * that is erased while the other is not (an erased run ending or starting in the unit, or a
+   * lone written sector in an erased run), given that the unit is not erased as a whole.
+   */
+  refinePays(n: number): boolean {
+    if (n < 2) return false;
+    const c = this.costs;
+    const q = this.#prev;
+    const both = this.#allErased(n, q);
+    if (both >= 1) return false;
+    let qMid = q;
+    for (let i = 0; i < n / 2; i++) qMid = this.#next(qMid);
+    const left = this.#allErased(n / 2, q);
+    const right = this.#allErased(n / 2, qMid);
+    const oneHalf = (Math.max(0, left - both) + Math.max(0, right - both)) / (1 - both);
+    const saves = oneHalf * (n / 2) * c.readSectorMs;
+    const half = c.crcTripMs + (n / 2) * SECTOR * c.crcMsPerByte;
+    return saves > 2 * half + oneHalf * half;
   }
   /** Whether one CRC over the whole range (of `n` sectors) is expected to pay. */
   wholeRangePays(n: number): { pays: boolean; reason: string } {
@@ -191,21 +227,31 @@ export class ErasedPlanner {
       } ms for one CRC of the range`,
     };
   }
-  /** Learn from a mapped unit of `n` sectors. */
+  /**
+   * Learn from a mapped unit of `n` sectors. A unit found written counts as written throughout,
+   * but its last sector may still be erased (an erased run may start inside it): what comes next
+   * is expected from the chance of that.
+   */
   observe(n: number, erased: boolean): void {
-    this.#seen += n;
-    if (erased) this.#erased += n;
-    if (this.#prev) {
-      this.#ee[1] += 1;
-      if (erased) this.#ee[0] += 1;
-    }
+    const q = this.#prev;
+    const all = this.#allErased(n, q);
+    let last = q;
+    for (let i = 0; i < n; i++) last = this.#next(last);
+    this.#ee[1] += q;
+    this.#we[1] += 1 - q;
     if (erased) {
-      this.#ee[0] += n - 1;
-      this.#ee[1] += n - 1;
+      this.#ee[0] += q;
+      this.#we[0] += 1 - q;
     }
-    this.#prev = erased ? 1 : 0;
+    const within = erased ? this.#ee : this.#we;
+    within[1] += n - 1;
+    if (erased) within[0] += n - 1;
+    this.#prev = erased ? 1 : all >= 1 ? 0 : Math.max(0, last - all) / (1 - all);
   }
 }
+
+/** Weight of the planner's prior, in transitions of each kind. */
+export const PRIOR_WEIGHT = 64;
 
 /** Options of {@link mapRange}. */
 export interface MapOptions {
@@ -231,13 +277,19 @@ export async function mapRange(
   const crcOf = (addr: number, len: number) =>
     withRetries(ctx, opts.op, addr, opts.attempts, () => ctx.target.crc(addr, len));
   const units: MapUnit[] = [];
-  const probe = async (addr: number, len: number) => {
+  // a unit found written is mapped again as halves where the planner expects that to pay; only
+  // the units that are kept are learnt from, and every byte ends in exactly one kept unit
+  const probe = async (addr: number, len: number): Promise<void> => {
+    const refine = planner.refinePays(len / SECTOR);
     const crc = await crcOf(addr, len);
     const candidate = crc === erasedCrc(len);
+    if (!candidate && refine) {
+      await probe(addr, len / 2);
+      await probe(addr + len / 2, len / 2);
+      return;
+    }
     planner.observe(len / SECTOR, candidate);
-    const u = { addr, len, crc, candidate, erased: false };
-    units.push(u);
-    return u;
+    units.push({ addr, len, crc, candidate, erased: false });
   };
   const { lo, hi } = opts;
   const whole = planner.wholeRangePays((hi - lo) / SECTOR);
@@ -255,8 +307,8 @@ export async function mapRange(
     const blockEnd = Math.min(hi, Math.floor(a / BLOCK) * BLOCK + BLOCK);
     // units are aligned to their size: a block's own sectors only once `a` is off its start
     const n = (blockEnd - a) / SECTOR;
-    const k = a % BLOCK === 0 && n === BLOCK / SECTOR ? planner.chooseUnit(n) : 1;
-    for (let u = a; u < blockEnd; u += k * SECTOR) await probe(u, k * SECTOR);
+    const parts = a % BLOCK === 0 && n === BLOCK / SECTOR ? planner.plan(n) : new Array<number>(n).fill(1);
+    for (let u = a, i = 0; u < blockEnd; u += parts[i++] * SECTOR) await probe(u, parts[i] * SECTOR);
     a = blockEnd;
   }
   const checks = await confirm(units, crcOf);
