@@ -120,6 +120,14 @@ export class JournalWriter {
   }
 
   /**
+   * Take back sectors marked done that the job later saw differ from the image (its final verify,
+   * or a reply naming a change there); saved with the next {@link finish} or {@link markDone}.
+   */
+  unmark(sectors: readonly number[]): void {
+    this.journal.done = this.journal.done.filter((s) => !sectors.includes(s));
+  }
+
+  /**
    * Record the end of the job, and save. A verified job verified its whole range, so every
    * planned sector is done (also those a resumed job found already written).
    */

@@ -505,6 +505,15 @@ export async function programRange(
         { damage, cause: e },
       );
     }
+    // a sector marked done that the job then saw differ (its final verify), or that a reply
+    // named a change in (a request corrupted on the wire), is no longer done: a resume must not
+    // take it for finished work
+    const differs = e instanceof VerifyMismatchError
+      ? e.differing.map((a) => alignDown(a, SECTOR))
+      : own
+      ? (journal?.journal.done ?? []).filter((s) => s < own.end && s + SECTOR > own.start)
+      : [];
+    journal?.unmark(differs);
     await journal?.finish("failed", out.message).catch((err) => noteJournal(err));
     return out;
   }

@@ -312,6 +312,7 @@ export class UartClient {
         const check = checkReply(spec, values, frame);
         if (check.ok) {
           this.stats.roundTrips++;
+          this.#ledger.answered(frame);
           return check.values;
         }
         if (check.reason === "status") {
