@@ -65,10 +65,18 @@ export class ChangeLedger {
    * time in the order they arrive and answers each before reading the next, so no earlier request
    * can be answered after this one: every request noted so far is settled.
    */
-  answered(frame: ReplyFrame): void {
+  answered(frame: ReplyFrame, spec?: CommandSpec, values?: Values): void {
     this.#lastHeard = frameKey(frame);
-    for (const r of this.#recent) r.answered = true;
+    const own = spec && values && extent(spec.name, values) !== undefined ? keyOf(spec.name, values) : null;
+    const last = this.#recent.length - 1;
+    this.#recent.forEach((r, i) => {
+      if (!r.answered && !(i === last && r.key === own)) this.lost++;
+      r.answered = true;
+    });
   }
+
+  /** Flash-changing requests settled without their reply: each may have changed flash anywhere. */
+  lost = 0;
 
   /** Mark the oldest unanswered request `key` answered; false when none waits. */
   #take(key: string): boolean {
