@@ -69,9 +69,9 @@ Deno.test("ledger: a reply naming a change asked for and answered earlier is an 
   ledger.sent(COMMANDS.LinkCheck, {});
   ledger.answered(frameOf(encodeReply(COMMANDS.LinkCheck, { ok: 0 })));
   ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x4a000 });
-  ledger.answered(erase(0x4a000));
+  ledger.answered(erase(0x4a000), COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x4a000 });
   ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x58000 });
-  ledger.answered(erase(0x58000));
+  ledger.answered(erase(0x58000), COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x58000 });
   ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x5a000 });
   const hit = ledger.check(erase(0x4a000));
   assert.ok(hit instanceof FlashError && hit.code === "WRITE_FAILED", "every earlier request was settled");
@@ -82,6 +82,10 @@ Deno.test("ledger: a reply naming a change asked for and answered earlier is an 
   assert.ok(ledger.check(erase(0x5a000)) === null, "heard twice in a row");
   ledger.check(erase(0x1000));
   assert.ok(ledger.check(erase(0x5a000)) instanceof FlashError, "its one answer was already taken");
+  assert.equal(ledger.lost, 1, "the first 0x4a000 erase was settled without its reply");
+  ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x60000 });
+  ledger.answered(erase(0x60000), COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x60000 });
+  assert.equal(ledger.lost, 1, "an awaited answer is no lost reply");
 });
 
 Deno.test("an erase whose address was corrupted on the wire is reported with the sector it hit", async () => {
