@@ -551,7 +551,7 @@ export async function programRange(
       : [];
     differs.push(...hit);
     journal?.unmark(differs);
-    await journal?.finish("failed", out.message).catch((err) => noteJournal(err));
+    await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));
     return out;
   }
 }

@@ -104,7 +104,13 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
     if (a + len <= addr || a >= end) changedOutside.push(span);
     else if (chip !== crcHex(await o.content.crc(a, len)) && alignDown(a, BLOCK) !== inFlux) {
       const found = backup && o.store ? new FlashContent(0, storedSource(o.store, j.backup!, size)) : null;
-      unexplained.push(...await unexplainedSectors(ctx, span, o.content, backup?.sectorCrcs ?? null, found));
+      // the interrupted job's error named flash a request corrupted on the wire changed (the
+      // chip's reply said where): those sectors may hold any of the job's data
+      const c = j.corrupted;
+      const named = c ? (s: number) => s < c.end && s + SECTOR > c.start : () => false;
+      unexplained.push(
+        ...await unexplainedSectors(ctx, span, o.content, backup?.sectorCrcs ?? null, found, named),
+      );
     }
   }
   if (unexplained.length > 0) {
@@ -262,11 +268,13 @@ async function unexplainedSectors(
   content: FlashContent,
   backupCrcs: Uint32Array | null,
   found: FlashContent | null,
+  named: (s: number) => boolean,
 ): Promise<{ addr: number; len: number }[]> {
   const blank = erasedCrc(SECTOR);
   const inImage = (s: number) => s >= content.addr && s + SECTOR <= content.addr + content.size;
   const suspects: number[] = [];
   for (const s of spanSectors([span])) {
+    if (named(s)) continue;
     const chip = await chipSpanCrc(ctx, { addr: s, len: SECTOR });
     if (chip === blank || (backupCrcs && chip === backupCrcs[s / SECTOR])) continue;
     if (inImage(s) && chip === await content.crc(s, SECTOR)) continue;

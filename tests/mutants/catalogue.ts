@@ -191,7 +191,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: "journal-failure-unrecorded",
     what: "a failed job's journal still says in-progress",
     file: PROGRAM,
-    original: `    await journal?.finish("failed", out.message).catch((err) => noteJournal(err));`,
+    original: `    await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));`,
     replacement: "",
   },
   {
