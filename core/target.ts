@@ -83,6 +83,11 @@ export interface FlashTarget {
   unprotect(): Promise<UnprotectReport>;
   /** Counters since the target was opened. */
   readonly stats: WireStats;
+  /**
+   * Erase and program requests whose reply never came (absent where every request is answered on
+   * the bus, as on SPI): such a request may have been carried out at another address.
+   */
+  readonly unansweredChanges?: number;
   /** Restart the chip into its application. */
   reboot(): Promise<void>;
   /** Release the underlying port. */

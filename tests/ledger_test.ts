@@ -61,6 +61,33 @@ Deno.test("ledger: a stale reply to a request really sent is not an alarm; one n
   assert.deepEqual(erase4k?.damage, { start: 0x10000, end: 0x11000 });
 });
 
+Deno.test("ledger: a reply naming a change asked for and answered earlier is an alarm; a late answer is not", () => {
+  const erase = (addr: number) => frameOf(encodeReply(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr }));
+  const ledger = new ChangeLedger();
+  // 0x4a000 was sent, its answer never came (the request was corrupted), then sent again and answered
+  ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x4a000 });
+  ledger.sent(COMMANDS.LinkCheck, {});
+  ledger.answered(frameOf(encodeReply(COMMANDS.LinkCheck, { ok: 0 })));
+  ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x4a000 });
+  ledger.answered(erase(0x4a000), COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x4a000 });
+  ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x58000 });
+  ledger.answered(erase(0x58000), COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x58000 });
+  ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x5a000 });
+  const hit = ledger.check(erase(0x4a000));
+  assert.ok(hit instanceof FlashError && hit.code === "WRITE_FAILED", "every earlier request was settled");
+  assert.deepEqual(hit.damage, { start: 0x4a000, end: 0x4b000 });
+  assert.equal(ledger.check(erase(0x4a000)), null, "the same frame twice in a row is one answer heard twice");
+  // the request still waiting (0x5a000) may be answered late, once
+  assert.equal(ledger.check(erase(0x5a000)), null);
+  assert.ok(ledger.check(erase(0x5a000)) === null, "heard twice in a row");
+  ledger.check(erase(0x1000));
+  assert.ok(ledger.check(erase(0x5a000)) instanceof FlashError, "its one answer was already taken");
+  assert.equal(ledger.lost, 1, "the first 0x4a000 erase was settled without its reply");
+  ledger.sent(COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x60000 });
+  ledger.answered(erase(0x60000), COMMANDS.FlashErase, { sizeCmd: ERASE_4K, addr: 0x60000 });
+  assert.equal(ledger.lost, 1, "an awaited answer is no lost reply");
+});
+
 Deno.test("an erase whose address was corrupted on the wire is reported with the sector it hit", async () => {
   const v = createFaultyChip({ chip: "bk7231n", plan: { seed: 1, rates: {} } });
   // FlashErase frame: 01 e0 fc ff f4 06 00 0f 20 a0 a1 a2 a3; 0x5f000 has a1 = 0xf0 → 0xe0

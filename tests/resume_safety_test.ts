@@ -244,6 +244,28 @@ Deno.test("bug 2: newer data written after the interruption is named and kept; o
   }
 });
 
+Deno.test("a resume clears block protection set again since the interruption before it writes back", async () => {
+  // found by the fuzz campaign (seed 20261206 run 24398): the write-back ran before the job's
+  // unprotect, the protected chip ignored every erase and the resume failed
+  const b = await bench();
+  try {
+    await interrupt(b);
+    const cfgPath = `${b.dir}/cfg.bin`;
+    await Deno.writeFile(cfgPath, noise(8192, 99));
+    assert.equal((await flash([...b.v(), "write-flash", cfgPath, "--addr", "0x1f8000"])).code, 0);
+    const v = await createVirtualChip({ chip: "bk7231n", state: b.state });
+    v.nor.srWord = 0x1c; // every block protected (BP2..BP0), as a reset to the firmware can leave it
+    await v.save();
+    const r = await flash(resume(b, "--restore-outside"));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).restoredOutside, ["0x1f8000", "0x1f9000"]);
+    const verified = await flash([...b.v(), "verify-flash", b.big, "--addr", "0x11000"]);
+    assert.equal(verified.code, 0, verified.stderr);
+  } finally {
+    await Deno.remove(b.dir, { recursive: true });
+  }
+});
+
 Deno.test("bug 2, the other way: the job finished without --resume keeps the newer data", async () => {
   const b = await bench();
   try {

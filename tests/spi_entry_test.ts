@@ -26,6 +26,9 @@ Deno.test("entry: signature and ID plausibility", () => {
   assert.equal(isPlausibleJedec(Uint8Array.of(0, 0, 0)), false);
   assert.equal(isPlausibleJedec(Uint8Array.of(0xff, 0xff, 0xff)), false);
   assert.equal(isPlausibleJedec(Uint8Array.of(0xd2, 0, 0)), false);
+  // a read straddling the settling of SPI mode (fuzz seed 20261206 run 18029: BK7258 taken for 2 MiB)
+  assert.equal(isPlausibleJedec(Uint8Array.of(0, 0, 0xff)), false);
+  assert.equal(isPlausibleJedec(Uint8Array.of(0xff, 0x40, 0x17)), false);
 });
 
 Deno.test("entry: a chip that only enters on attempt 3 is entered on attempt 3", async () => {

@@ -53,6 +53,11 @@ export interface WriteJournal {
   createdAt: string;
   /** Cause of the failure, when `state` is "failed". */
   error?: string;
+  /**
+   * Flash the failure's cause named as changed by a request corrupted on the wire (the chip's
+   * reply echoed an address nobody asked for), when it named some.
+   */
+  corrupted?: { start: number; end: number };
 }
 
 /** Sectors of a journal still to program. */
@@ -120,11 +125,24 @@ export class JournalWriter {
   }
 
   /**
+   * Take back sectors marked done that the job later saw differ from the image (its final verify,
+   * or a reply naming a change there); saved with the next {@link finish} or {@link markDone}.
+   */
+  unmark(sectors: readonly number[]): void {
+    this.journal.done = this.journal.done.filter((s) => !sectors.includes(s));
+  }
+
+  /**
    * Record the end of the job, and save. A verified job verified its whole range, so every
    * planned sector is done (also those a resumed job found already written).
    */
-  async finish(state: "verified" | "failed", error?: string): Promise<void> {
+  async finish(
+    state: "verified" | "failed",
+    error?: string,
+    corrupted?: { start: number; end: number },
+  ): Promise<void> {
     this.journal.state = state;
+    if (corrupted !== undefined) this.journal.corrupted = { start: corrupted.start, end: corrupted.end };
     if (state === "verified") this.journal.done = [...this.journal.planned];
     if (error !== undefined) this.journal.error = error;
     await this.save();

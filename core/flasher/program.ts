@@ -355,11 +355,17 @@ async function runPlan(
       report.sectorWrites++;
     }
   };
+  // sectors verified and done, and whether an erase or program request of this job went
+  // unanswered since the first of them: its reply lost, it may have landed on one of them
+  const doneSectors: number[] = [];
+  let unansweredSinceDone = false;
+  let unansweredAtFirstDone = 0;
   const tolerateTransient = async (s: number, fn: () => Promise<void>) => {
     try {
       await fn();
     } catch (e) {
       if (!isTransient(e)) throw e;
+      if (doneSectors.length) unansweredSinceDone = true;
       ctx.onEvent?.({ type: "note", message: `sector ${hex(s)}: ${reasonOf(e)}; checking it again` });
     }
   };
@@ -370,7 +376,11 @@ async function runPlan(
       checkCancelled(ctx);
       damageStart = w.useBlockErase ? w.block : w.sectors[0];
       if (w.useBlockErase) {
-        await withRetries(ctx, op, w.block, attempts, () => ctx.target.eraseBlock(w.block));
+        await withRetries(ctx, op, w.block, attempts, () =>
+          ctx.target.eraseBlock(w.block).catch((e) => {
+            if (doneSectors.length && isTransient(e)) unansweredSinceDone = true;
+            throw e;
+          }));
         report.blockErases++;
       }
       for (const s of w.sectors) {
@@ -378,11 +388,15 @@ async function runPlan(
         await tolerateTransient(s, () => eraseAndProgram(s, !w.useBlockErase, true));
       }
       const spans: Span[] = w.sectors.map((s) => ({ addr: s, len: SECTOR }));
+      // from its check on, a unit's sectors count as done for a request that went unanswered
+      const unansweredAtCheck = ctx.target.unansweredChanges ?? 0;
       const bad = await differingSpans(ctx, addr, content, spans, { window: BLOCK, attempts: 3, op });
       for (const { addr: s } of bad) {
         await reprogram(s);
       }
       await journal?.markDone(w.sectors).catch((e) => noteJournal(e));
+      if (!doneSectors.length) unansweredAtFirstDone = unansweredAtCheck;
+      doneSectors.push(...w.sectors);
       progress.advance(w.sectors.length * SECTOR);
     }
     damageStart = addr;
@@ -489,6 +503,28 @@ async function runPlan(
       end: Math.min(Math.max(lastChangedEnd, from + SECTOR, own?.end ?? 0), Math.max(ctx.flashSize, end)),
       backup: report.backup ?? undefined,
     };
+    // a request of this job whose reply never came may have been carried out elsewhere (corrupted
+    // on the wire): the sectors already done are compared once more, and any that differ (all of
+    // them, when the comparison itself fails) are named too
+    const hit: number[] = [];
+    if ((ctx.target.unansweredChanges ?? 0) > unansweredAtFirstDone && doneSectors.length) {
+      unansweredSinceDone = true;
+    }
+    if (unansweredSinceDone && !(e instanceof VerifyMismatchError)) {
+      let compared = false;
+      if (ctx.target.hasChipCrc) {
+        try {
+          const spans = doneSectors.map((d) => ({ addr: d, len: SECTOR }));
+          const bad = await differingSpans(ctx, addr, content, spans, { op, window: BLOCK, attempts: 3 });
+          hit.push(...bad.map((b) => b.addr));
+          compared = true;
+        } catch {
+          // the link is gone too: every sector done may be the one hit
+        }
+      }
+      const from = compared ? hit : doneSectors;
+      if (from.length) damage.start = Math.min(damage.start, ...from);
+    }
     let out: FlashError;
     if (e instanceof VerifyMismatchError) {
       damage.start = e.first;
@@ -521,7 +557,17 @@ async function runPlan(
         { damage, cause: e },
       );
     }
-    await journal?.finish("failed", out.message).catch((err) => noteJournal(err));
+    // a sector marked done that the job then saw differ (its final verify), or that a reply
+    // named a change in (a request corrupted on the wire), is no longer done: a resume must not
+    // take it for finished work
+    const differs = e instanceof VerifyMismatchError
+      ? e.differing.map((a) => alignDown(a, SECTOR))
+      : own
+      ? (journal?.journal.done ?? []).filter((s) => s < own.end && s + SECTOR > own.start)
+      : [];
+    differs.push(...hit);
+    journal?.unmark(differs);
+    await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));
     return out;
   }
 }

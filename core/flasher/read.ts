@@ -143,9 +143,14 @@ export async function readFlashTo(
           attempts,
           op,
         });
-        for (const { addr: s } of bad) {
-          rereads++;
-          await rereadUntilMatch(ctx, op, s, attempts, (d) => local.set(d, s - w));
+        const suspicious = await watchRequests(ctx, async () => {
+          for (const { addr: s } of bad) {
+            rereads++;
+            await rereadUntilMatch(ctx, op, s, attempts, (d) => local.set(d, s - w));
+          }
+        });
+        if (crc32(local) !== chip) {
+          await checkWindowAfterRereads(ctx, { w, wEnd, chip, local, op, attempts, suspicious });
         }
       }
     }
@@ -161,6 +166,66 @@ export async function readFlashTo(
   }
   progress.finish();
   return { size, crc32: whole.standard, sectorCrcs, rereads, accounting: meter.finish(size) };
+}
+
+/**
+ * Run `fn`, counting the requests that went unanswered or were answered by something else on the
+ * way (retries for any reason but a CRC mismatch).
+ */
+async function watchRequests(ctx: FlasherContext, fn: () => Promise<void>): Promise<number> {
+  let suspicious = 0;
+  const onEvent = ctx.onEvent;
+  ctx.onEvent = (e) => {
+    if (e.type === "retry" && e.reason !== "sector CRC mismatch") suspicious++;
+    onEvent?.(e);
+  };
+  try {
+    await fn();
+  } finally {
+    ctx.onEvent = onEvent;
+  }
+  return suspicious;
+}
+
+/**
+ * A window whose sectors each match a fresh CRC after their re-reads, but not the window's CRC
+ * taken after the first read: that CRC's reply was corrupted on the wire, or the flash changed
+ * since. Only a re-read carried out as an erase can change it (a Read4K is one bit away from
+ * one), and then its reply never came (a retry), a sector reads blank now, and a fresh CRC of
+ * the window is unrelated to the first one (a reply with a bit or two flipped differs from the
+ * true CRC in a bit or two). When all three hold, the read fails naming the window: what it held
+ * before is gone from the chip and from this read.
+ */
+async function checkWindowAfterRereads(
+  ctx: FlasherContext,
+  o: {
+    w: number;
+    wEnd: number;
+    chip: number;
+    local: Uint8Array;
+    op: string;
+    attempts: number;
+    suspicious: number;
+  },
+): Promise<void> {
+  const again = await withRetries(ctx, o.op, o.w, o.attempts, () => ctx.target.crc(o.w, o.wEnd - o.w));
+  let blank = false;
+  for (let i = 0; i < o.local.length; i += SECTOR) {
+    if (o.local.subarray(i, i + SECTOR).every((b) => b === 0xff)) blank = true;
+  }
+  let flipped = 0;
+  for (let x = (again ^ o.chip) >>> 0; x; x >>>= 1) flipped += x & 1;
+  if (o.suspicious === 0 || !blank || flipped <= 2) return;
+  throw new FlashError(
+    "BACKUP_FAILED",
+    `the flash at ${hex(o.w)}..${
+      hex(o.wEnd - 1)
+    } changed while it was being read (its CRC after the first read ${hex(o.chip)}, now ${
+      hex(again)
+    }): a request was corrupted on the wire`,
+    "nothing was written by this job, but a sector may have been erased: check the wiring, use a lower --baud, then compare the chip with an older backup",
+    { damage: { start: o.w, end: o.wEnd } },
+  );
 }
 
 /** Re-read sector `s` until its bytes match a fresh chip CRC (at most `attempts` rounds in all). */

@@ -106,7 +106,13 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
     if (a + len <= addr || a >= end) changedOutside.push(span);
     else if (chip !== crcHex(await o.content.crc(a, len)) && alignDown(a, BLOCK) !== inFlux) {
       const found = backup && o.store ? new FlashContent(0, storedSource(o.store, j.backup!, size)) : null;
-      unexplained.push(...await unexplainedSectors(ctx, span, o.content, backup?.sectorCrcs ?? null, found));
+      // the interrupted job's error named flash a request corrupted on the wire changed (the
+      // chip's reply said where): those sectors may hold any of the job's data
+      const c = j.corrupted;
+      const named = c ? (s: number) => s < c.end && s + SECTOR > c.start : () => false;
+      unexplained.push(
+        ...await unexplainedSectors(ctx, span, o.content, backup?.sectorCrcs ?? null, found, named),
+      );
     }
   }
   if (unexplained.length > 0) {
@@ -160,6 +166,10 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
     identity: o.identity,
     createdAt: o.createdAt,
   };
+  // the status register may protect them again since the interrupted job (a power cycle, a
+  // reset that restores it): cleared before anything is written back, or every erase is ignored
+  const unprotect = await ctx.target.unprotect();
+  if (unprotect.wrote) ctx.onEvent?.({ type: "unprotect", report: unprotect });
   const restored = await writeBackSectors(
     ctx,
     { store: o.store!, backup: j.backup!, attempts: o.attempts, save },
@@ -260,11 +270,13 @@ async function unexplainedSectors(
   content: FlashContent,
   backupCrcs: Uint32Array | null,
   found: FlashContent | null,
+  named: (s: number) => boolean,
 ): Promise<{ addr: number; len: number }[]> {
   const blank = erasedCrc(SECTOR);
   const inImage = (s: number) => s >= content.addr && s + SECTOR <= content.addr + content.size;
   const suspects: number[] = [];
   for (const s of spanSectors([span])) {
+    if (named(s)) continue;
     const chip = await chipSpanCrc(ctx, { addr: s, len: SECTOR });
     if (chip === blank || (backupCrcs && chip === backupCrcs[s / SECTOR])) continue;
     if (inImage(s) && chip === await content.crc(s, SECTOR)) continue;

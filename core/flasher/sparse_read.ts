@@ -14,7 +14,7 @@ import { FlashError } from "../errors.ts";
 import { Crc32, crc32 } from "../crc.ts";
 import { startAccounting } from "./accounting.ts";
 import type { FlasherContext } from "./context.ts";
-import { type ErasedReport, mapRange, type MapUnit } from "./erased.ts";
+import { erasedCrc, type ErasedReport, mapRange, type MapUnit } from "./erased.ts";
 import { ProgressMeter } from "./progress.ts";
 import { alignDown, alignUp, checkInFlash, hex, humanSize } from "./range.ts";
 import {
@@ -120,6 +120,14 @@ async function readMapped(
         local.fill(0xff, u.addr - w, u.addr - w + u.len);
         progress.advance(Math.max(0, within(u.addr, u.len)));
       } else for (let s = u.addr; s < u.addr + u.len; s += SECTOR) addrs.push(s);
+    }
+    // a candidate its confirmation did not back holds no CRC of its content before the read: one
+    // is taken now, or a sector the reads themselves change (a Read4K turned into an erase on the
+    // wire, its reply lost) would match its fresh CRC after the read and pass unnoticed
+    for (const u of batch) {
+      if (u.erased || !u.candidate) continue;
+      u.crc = await withRetries(ctx, op, u.addr, attempts, () => ctx.target.crc(u.addr, u.len));
+      u.candidate = u.crc === erasedCrc(u.len);
     }
     await readSectorRun(ctx, addrs, { op, attempts }, (s, data) => {
       local.set(data, s - w);

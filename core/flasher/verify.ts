@@ -22,8 +22,19 @@ export class VerifyMismatchError extends FlashError {
   readonly first: number;
   /** Number of differing sectors. */
   readonly sectors: number;
-  /** `sectors` sectors of `[addr, addr + size)` differ, the first at `first`. */
-  constructor(addr: number, size: number, first: number, sectors: number) {
+  /** Start of each differing span (a sector, or the range start when not told apart). */
+  readonly differing: readonly number[];
+  /**
+   * `sectors` sectors of `[addr, addr + size)` differ, the first at `first`; `differing` lists
+   * where each starts, when known.
+   */
+  constructor(
+    addr: number,
+    size: number,
+    first: number,
+    sectors: number,
+    differing: readonly number[] = [first],
+  ) {
     super(
       "VERIFY_FAILED",
       `flash differs from the image in ${sectors} sector(s) of ${hex(addr)}..${
@@ -33,6 +44,7 @@ export class VerifyMismatchError extends FlashError {
     );
     this.first = first;
     this.sectors = sectors;
+    this.differing = differing;
   }
 }
 
@@ -96,7 +108,9 @@ export async function verifyFlash(
     op: "verify",
     meter: progress,
   });
-  if (bad.length) throw new VerifyMismatchError(addr, size, bad[0].addr, bad.length);
+  if (bad.length) {
+    throw new VerifyMismatchError(addr, size, bad[0].addr, bad.length, bad.map((b) => b.addr));
+  }
   progress.finish();
   return {
     addr,

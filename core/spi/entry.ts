@@ -96,10 +96,15 @@ export function isEntrySignature(rx: Uint8Array): boolean {
   return true;
 }
 
-/** Whether three ID bytes look like a flash answering (not all 0x00, all 0xFF, or the D2 echo). */
+/**
+ * Whether three ID bytes look like a flash answering: not all 0x00, all 0xFF, or the D2 echo, and
+ * a manufacturer byte other than 0x00 and 0xFF (JEP106 codes carry odd parity in bit 7, which
+ * neither has). A read that straddles the moment the chip's SPI mode settles starts with the
+ * 0x00 of the pins before it and ends with the 0xFF of a flash that saw no opcode (00 00 FF).
+ */
 export function isPlausibleJedec(id: Uint8Array): boolean {
   const all = (v: number) => id.every((b) => b === v);
-  return id.length === 3 && !all(0x00) && !all(0xff) &&
+  return id.length === 3 && !all(0x00) && !all(0xff) && id[0] !== 0x00 && id[0] !== 0xff &&
     !(id[0] === BEKEN_SPI_SYNC && id[1] === 0 && id[2] === 0);
 }
 

@@ -88,6 +88,11 @@ export class UartClient {
   flashSize: number | null = null;
   /** Frames received and ignored as stale or foreign since the client was made. */
   skippedFrames = 0;
+
+  /** Flash-changing requests settled without their reply (see {@link ChangeLedger.lost}). */
+  get unansweredChanges(): number {
+    return this.#ledger.lost;
+  }
   /**
    * The loader family once the chip is identified: it decides how the client recovers from a
    * request the loader may have received only in part.
@@ -312,6 +317,7 @@ export class UartClient {
         const check = checkReply(spec, values, frame);
         if (check.ok) {
           this.stats.roundTrips++;
+          this.#ledger.answered(frame, spec, values);
           return check.values;
         }
         if (check.reason === "status") {

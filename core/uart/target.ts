@@ -97,6 +97,11 @@ export class UartTarget implements FlashTarget {
     return this.client.stats;
   }
 
+  /** Erase and program requests whose reply never came. */
+  get unansweredChanges(): number {
+    return this.client.unansweredChanges;
+  }
+
   get #profile(): ChipProfile {
     return this.identity.profile;
   }

@@ -102,8 +102,8 @@ export const MUTANTS: readonly Mutant[] = [
     name: "verify-never-fails",
     what: "verify-flash (and the final verify) pass on differing flash",
     file: "core/flasher/verify.ts",
-    original: "  if (bad.length) throw new VerifyMismatchError(addr, size, bad[0].addr, bad.length);",
-    replacement: "  if (bad.length < 0) throw new VerifyMismatchError(addr, size, bad[0].addr, bad.length);",
+    original: "  if (bad.length) {\n    throw new VerifyMismatchError(",
+    replacement: "  if (bad.length < 0) {\n    throw new VerifyMismatchError(",
   },
   {
     name: "final-verify-off",
@@ -191,7 +191,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: "journal-failure-unrecorded",
     what: "a failed job's journal still says in-progress",
     file: PROGRAM,
-    original: `    await journal?.finish("failed", out.message).catch((err) => noteJournal(err));`,
+    original: `    await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));`,
     replacement: "",
   },
   {
