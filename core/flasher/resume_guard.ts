@@ -166,10 +166,7 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
     identity: o.identity,
     createdAt: o.createdAt,
   };
-  // the status register may protect them again since the interrupted job (a power cycle, a
-  // reset that restores it): cleared before anything is written back, or every erase is ignored
-  const unprotect = await ctx.target.unprotect();
-  if (unprotect.wrote) ctx.onEvent?.({ type: "unprotect", report: unprotect });
+  // writeBackSectors clears the status register first: it may protect them again since the job
   const restored = await writeBackSectors(
     ctx,
     { store: o.store!, backup: j.backup!, attempts: o.attempts, save },
