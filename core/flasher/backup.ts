@@ -23,14 +23,6 @@ import { type BackupInfo, type BackupOptions, storeChecked, storeFailure } from 
 import { backupBaseName } from "./backup_name.ts";
 import { sidecarOf } from "./sidecar.ts";
 
-// program.ts still imports these from here; the other modules import them where they live
-export { backupBaseName, freshBase } from "./backup_name.ts";
-export { type BackupInfo, type BackupOptions } from "./backup_entry.ts";
-export { type ChipIdentity, crcHex } from "./sidecar.ts";
-export { type BackupStore, storedSource } from "./store.ts";
-export { reuseBackup } from "./backup_reuse.ts";
-export { saveAfterImage } from "./after_image.ts";
-
 /** A backup with its bytes in memory ({@link takeBackup}). */
 export interface BackupRecord extends BackupInfo {
   /** The bytes saved (the whole flash). */

@@ -124,7 +124,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "retry-unbounded",
     what: "a failing sector is re-erased and re-programmed beyond the attempt bound",
-    file: PROGRAM,
+    file: "core/flasher/program_sectors.ts",
     original: "    for (let attempt = 2; attempt <= attempts; attempt++) {",
     replacement: "    for (let attempt = 2; attempt <= attempts + 3; attempt++) {",
   },
@@ -190,25 +190,24 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: "journal-failure-unrecorded",
     what: "a failed job's journal still says in-progress",
-    file: PROGRAM,
-    original: `    await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));`,
+    file: "core/flasher/program_failure.ts",
+    original: `  await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));`,
     replacement: "",
   },
   {
     name: "damage-drops-cause-start",
     what: "a failure's damage range forgets where the cause (a corrupted request) changed flash",
-    file: PROGRAM,
-    original: "      start: Math.min(from, own?.start ?? from),",
-    replacement: "      start: from,",
+    file: "core/flasher/program_failure.ts",
+    original: "    start: Math.min(from, own?.start ?? from),",
+    replacement: "    start: from,",
   },
   {
     name: "damage-drops-cause-end",
     what: "a failure's damage range ends before the flash its cause changed",
-    file: PROGRAM,
+    file: "core/flasher/program_failure.ts",
     original:
-      "      end: Math.min(Math.max(lastChangedEnd, from + SECTOR, own?.end ?? 0), Math.max(ctx.flashSize, end)),",
-    replacement:
-      "      end: Math.min(Math.max(lastChangedEnd, from + SECTOR), Math.max(ctx.flashSize, end)),",
+      "    end: Math.min(Math.max(lastChangedEnd, from + SECTOR, own?.end ?? 0), Math.max(ctx.flashSize, end)),",
+    replacement: "    end: Math.min(Math.max(lastChangedEnd, from + SECTOR), Math.max(ctx.flashSize, end)),",
   },
   {
     name: "unprotect-uart-never-writes",
