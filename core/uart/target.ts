@@ -48,6 +48,8 @@ const WRSR = SPI_OP.WRITE_SR;
 const WRSR2 = SPI_OP.WRITE_SR2;
 /** Status-register write attempts before an unprotect is declared impossible. */
 const UNPROTECT_TRIES = 3;
+/** Attempts per status-register read on a timeout. */
+const SR_READ_ATTEMPTS = 3;
 
 /**
  * A chip reached over its boot UART, after {@link detect}.
@@ -251,24 +253,41 @@ export class UartTarget implements FlashTarget {
     const before = await this.#readSrBytes(part);
     let now = before;
     let wrote = false;
+    let lost: FlashError | null = null;
     for (let attempt = 0; attempt < UNPROTECT_TRIES && needsUnprotect(part, srWordOf(now)); attempt++) {
       const target = unprotectedValue(part, srWordOf(now));
-      await this.#writeSr(part, target, now, attempt > 0);
+      try {
+        await this.#writeSr(part, target, now, attempt > 0);
+        lost = null;
+      } catch (e) {
+        // a status write whose request or reply was lost on the wire: the read-back says whether
+        // it took, and it is sent again only while protection is still set (never as a no-op)
+        if (!(e instanceof FlashError) || e.code !== "TIMEOUT") throw e;
+        lost = e;
+      }
       wrote = true;
       await this.client.link.clock.sleep(10);
       now = await this.#readSrBytes(part);
     }
     const sr = srWordOf(now);
-    if (needsUnprotect(part, sr)) throw lockedError(part, sr, this.client.link.name);
+    if (needsUnprotect(part, sr)) throw lost ?? lockedError(part, sr, this.client.link.name);
     return { before, after: now, wrote };
   }
 
   async #readSrBytes(part: FlashPart): Promise<number[]> {
-    const out: number[] = [];
-    for (const cmd of part.srRead.slice(0, part.srCount)) {
-      out.push((await this.client.command(COMMANDS.FlashReadSR, { cmd })).value as number);
+    // a status read changes nothing, so one whose request or reply was lost is simply sent again
+    // (status writes are not: a repeated no-op write locks some parts)
+    const saved = this.client.attempts;
+    this.client.attempts = Math.max(saved, SR_READ_ATTEMPTS);
+    try {
+      const out: number[] = [];
+      for (const cmd of part.srRead.slice(0, part.srCount)) {
+        out.push((await this.client.command(COMMANDS.FlashReadSR, { cmd })).value as number);
+      }
+      return out;
+    } finally {
+      this.client.attempts = saved;
     }
-    return out;
   }
 
   /**

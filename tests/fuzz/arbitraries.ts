@@ -52,9 +52,10 @@ const SPI_KINDS: readonly (UsbFaultKind | ChipFaultKind)[] = [...USB_FAULT_KINDS
 function ratesArb(
   kinds: readonly FaultKind[],
   required: readonly FaultKind[] = [],
+  levels: Partial<Record<FaultKind, readonly number[]>> = {},
 ): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
   const model: Record<string, fc.Arbitrary<number>> = {};
-  for (const k of kinds) model[k] = fc.constantFrom(...LEVELS[k]);
+  for (const k of kinds) model[k] = fc.constantFrom(...(levels[k] ?? LEVELS[k]));
   return fc.record(model, { requiredKeys: [...required] }) as fc.Arbitrary<
     Partial<Record<FaultKind, number>>
   >;
@@ -68,10 +69,48 @@ function ratesArb(
  */
 const NOISY_TX: readonly FaultKind[] = ["tx-retarget", "crc-slow", "fragment", "delay"];
 
+/**
+ * A TX line that now and then loses a byte, and only timing faults besides: each loss truncates
+ * a request, which a loader may keep waiting to complete (the T/U loader never gives up on a
+ * partial frame). Alone, one loss must cost a retry and nothing else; with every kind at once
+ * the job mostly fails of something else first.
+ */
+const DROPPING_TX: readonly FaultKind[] = ["tx-drop", "fragment", "delay"];
+/** Loss rates per write at which a job of a few hundred requests loses a byte or two. */
+const DROPPING_LEVELS: Partial<Record<FaultKind, readonly number[]>> = { "tx-drop": [0.005, 0.01] };
+
 function uartRatesArb(): fc.Arbitrary<Partial<Record<FaultKind, number>>> {
   return fc.oneof(
-    { weight: 1, arbitrary: ratesArb(UART_KINDS) },
-    { weight: 1, arbitrary: ratesArb(NOISY_TX, ["tx-retarget"]) },
+    { weight: 2, arbitrary: ratesArb(UART_KINDS) },
+    { weight: 2, arbitrary: ratesArb(NOISY_TX, ["tx-retarget"]) },
+    { weight: 1, arbitrary: ratesArb(DROPPING_TX, ["tx-drop"], DROPPING_LEVELS) },
+  );
+}
+
+/**
+ * A TX line that corrupts many requests (a tenth to a third of them), for UART jobs that change
+ * flash. At the usual rates a write meets one corrupted request or two, and the rest-of-chip
+ * comparison at its end finds what they changed whether or not a reply said so; with many, the
+ * job is cut short by one of them after another changed flash, and the reply it heard for that
+ * one (flash-changing replies echo their address) is then the only word of the change its error
+ * must name. Reads and verifies are left out: a read request turned into an erase whose reply
+ * is lost makes a read without the erased-region map (`--no-sparse`) return what the flash now
+ * holds, which no host can tell (the protocol has no checksum on requests), and the read
+ * invariant does not yet set such bytes apart; at these rates that would be most of the findings.
+ */
+const BAD_TX_LEVELS: Partial<Record<FaultKind, readonly number[]>> = { "tx-retarget": [0.1, 0.2, 0.3] };
+
+function withBadTx(s: Scenario): fc.Arbitrary<Scenario> {
+  if (s.path !== "uart" || (s.op !== "write" && s.op !== "erase")) return fc.constant(s);
+  return fc.oneof(
+    { weight: 4, arbitrary: fc.constant(s) },
+    {
+      weight: 1,
+      arbitrary: ratesArb(NOISY_TX, ["tx-retarget"], BAD_TX_LEVELS).map((rates) => ({
+        ...s,
+        plan: { ...s.plan, rates },
+      })),
+    },
   );
 }
 
@@ -178,6 +217,6 @@ export function scenarioArb(path: "uart" | "spi" | "any" = "any"): fc.Arbitrary<
         seed: fc.integer({ min: 0, max: 0x7fffffff }),
         rates: p === "uart" ? uartRatesArb() : spiRatesArb(),
       }),
-    })
+    }).chain(withBadTx)
   );
 }
