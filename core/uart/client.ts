@@ -164,8 +164,9 @@ export class UartClient {
    * address completed with it falls below 0x11000, which these loaders refuse. After a CheckCRC
    * it is 0x00 too: the filler lands in the end address's top byte, and 0xFF there would ask
    * for the CRC of some 4 GiB through the address wrap, keeping the loader busy (and deaf) for
-   * hours at its CRC speed; 0x00 makes the range end low, so it is empty or short. A loader with a
-   * frame timeout has abandoned the partial frame during the reply timeout already; one that
+   * hours at its CRC speed; 0x00 makes the range end low, so it is short, or ends below its start
+   * (docs/uart.md §6: empty in the emulator's model, no worse than 0xFF if a loader wraps). A
+   * loader with a frame timeout has abandoned the partial frame during the reply timeout already; one that
    * does not refuse low addresses gets no filler (a 0x00-completed erase could hit sector 0):
    * there the fence alone runs, and the change ledger names what a completed frame changed.
    */
