@@ -166,8 +166,12 @@ export class UartClient {
    * loader accepts: the eaten frame completes with filler, and what is left of the filler is
    * skipped as noise (it holds no `01 E0 FC`). The filler is 0xFF, so a write completed with it
    * programs nothing (NOR programming only clears bits), and 0x00 after an erase, so an erase
-   * address completed with it falls below 0x11000, which these loaders refuse. A loader with a
-   * frame timeout has abandoned the partial frame during the reply timeout already; one that
+   * address completed with it falls below 0x11000, which these loaders refuse. After a CheckCRC
+   * it is 0x00 too: the filler lands in the end address's top byte, and 0xFF there would ask
+   * for the CRC of some 4 GiB through the address wrap, keeping the loader busy (and deaf) for
+   * hours at its CRC speed; 0x00 makes the range end low, so it is short, or ends below its start
+   * (docs/uart.md §6: empty in the emulator's model, no worse than 0xFF if a loader wraps). A
+   * loader with a frame timeout has abandoned the partial frame during the reply timeout already; one that
    * does not refuse low addresses gets no filler (a 0x00-completed erase could hit sector 0):
    * there the fence alone runs, and the change ledger names what a completed frame changed.
    */
@@ -179,8 +183,9 @@ export class UartClient {
     const refusesLow = f.forbidden.answer === "status6" && f.forbidden.ranges.some((r) => r.start === 0);
     if (!refusesLow) return;
     const erase = spec.name === "FlashErase" || spec.name === "FlashErase4K" || spec.name === "FlashEraseAll";
-    const filler = new Uint8Array(MAX_REQUEST_FRAME).fill(erase ? 0x00 : 0xff);
-    this.#fillerWrites = !erase;
+    const zeros = erase || spec.name === "CheckCRC";
+    const filler = new Uint8Array(MAX_REQUEST_FRAME).fill(zeros ? 0x00 : 0xff);
+    this.#fillerWrites = !zeros;
     this.fillerBytes += filler.length;
     await this.writeRaw(filler);
   }

@@ -21,14 +21,24 @@ const WRSR = SPI_OP.WRITE_SR;
 const WRSR2 = SPI_OP.WRITE_SR2;
 /** Status-register write attempts before an unprotect is declared impossible. */
 export const UNPROTECT_TRIES = 3;
+/** Attempts per status-register read on a timeout. */
+export const SR_READ_ATTEMPTS = 3;
 
 /** The part's status registers, SR1 first, as the loader reads them (FlashReadSR). */
 export async function readSrBytes(client: UartClient, part: FlashPart): Promise<number[]> {
-  const out: number[] = [];
-  for (const cmd of part.srRead.slice(0, part.srCount)) {
-    out.push((await client.command(COMMANDS.FlashReadSR, { cmd })).value);
+  // a status read changes nothing, so one whose request or reply was lost is simply sent again
+  // (status writes are not: a repeated no-op write locks some parts)
+  const saved = client.attempts;
+  client.attempts = Math.max(saved, SR_READ_ATTEMPTS);
+  try {
+    const out: number[] = [];
+    for (const cmd of part.srRead.slice(0, part.srCount)) {
+      out.push((await client.command(COMMANDS.FlashReadSR, { cmd })).value);
+    }
+    return out;
+  } finally {
+    client.attempts = saved;
   }
-  return out;
 }
 
 /**

@@ -240,15 +240,24 @@ export class UartTarget implements FlashTarget {
     const before = await readSrBytes(this.client, part);
     let now = before;
     let wrote = false;
+    let lost: FlashError | null = null;
     for (let attempt = 0; attempt < UNPROTECT_TRIES && needsUnprotect(part, srWordOf(now)); attempt++) {
       const target = unprotectedValue(part, srWordOf(now));
-      await writeSr(this.client, part, target, now, attempt > 0);
+      try {
+        await writeSr(this.client, part, target, now, attempt > 0);
+        lost = null;
+      } catch (e) {
+        // a status write whose request or reply was lost on the wire: the read-back says whether
+        // it took, and it is sent again only while protection is still set (never as a no-op)
+        if (!(e instanceof FlashError) || e.code !== "TIMEOUT") throw e;
+        lost = e;
+      }
       wrote = true;
       await this.client.link.clock.sleep(10);
       now = await readSrBytes(this.client, part);
     }
     const sr = srWordOf(now);
-    if (needsUnprotect(part, sr)) throw lockedError(part, sr, this.client.link.name);
+    if (needsUnprotect(part, sr)) throw lost ?? lockedError(part, sr, this.client.link.name);
     return { before, after: now, wrote };
   }
 

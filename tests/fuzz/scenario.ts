@@ -20,6 +20,8 @@
  * - after opening, the host's real baud equals the chip's, and the rate is the requested one
  *   or 115200 with a fallback notice;
  * - without any injected fault, nothing fails except refusals the scenario calls for;
+ * - a UART run whose only faults were a byte or two lost from its requests (and timing) does not
+ *   fail either, on loaders that abandon or let the host complete a partial frame;
  * - recovery without faults always ends with the range verified and the rest of the chip as it
  *   was before the first run (compared with the original, not with what the failure left).
  *
@@ -1327,6 +1329,9 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   if (first.error && faultCount === 0 && !refusal && !locked && !interrupted) {
     violations.push(`failed with no fault injected: ${describe(first.error)}`);
   }
+  if (first.error && !refusal && !locked && fewTruncatedRequests(s, rig, faultCount)) {
+    violations.push(`failed when only a byte or two of its requests were lost: ${describe(first.error)}`);
+  }
   const deferred = firstRun.deferred;
   const newer = first.error && s.recover && !refusal && !locked && changes && s.backup && s.path === "uart"
     ? newerDataSector(s, store, pre, after, image, addr)
@@ -1620,6 +1625,28 @@ function srWriteChecks(log: FrameLog, rig: Rig, phase: string): string[] {
     );
   }
   return out;
+}
+
+/** Faults that only slow the line down or cut what the host reads into pieces. */
+const TIMING_ONLY: readonly FaultKind[] = ["fragment", "delay"];
+
+/**
+ * Whether the first run's only faults were one or two dropped TX bytes (truncated requests) and
+ * timing, on a loader that gets rid of a partial frame: one with a frame timeout abandons it,
+ * and the T/U loader, which refuses its low window, has it completed by the client's filler
+ * without harm. Each costs a retry, and every request gets three attempts at least: such a run
+ * must succeed. The BootROM loader does neither and refuses no address, so a frame it was left
+ * eating may complete as any request: not promised there.
+ */
+function fewTruncatedRequests(s: Scenario, rig: Rig, faultCount: number): boolean {
+  if (s.path !== "uart" || s.faultsDuringOpen) return false;
+  const events = rig.recorder.events.slice(0, faultCount);
+  const drops = events.filter((e) => e.kind === "tx-drop").length;
+  if (drops < 1 || drops > 2) return false;
+  if (events.some((e) => e.kind !== "tx-drop" && !TIMING_ONLY.includes(e.kind))) return false;
+  const f = loaderFamilyOf(rig.profile);
+  return f.frameTimeoutMs !== null ||
+    (f.forbidden.answer === "status6" && f.forbidden.ranges.some((r) => r.start === 0));
 }
 
 /** Attempts the scenario allows SPI-mode entry (see `spiRig`). */
