@@ -123,6 +123,7 @@ export async function saveBackup(
  * @example
  * ```ts
  * import type { FlasherContext } from "./context.ts";
+ * import type { ChipIdentity } from "./sidecar.ts";
  * import { MemoryStore } from "./store.ts";
  * declare const ctx: FlasherContext;
  * declare const identity: ChipIdentity;
