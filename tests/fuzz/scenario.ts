@@ -494,7 +494,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
   if (first.error && faultCount === 0 && !refusal && !locked && !interrupted) {
     violations.push(`failed with no fault injected: ${describe(first.error)}`);
   }
-  if (first.error && !refusal && !locked && fewTruncatedRequests(s, rig, faultCount)) {
+  if (first.error && !refusal && !locked && !interrupted && fewTruncatedRequests(s, rig, faultCount)) {
     violations.push(`failed when only a byte or two of its requests were lost: ${describe(first.error)}`);
   }
   const deferred = firstRun.deferred;
