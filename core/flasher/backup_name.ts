@@ -33,7 +33,19 @@ export async function freshBase(
 ): Promise<string> {
   const base = backupBaseName(identity, createdAt);
   if (!store.list) return base;
-  const names = (await store.list().catch(() => [])).map((e) => e.name);
+  return freeName(base, (await store.list().catch(() => [])).map((e) => e.name));
+}
+
+/**
+ * `base`, or `base-2`, `base-3`, … : the first that no entry of `store` is named after
+ * (`<name>.<ext>`), so a second save in the same job or second never replaces the first. A
+ * store that cannot list its entries gets `base`.
+ */
+export async function freshName(store: BackupStore, base: string): Promise<string> {
+  return store.list ? freeName(base, (await store.list()).map((e) => e.name)) : base;
+}
+
+function freeName(base: string, names: readonly string[]): string {
   let candidate = base;
   for (let n = 2; names.some((name) => name.startsWith(`${candidate}.`)); n++) candidate = `${base}-${n}`;
   return candidate;

@@ -13,6 +13,7 @@
 import { FlashError } from "../errors.ts";
 import { crc32 } from "../crc.ts";
 import { type ChipIdentity, crcHex } from "./sidecar.ts";
+import { freshName } from "./backup_name.ts";
 import { type BackupStore, storedSource } from "./store.ts";
 import { chipSpanCrc } from "./fingerprint.ts";
 import { readSectorRun } from "./read_ahead.ts";
@@ -94,7 +95,21 @@ export async function saveSectors(
     data.set(d, index.get(s)! * SECTOR);
   });
   const crc = crc32(data);
-  const file = `${save.name}.bin`;
+  // one job may save twice (a resume's write-back, then its own end-of-job check) in one second
+  let name: string;
+  try {
+    name = await freshName(store, save.name);
+  } catch (e) {
+    throw new FlashError(
+      "BACKUP_FAILED",
+      `could not list the backup directory to name the copy of ${sectors.length} sector(s) about to be written back: ${
+        reasonOf(e)
+      }; nothing was written`,
+      "check permissions of the backup directory, then run again",
+      { cause: e },
+    );
+  }
+  const file = `${name}.bin`;
   const sidecar: SectorCopySidecar = {
     tool: "bekenlab",
     kind: "sectors",
@@ -110,7 +125,7 @@ export async function saveSectors(
   let location: string;
   try {
     location = await store.put(file, data);
-    await store.put(`${save.name}.json`, new TextEncoder().encode(JSON.stringify(sidecar, null, 2) + "\n"));
+    await store.put(`${name}.json`, new TextEncoder().encode(JSON.stringify(sidecar, null, 2) + "\n"));
     const back = crc32(await store.get(location));
     if (back !== crc) throw new Error(`it reads back with CRC ${hex(back)}, expected ${hex(crc)}`);
   } catch (e) {

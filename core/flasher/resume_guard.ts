@@ -44,8 +44,6 @@ export interface ResumeGuardOptions {
 export interface ResumeGuardResult {
   /** Sectors outside the job written back from the backup (with `restoreOutside`). */
   restored: number[];
-  /** Where what they held was saved, when any were written back. */
-  saved: string | null;
 }
 
 const RESTART =
@@ -127,7 +125,7 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
       `connect the chip the job was interrupted on and resume there; to write this chip, ${RESTART}`,
     );
   }
-  if (changedOutside.length === 0) return { restored: [], saved: null };
+  if (changedOutside.length === 0) return { restored: [] };
 
   // name the changed sectors: the backup (checked above) holds what each held before
   const sectors = backup
@@ -173,7 +171,7 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
     sectors,
     "--restore-outside: they changed since the write was interrupted",
   );
-  return { restored, saved: save.name };
+  return { restored };
 }
 
 function stamp(d: Date): string {
