@@ -128,14 +128,24 @@ export async function readFlashTo(
     if (buf.length < wEnd - w) buf = new Uint8Array(wEnd - w);
     const addrs: number[] = [];
     for (let s = w; s < wEnd; s += SECTOR) addrs.push(s);
-    await readSectorRun(ctx, addrs, { op, attempts }, (s, data) => {
-      buf.set(data, s - w);
-      progress.advance(Math.min(s + SECTOR, addr + size) - Math.max(s, addr));
-    });
+    // where the chip has a CRC, the window's is taken before its first read: a read request
+    // corrupted on the wire into an erase (one bit away) whose reply is lost changes the flash
+    // under the read, and only a CRC from before can tell (a CRC taken after matches the blank)
+    const chip = check && ctx.target.hasChipCrc
+      ? await withRetries(ctx, op, w, attempts, () => ctx.target.crc(w, wEnd - w))
+      : null;
+    const unanswered = await watchRequests(
+      ctx,
+      () =>
+        readSectorRun(ctx, addrs, { op, attempts }, (s, data) => {
+          buf.set(data, s - w);
+          progress.advance(Math.min(s + SECTOR, addr + size) - Math.max(s, addr));
+        }),
+    );
     const local = buf.subarray(0, wEnd - w);
     if (check) {
-      const chip = await withRetries(ctx, op, w, attempts, () => ctx.target.crc(w, wEnd - w));
-      if (chip !== crc32(local)) {
+      const chipCrc = chip ?? await withRetries(ctx, op, w, attempts, () => ctx.target.crc(w, wEnd - w));
+      if (chipCrc !== crc32(local)) {
         stopReadAhead(ctx, `window ${hex(w)}..${hex(wEnd - 1)} read back with a wrong CRC`);
         window = Math.min(window, READ_WINDOW_SMALL);
         const bad = await differingSpans(ctx, w, local, sectorSpans(w, wEnd - w), {
@@ -143,14 +153,14 @@ export async function readFlashTo(
           attempts,
           op,
         });
-        const suspicious = await watchRequests(ctx, async () => {
+        const suspicious = unanswered + await watchRequests(ctx, async () => {
           for (const { addr: s } of bad) {
             rereads++;
             await rereadUntilMatch(ctx, op, s, attempts, (d) => local.set(d, s - w));
           }
         });
-        if (crc32(local) !== chip) {
-          await checkWindowAfterRereads(ctx, { w, wEnd, chip, local, op, attempts, suspicious });
+        if (crc32(local) !== chipCrc) {
+          await checkWindowAfterRereads(ctx, { w, wEnd, chip: chipCrc, local, op, attempts, suspicious });
         }
       }
     }
@@ -172,7 +182,7 @@ export async function readFlashTo(
  * Run `fn`, counting the requests that went unanswered or were answered by something else on the
  * way (retries for any reason but a CRC mismatch).
  */
-async function watchRequests(ctx: FlasherContext, fn: () => Promise<void>): Promise<number> {
+async function watchRequests(ctx: FlasherContext, fn: () => Promise<unknown>): Promise<number> {
   let suspicious = 0;
   const onEvent = ctx.onEvent;
   ctx.onEvent = (e) => {
@@ -189,12 +199,12 @@ async function watchRequests(ctx: FlasherContext, fn: () => Promise<void>): Prom
 
 /**
  * A window whose sectors each match a fresh CRC after their re-reads, but not the window's CRC
- * taken after the first read: that CRC's reply was corrupted on the wire, or the flash changed
- * since. Only a re-read carried out as an erase can change it (a Read4K is one bit away from
- * one), and then its reply never came (a retry), a sector reads blank now, and a fresh CRC of
- * the window is unrelated to the first one (a reply with a bit or two flipped differs from the
- * true CRC in a bit or two). When all three hold, the read fails naming the window: what it held
- * before is gone from the chip and from this read.
+ * taken when it was first checked (before its read, where the chip has a CRC): that CRC's reply
+ * was corrupted on the wire, or the flash changed since. Only a read carried out as an erase can
+ * change it (a Read4K is one bit away from one), and then its reply never came (a retry), a
+ * sector reads blank now, and a fresh CRC of the window is unrelated to the first one (a reply
+ * with a bit or two flipped differs from the true CRC in a bit or two). When all three hold, the
+ * read fails naming the window: what it held before is gone from the chip and from this read.
  */
 async function checkWindowAfterRereads(
   ctx: FlasherContext,
@@ -220,7 +230,7 @@ async function checkWindowAfterRereads(
     "BACKUP_FAILED",
     `the flash at ${hex(o.w)}..${
       hex(o.wEnd - 1)
-    } changed while it was being read (its CRC after the first read ${hex(o.chip)}, now ${
+    } changed while it was being read (its CRC when first checked ${hex(o.chip)}, now ${
       hex(again)
     }): a request was corrupted on the wire`,
     "nothing was written by this job, but a sector may have been erased: check the wiring, use a lower --baud, then compare the chip with an older backup",

@@ -74,8 +74,8 @@ export const MUTANTS: readonly Mutant[] = [
     name: "read-window-crc-off",
     what: "reads trust the wire: a window's CRC is never compared",
     file: "core/flasher/read.ts",
-    original: "      if (chip !== crc32(local)) {",
-    replacement: "      if (chip !== chip) {",
+    original: "      if (chipCrc !== crc32(local)) {",
+    replacement: "      if (chipCrc !== chipCrc) {",
   },
   {
     name: "reread-unchecked",
