@@ -14,8 +14,29 @@ import { COMMANDS } from "./table.ts";
 export const EFUSE_CTRL = 0x00800074;
 /** eFuse read-out register: bit 8 valid, bits 0..7 the byte. */
 export const EFUSE_OPTR = 0x00800078;
-/** Read eFuse bytes 0..15 (docs/uart.md §4.16) and return them as four little-endian words. */
+/** Reads of the key after the first, to find two in a row that agree. */
+export const KEY_READS = 3;
+
+/**
+ * Read eFuse bytes 0..15 (docs/uart.md §4.16) and return them as four little-endian words. The
+ * key decides the key guard, and neither a register reply nor the write selecting the byte
+ * carries a checksum: the key is read until two reads in a row agree.
+ */
 export async function readKey(client: UartClient): Promise<[number, number, number, number]> {
+  let last = await readKeyOnce(client);
+  for (let i = 0; i < KEY_READS; i++) {
+    const next = await readKeyOnce(client);
+    if (next.every((w, k) => w === last[k])) return next;
+    last = next;
+  }
+  throw new FlashError(
+    "BAD_REPLY",
+    `the eFuse key read differently ${KEY_READS + 1} times in a row on ${client.link.name}`,
+    "lower --baud (e.g. 115200), shorten the wires and check the 3.3 V supply, then run again",
+  );
+}
+
+async function readKeyOnce(client: UartClient): Promise<[number, number, number, number]> {
   const bytes = new Uint8Array(16);
   for (let a = 0; a < 16; a++) bytes[a] = await readEfuseByte(client, a);
   const dv = new DataView(bytes.buffer);

@@ -117,9 +117,9 @@ function withLineVariants(s: Scenario): fc.Arbitrary<Scenario> {
   });
   const changes = s.op === "write" || s.op === "erase";
   return fc.oneof(
-    { weight: 3, arbitrary: fc.constant(s) },
+    { weight: 2, arbitrary: fc.constant(s) },
     {
-      weight: changes ? 1 : 2,
+      weight: changes ? 2 : 3,
       arbitrary: ratesArb(DROPPING_TX, ["tx-drop"], DROPPING_LEVELS).map(withRates),
     },
     ...(changes

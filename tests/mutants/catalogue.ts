@@ -64,11 +64,15 @@ export const MUTANTS: readonly Mutant[] = [
     replacement: `const whole = { addr: 0, size: ctx.flashSize, op: "backup" as const, check: false };`,
   },
   {
-    name: "backup-change-unnoticed",
-    what: "a flash that changed while it was being backed up is saved as a good backup",
-    file: "core/flasher/backup.ts",
-    original: "      if (before !== null && read.crc32 !== before) {",
-    replacement: "      if (before !== null && read.crc32 !== before && read.crc32 === -1) {",
+    // Was `backup-change-unnoticed` (the whole-flash CRC around a backup, backup.ts): since every
+    // window's CRC is taken before its read, that check sees nothing the read has not already
+    // refused, an equivalent mutant. A plain read has no such second check: this one is live.
+    name: "read-change-unnoticed",
+    what:
+      "a read whose flash changed under it (a read request carried out as an erase) returns the blank as data",
+    file: "core/flasher/read.ts",
+    original: "  if (o.suspicious === 0 || !blank || flipped <= 2) return;",
+    replacement: "  if (o.suspicious >= 0) return;",
   },
   {
     name: "read-window-crc-off",

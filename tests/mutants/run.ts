@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { type Mutant, MUTANTS } from "./catalogue.ts";
 
 /** Runs of the fast fuzz profile. */
-export const FAST_RUNS = 500;
+export const FAST_RUNS = 1000;
 /** Seed of the fast fuzz profile. */
 export const FAST_SEED = 1;
 
