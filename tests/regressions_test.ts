@@ -10,6 +10,7 @@ import { connect } from "../core/uart/connect.ts";
 import { switchBaud } from "../core/uart/baud_switch.ts";
 import { createFaultyChip } from "../emulator/faults.ts";
 import { openUartTarget } from "../core/uart/target.ts";
+import { Rng } from "../emulator/rng.ts";
 
 Deno.test("regression: late in a long session the wire still delivers a reply's last byte", async () => {
   // found by the fuzzer: at ~131 s of virtual time the arithmetic byte count fell just below an
@@ -140,4 +141,47 @@ Deno.test("regression: a bit flipped on MISO while an SPI backup is read never r
   assert.ok(r.backup, "a backup was kept");
   assert.deepEqual(store.entries.get(r.backup!), want, "the backup holds the flash, not the flipped read");
   await target.close();
+});
+
+Deno.test("regression: a read request carried out as an erase under a read fails the read instead of returning the blank", async () => {
+  // found by the fuzzer (seed 20261207, run 574): a read without the erased-region map took each
+  // window's CRC after reading it, so a Read4K that arrived as an erase (its reply lost) blanked
+  // the sector before it was read and the blank matched; the CRC is now taken before the read
+  const { createContext, readFlash } = await import("../core/flasher/mod.ts");
+  const v = createFaultyChip({
+    chip: "bk7231n",
+    // from the 20th read request on, the first one the fault picks arrives as an erase of its
+    // sector and the line loses the reply; nothing else
+    plan: {
+      seed: 3,
+      rates: { "tx-retarget": 1 },
+      skip: { "tx-retarget": 20 },
+      maxFaults: 1,
+      retargetUnheard: 1,
+    },
+  });
+  v.dice.active = false;
+  const link = v.link();
+  link.dice.active = false;
+  const { target } = await openUartTarget(link, { linkTimeoutMs: 2000, baud: 921600 });
+  const snap = v.nor.snapshot();
+  new Rng(1).fill(snap.data.subarray(0x100000, 0x140000));
+  v.nor.restore(snap);
+  link.dice.active = true;
+  const ctx = await createContext(target, v.clock, { sparse: false });
+  try {
+    await assert.rejects(readFlash(ctx, { addr: 0x100000, size: 0x40000 }), (e: unknown) => {
+      assert.ok(e instanceof FlashError, String(e));
+      assert.match(e.message, /changed while it was being read/);
+      assert.ok(e.damage && e.damage.start <= 0x100000 && e.damage.end >= 0x100000 + 0x1000);
+      return true;
+    });
+    assert.equal(
+      v.recorder.events.filter((f) => f.kind === "tx-retarget").length,
+      1,
+      "one read became an erase",
+    );
+  } finally {
+    await target.close();
+  }
 });
