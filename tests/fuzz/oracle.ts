@@ -169,6 +169,32 @@ export function occursIn(chunks: readonly Uint8Array[], needle: Uint8Array): boo
 }
 
 /**
+ * Which flash changes the host asked for: a change the chip carried out is the host's while the
+ * host had sent its very request (the same bytes) more often, up to the change, than the chip
+ * has carried it out on the host's behalf so far (in time order). Also the host's send times by
+ * request.
+ */
+function attribute(
+  rig: Rig,
+  logs: (FrameLog | null)[],
+): { sends: Map<string, number[]>; verdict: Map<number, boolean> } {
+  const sends = new Map<string, number[]>();
+  for (const log of logs) {
+    for (const x of log?.sends ?? []) sends.set(x.key, [...(sends.get(x.key) ?? []), x.t]);
+  }
+  const honoured = new Map<string, number>();
+  const verdict = new Map<number, boolean>();
+  for (const c of rig.changes) {
+    if (verdict.has(c.seq)) continue;
+    const sent = (sends.get(c.request) ?? []).filter((t) => t <= c.at).length;
+    const done = honoured.get(c.request) ?? 0;
+    verdict.set(c.seq, done < sent);
+    if (done < sent) honoured.set(c.request, done + 1);
+  }
+  return { sends, verdict };
+}
+
+/**
  * Flash a run changed at its exact address for a request the host never sent (corrupted on the
  * wire) and whose reply never reached the host's parser intact (lost, cut off by a power
  * failure, or flushed as stale before the next request), or is identical to the reply of a
@@ -184,20 +210,9 @@ export function corruptedChanges(
   // the same bytes may also be a request the host sent at another time: in time order, a request
   // the chip carries out is the host's only while the host had sent it more often than the chip
   // has carried it out on the host's behalf so far
-  const sends = new Map<string, number[]>();
-  for (const log of logs) {
-    for (const x of log?.sends ?? []) sends.set(x.key, [...(sends.get(x.key) ?? []), x.t]);
-  }
-  const honoured = new Map<string, number>();
-  const verdict = new Map<number, boolean>();
+  const { sends, verdict } = attribute(rig, logs);
   const out: Range[] = [];
   for (const [i, c] of rig.changes.entries()) {
-    if (!verdict.has(c.seq)) {
-      const sent = (sends.get(c.request) ?? []).filter((t) => t <= c.at).length;
-      const done = honoured.get(c.request) ?? 0;
-      verdict.set(c.seq, done < sent);
-      if (done < sent) honoured.set(c.request, done + 1);
-    }
     if (verdict.get(c.seq) || i < fromChange) continue;
     // a reply the host heard names the change, unless it is the very reply of a request the host
     // itself sent before (a late duplicate of its own, as far as any host can tell)
@@ -387,20 +402,9 @@ export function sectorCopiesOf(store: MemoryStore): string[] {
  * from `rig.changes[from]` on.
  */
 export function hostChanges(rig: Rig, logs: (FrameLog | null)[], from: number): ChipChange[] {
-  const sends = new Map<string, number[]>();
-  for (const log of logs) {
-    for (const x of log?.sends ?? []) sends.set(x.key, [...(sends.get(x.key) ?? []), x.t]);
-  }
-  const honoured = new Map<string, number>();
-  const verdict = new Map<number, boolean>();
+  const { verdict } = attribute(rig, logs);
   const out: ChipChange[] = [];
   for (const [i, c] of rig.changes.entries()) {
-    if (!verdict.has(c.seq)) {
-      const sent = (sends.get(c.request) ?? []).filter((t) => t <= c.at).length;
-      const done = honoured.get(c.request) ?? 0;
-      verdict.set(c.seq, done < sent);
-      if (done < sent) honoured.set(c.request, done + 1);
-    }
     if (verdict.get(c.seq) && i >= from) out.push(c);
   }
   return out;
