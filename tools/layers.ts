@@ -26,7 +26,15 @@
  * `hil/`: it builds on the core and the emulator and never on the Deno-only CLI.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["core/errors.ts", "core/clock.ts", "core/timing.ts", "core/crc.ts", "core/target.ts", "core/hex.ts"],
+  [
+    "core/errors.ts",
+    "core/clock.ts",
+    "core/timing.ts",
+    "core/crc.ts",
+    "core/target.ts",
+    "core/hex.ts",
+    "core/bytes.ts",
+  ],
   ["core/chips"],
   ["core/io"],
   ["core/spi"],

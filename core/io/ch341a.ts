@@ -21,6 +21,7 @@
  * @module
  */
 
+import { concat } from "../bytes.ts";
 import { type Clock, realClock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
 import { emptySpiStats, frameLength, frameMosi, type SpiMaster, type SpiStats, type SpiStep } from "./spi.ts";
@@ -313,14 +314,4 @@ function usbError(what: string, e: unknown): FlashError {
     "check the cable and that the programmer is still attached",
     { cause: e },
   );
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { concat } from "../bytes.ts";
 import { ChunkQueue } from "./chunk_queue.ts";
 import { type Clock, realClock } from "../clock.ts";
 import { FlashError } from "../errors.ts";
@@ -432,14 +433,4 @@ export class Rfc2217Link implements ByteLink {
     this.#notify();
     await this.#pump;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -6,8 +6,11 @@
  * @module
  */
 
+import { concat } from "../bytes.ts";
 import { hexByte } from "../hex.ts";
 import type { CommandSpec, Field, FrameKind, ReplyValues, RequestValues } from "./table.ts";
+
+export { concat };
 
 /**
  * Values of a payload's fields, untyped: integers as numbers, byte strings as Uint8Array. A
@@ -211,17 +214,4 @@ function sameValue(a: number | Uint8Array | undefined, b: number | Uint8Array | 
   if (typeof a === "number" || typeof b === "number") return a === b;
   if (!a || !b || a.length !== b.length) return false;
   return a.every((x, i) => x === b[i]);
-}
-
-/** Concatenate byte arrays. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { concat } from "../../core/bytes.ts";
 import type { Clock } from "../../core/clock.ts";
 import { type ByteLink, LinkClosedError, type ModemSignals } from "../../core/io/link.ts";
 import { decodeFields, encodeRequest } from "../../core/uart/codec.ts";
@@ -155,7 +156,7 @@ export class FaultyLink implements ByteLink {
     }
     await this.inner.write(out);
     if (this.#late.length > 0) {
-      this.#pending = concat(this.#pending, this.#late);
+      this.#pending = concat([this.#pending, this.#late]);
       this.#late = new Uint8Array(0);
     }
   }
@@ -183,7 +184,7 @@ export class FaultyLink implements ByteLink {
       if (this.#deaf) return new Uint8Array(0);
       if (got.length <= 64 && got[0] === 0x04 && got[1] === 0x0e && d.roll("rx-stale")) {
         this.#record("rx-stale", `a ${got.length}-byte reply held back until the next request`);
-        this.#late = concat(this.#late, got);
+        this.#late = concat([this.#late, got]);
         return new Uint8Array(0);
       }
       this.#pending = this.#corrupt(got);
@@ -226,13 +227,13 @@ export class FaultyLink implements ByteLink {
       const i = d.int(b.length);
       const n = 1 + d.int(Math.min(16, b.length - i));
       this.#record("rx-duplicate", `received bytes ${i}..${i + n - 1} twice`);
-      b = concat(b.subarray(0, i + n), b.subarray(i));
+      b = concat([b.subarray(0, i + n), b.subarray(i)]);
     }
     if (d.roll("rx-garbage")) {
       const at = d.int(b.length + 1);
       const junk = d.bytes(1 + d.int(32));
       this.#record("rx-garbage", `${junk.length} random bytes at offset ${at}`);
-      b = concat(b.subarray(0, at), junk, b.subarray(at));
+      b = concat([b.subarray(0, at), junk, b.subarray(at)]);
     }
     return b;
   }
@@ -275,14 +276,4 @@ export class FaultyLink implements ByteLink {
     this.#pending = new Uint8Array(0);
     await this.inner.close();
   }
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
