@@ -68,7 +68,19 @@ export async function readSectorRun(
       });
     } catch (e) {
       if (!isTransient(e)) throw e;
-      stopReadAhead(ctx, `a read-ahead reply went missing at ${hex(addrs[done])}: ${reasonOf(e)}`);
+      const at = addrs[Math.min(done, addrs.length - 1)];
+      stopReadAhead(ctx, `a read-ahead reply went missing at ${hex(at)}: ${reasonOf(e)}`);
+      // the sector is asked for again, one request at a time: a retry like any other, so that
+      // whoever counts unanswered requests sees this one (a read request carried out as an erase
+      // loses its reply, and the read must then distrust a sector that reads blank)
+      ctx.onEvent?.({
+        type: "retry",
+        op: opts.op,
+        addr: at,
+        attempt: 2,
+        of: opts.attempts,
+        reason: reasonOf(e),
+      });
     }
   }
   for (; done < addrs.length; done++) {

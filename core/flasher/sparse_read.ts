@@ -78,7 +78,6 @@ export async function readSparseTo(
   const onEvent = ctx.onEvent;
   ctx.onEvent = (e) => {
     if (e.type === "retry" && e.reason !== "sector CRC mismatch") watch.suspicious++;
-    if (e.type === "notice" && /went missing/.test(e.message)) watch.suspicious++;
     onEvent?.(e);
   };
   try {
