@@ -117,8 +117,8 @@ export async function jobFailure(ctx: FlasherContext, e: unknown, f: FailureStat
     ? (journal?.journal.done ?? []).filter((s) => s < own.end && s + SECTOR > own.start)
     : [];
   differs.push(...hit);
-  journal?.recordStop();
   journal?.unmark(differs);
+  journal?.stoppedAt(from);
   await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));
   return out;
 }

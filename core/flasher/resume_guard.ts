@@ -16,7 +16,7 @@ import { type BackupStore, storedSource } from "./store.ts";
 import type { FlasherContext } from "./context.ts";
 import { chipSpanCrc, type Fingerprint, isFingerprint } from "./fingerprint.ts";
 import { type SaveFirst, sectorRanges, writeBackSectors } from "./integrity.ts";
-import { blockInFlux, type WriteJournal } from "./journal.ts";
+import { remainingSectors, type WriteJournal } from "./journal.ts";
 import { alignDown, hex, humanSize } from "./range.ts";
 import { FlashContent } from "./source.ts";
 import { readSectorRun } from "./read_ahead.ts";
@@ -94,14 +94,19 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
   const { addr, end } = o.content;
   const changedOutside: { addr: number; len: number }[] = [];
   const unexplained: { addr: number; len: number }[] = [];
-  // the one block the job was working on when it stopped may hold anything: erased, half programmed
-  const inFlux = blockInFlux(j);
+  // the block the job was working on when it stopped may hold anything: erased, half programmed.
+  // It is the first block not done, or the one a failing job recorded (its failure may have taken
+  // every sector out of the done list; and a resumed job killed later stopped at the first again)
+  const left = remainingSectors(j);
+  const inFlux = new Set<number>();
+  if (left.length) inFlux.add(alignDown(Math.min(...left), BLOCK));
+  if (Number.isSafeInteger(j.stoppedAt)) inFlux.add(alignDown(j.stoppedAt!, BLOCK));
   for (const [a, len, want] of fp.spans) {
     const span = { addr: a, len };
     const chip = crcHex(await chipSpanCrc(ctx, span));
     if (chip === want) continue;
     if (a + len <= addr || a >= end) changedOutside.push(span);
-    else if (chip !== crcHex(await o.content.crc(a, len)) && alignDown(a, BLOCK) !== inFlux) {
+    else if (chip !== crcHex(await o.content.crc(a, len)) && !inFlux.has(alignDown(a, BLOCK))) {
       const found = backup && o.store ? new FlashContent(0, storedSource(o.store, j.backup!, size)) : null;
       // the interrupted job's error named flash a request corrupted on the wire changed (the
       // chip's reply said where): those sectors may hold any of the job's data
