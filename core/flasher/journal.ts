@@ -58,11 +58,6 @@ export interface WriteJournal {
    * reply echoed an address nobody asked for), when it named some.
    */
   corrupted?: { start: number; end: number };
-  /**
-   * Start of the unit a failed job was working on when it stopped: its block may hold anything
-   * (erased, half programmed) even when the failure took every sector out of {@link done}.
-   */
-  stoppedAt?: number;
 }
 
 /** Sectors of a journal still to program. */
@@ -135,11 +130,6 @@ export class JournalWriter {
    */
   unmark(sectors: readonly number[]): void {
     this.journal.done = this.journal.done.filter((s) => !sectors.includes(s));
-  }
-
-  /** Record where a failing job stopped ({@link WriteJournal.stoppedAt}); saved with the next {@link finish}. */
-  stoppedAt(at: number): void {
-    this.journal.stoppedAt = at;
   }
 
   /**

@@ -118,7 +118,6 @@ export async function jobFailure(ctx: FlasherContext, e: unknown, f: FailureStat
     : [];
   differs.push(...hit);
   journal?.unmark(differs);
-  journal?.stoppedAt(from);
   await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));
   return out;
 }

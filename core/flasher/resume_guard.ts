@@ -94,19 +94,15 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
   const { addr, end } = o.content;
   const changedOutside: { addr: number; len: number }[] = [];
   const unexplained: { addr: number; len: number }[] = [];
-  // the block the job was working on when it stopped may hold anything: erased, half programmed.
-  // It is the first block not done, or the one a failing job recorded (its failure may have taken
-  // every sector out of the done list; and a resumed job killed later stopped at the first again)
   const left = remainingSectors(j);
-  const inFlux = new Set<number>();
-  if (left.length) inFlux.add(alignDown(Math.min(...left), BLOCK));
-  if (Number.isSafeInteger(j.stoppedAt)) inFlux.add(alignDown(j.stoppedAt!, BLOCK));
+  // the one block the job was working on when it stopped may hold anything: erased, half programmed
+  const inFlux = left.length ? alignDown(Math.min(...left), BLOCK) : -1;
   for (const [a, len, want] of fp.spans) {
     const span = { addr: a, len };
     const chip = crcHex(await chipSpanCrc(ctx, span));
     if (chip === want) continue;
     if (a + len <= addr || a >= end) changedOutside.push(span);
-    else if (chip !== crcHex(await o.content.crc(a, len)) && !inFlux.has(alignDown(a, BLOCK))) {
+    else if (chip !== crcHex(await o.content.crc(a, len)) && alignDown(a, BLOCK) !== inFlux) {
       const found = backup && o.store ? new FlashContent(0, storedSource(o.store, j.backup!, size)) : null;
       // the interrupted job's error named flash a request corrupted on the wire changed (the
       // chip's reply said where): those sectors may hold any of the job's data
