@@ -4,6 +4,7 @@ import { FlashError } from "../core/errors.ts";
 import { crc32 } from "../core/crc.ts";
 import {
   BLOCK,
+  blockInFlux,
   createContext,
   eraseRegion,
   type FlasherContext,
@@ -416,6 +417,8 @@ Deno.test("a lost link mid-write becomes WRITE_FAILED with damage; a resumed job
   const name = "BK7231N_eb6015_20261122T013012Z.journal.json";
   const journal = parseJournal(new TextDecoder().decode(store.entries.get(name)));
   assert.equal(journal.state, "failed");
+  assert.equal(journal.stoppedAt, 0x30000, "the first sector not finished, recorded by the failure");
+  assert.equal(blockInFlux(journal), 0x30000);
   t.faults = {};
   const before = store.entries.size;
   const later = new Date("2026-11-22T02:00:00Z");
@@ -431,7 +434,10 @@ Deno.test("a lost link mid-write becomes WRITE_FAILED with damage; a resumed job
   assert.equal(r.changed, 32, "the finished block is skipped");
   assert.deepEqual(t.flash.subarray(0x20000, 0x50000), image);
   assert.deepEqual(store.entries.get(r.backup!), original);
-  assert.equal(parseJournal(new TextDecoder().decode(store.entries.get(name))).state, "verified");
+  const finished = parseJournal(new TextDecoder().decode(store.entries.get(name)));
+  assert.equal(finished.state, "verified");
+  assert.equal(finished.stoppedAt, undefined, "the resumed job dropped where the first one stopped");
+  assert.equal(blockInFlux(finished), null);
 
   const other = await rejectsWith(
     writeFlash(ctx, pattern(0x30000, 8), {
@@ -552,4 +558,27 @@ Deno.test("cancelling stops before the first erase without damage, and mid-write
   assert.match(e.message, /^write interrupted at 0x30000/);
   assert.match(e.remedy, /--resume/);
   assert.equal(e.damage?.start, 0x30000);
+});
+
+Deno.test("the block in flux: the failure's record wins over the done list, and a bad record is refused", () => {
+  const base = {
+    version: 2,
+    op: "write",
+    chip: "bk7231n",
+    flashId: null,
+    addr: 0x20000,
+    size: 0x30000,
+    crc32: "00000000",
+    backup: null,
+    planned: [0x20000, 0x21000, 0x35000, 0x41000],
+    done: [0x35000],
+    state: "failed",
+    createdAt: "2026-11-22T01:30:12Z",
+  };
+  // a killed job: the first planned sector not done
+  assert.equal(blockInFlux(parseJournal(JSON.stringify(base))), 0x20000);
+  // a failure that took every finished sector out of the done list recorded where it was
+  assert.equal(blockInFlux(parseJournal(JSON.stringify({ ...base, done: [], stoppedAt: 0x41000 }))), 0x40000);
+  assert.equal(blockInFlux(parseJournal(JSON.stringify({ ...base, done: [], stoppedAt: null }))), null);
+  assert.throws(() => parseJournal(JSON.stringify({ ...base, stoppedAt: "0x41000" })), /stoppedAt/);
 });

@@ -10,6 +10,8 @@
 import { FlashError } from "../errors.ts";
 import type { BackupStore } from "./store.ts";
 import type { Fingerprint } from "./fingerprint.ts";
+import { alignDown } from "./range.ts";
+import { BLOCK } from "../target.ts";
 
 /**
  * Journal format version. 2 binds the journal to its device (key, flash size, fingerprint) and
@@ -58,6 +60,26 @@ export interface WriteJournal {
    * reply echoed an address nobody asked for), when it named some.
    */
   corrupted?: { start: number; end: number };
+  /**
+   * Set by a failing job: the first sector it had not finished when it stopped (null: it had
+   * finished every one), recorded before its failure took sectors out of {@link done}. A resumed
+   * job drops it. See {@link blockInFlux}.
+   */
+  stoppedAt?: number | null;
+}
+
+/**
+ * The 64 KiB block an interrupted job may have left in any state (erased, half programmed), or
+ * null: the block of the first sector it had not finished. That is the one its failure recorded
+ * ({@link WriteJournal.stoppedAt}), which stays exact when the failure took finished sectors out
+ * of the done list; otherwise (a killed process leaves no failure) the first planned sector not
+ * done, since a job finishes its sectors in order.
+ */
+export function blockInFlux(journal: WriteJournal): number | null {
+  const first = journal.stoppedAt !== undefined
+    ? journal.stoppedAt
+    : remainingSectors(journal).reduce<number | null>((m, s) => m === null || s < m ? s : m, null);
+  return first === null ? null : alignDown(first, BLOCK);
 }
 
 /** Sectors of a journal still to program. */
@@ -89,6 +111,9 @@ export function parseJournal(text: string): WriteJournal {
     if (!Array.isArray(o[k]) || !(o[k] as unknown[]).every(Number.isSafeInteger)) throw bad(`missing ${k}`);
   }
   if (typeof o.crc32 !== "string" || typeof o.chip !== "string") throw bad("missing crc32 or chip");
+  if (o.stoppedAt !== undefined && o.stoppedAt !== null && !Number.isSafeInteger(o.stoppedAt)) {
+    throw bad("stoppedAt is not a sector address");
+  }
   return o as unknown as WriteJournal;
 }
 
@@ -130,6 +155,17 @@ export class JournalWriter {
    */
   unmark(sectors: readonly number[]): void {
     this.journal.done = this.journal.done.filter((s) => !sectors.includes(s));
+  }
+
+  /**
+   * Record where a failing job stopped ({@link WriteJournal.stoppedAt}), before anything is
+   * taken out of the done list; saved with the next {@link finish}.
+   */
+  recordStop(): void {
+    this.journal.stoppedAt = remainingSectors(this.journal).reduce<number | null>(
+      (m, s) => m === null || s < m ? s : m,
+      null,
+    );
   }
 
   /**

@@ -56,7 +56,8 @@ export async function jobFailure(ctx: FlasherContext, e: unknown, f: FailureStat
   };
   // a request of this job whose reply never came may have been carried out elsewhere (corrupted
   // on the wire): the sectors already done are compared once more, and any that differ (all of
-  // them, when the comparison itself fails) are named too
+  // them, when the comparison itself fails or the user's stop cuts it short) are named too, and
+  // are no longer done in the journal
   const hit: number[] = [];
   const unansweredSinceDone = f.unansweredSinceDone ||
     ((ctx.target.unansweredChanges ?? 0) > f.unansweredAtFirstDone && f.doneSectors.length > 0);
@@ -69,11 +70,11 @@ export async function jobFailure(ctx: FlasherContext, e: unknown, f: FailureStat
         hit.push(...bad.map((b) => b.addr));
         compared = true;
       } catch {
-        // the link is gone too: every sector done may be the one hit
+        // the link is gone too, or the user stopped the job: every sector done may be the one hit
       }
     }
-    const named = compared ? hit : f.doneSectors;
-    if (named.length) damage.start = Math.min(damage.start, ...named);
+    if (!compared) hit.push(...f.doneSectors);
+    if (hit.length) damage.start = Math.min(damage.start, ...hit);
   }
   let out: FlashError;
   if (e instanceof VerifyMismatchError) {
@@ -116,6 +117,7 @@ export async function jobFailure(ctx: FlasherContext, e: unknown, f: FailureStat
     ? (journal?.journal.done ?? []).filter((s) => s < own.end && s + SECTOR > own.start)
     : [];
   differs.push(...hit);
+  journal?.recordStop();
   journal?.unmark(differs);
   await journal?.finish("failed", out.message, own).catch((err) => noteJournal(err));
   return out;

@@ -70,6 +70,8 @@ export async function startJournal(
     const j = opts.resume.journal;
     j.state = "in-progress";
     delete j.error;
+    // where the interrupted run stopped is past: if this run is killed, its first sector not done is
+    delete j.stoppedAt;
     writer = new JournalWriter(store, opts.resume.name, j);
   } else {
     const name = `${base}.journal.json`;

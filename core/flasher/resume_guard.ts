@@ -16,7 +16,7 @@ import { type BackupStore, storedSource } from "./store.ts";
 import type { FlasherContext } from "./context.ts";
 import { chipSpanCrc, type Fingerprint, isFingerprint } from "./fingerprint.ts";
 import { type SaveFirst, sectorRanges, writeBackSectors } from "./integrity.ts";
-import { remainingSectors, type WriteJournal } from "./journal.ts";
+import { blockInFlux, type WriteJournal } from "./journal.ts";
 import { alignDown, hex, humanSize } from "./range.ts";
 import { FlashContent } from "./source.ts";
 import { readSectorRun } from "./read_ahead.ts";
@@ -94,9 +94,8 @@ export async function guardResume(ctx: FlasherContext, o: ResumeGuardOptions): P
   const { addr, end } = o.content;
   const changedOutside: { addr: number; len: number }[] = [];
   const unexplained: { addr: number; len: number }[] = [];
-  const left = remainingSectors(j);
   // the one block the job was working on when it stopped may hold anything: erased, half programmed
-  const inFlux = left.length ? alignDown(Math.min(...left), BLOCK) : -1;
+  const inFlux = blockInFlux(j);
   for (const [a, len, want] of fp.spans) {
     const span = { addr: a, len };
     const chip = crcHex(await chipSpanCrc(ctx, span));

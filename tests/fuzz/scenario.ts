@@ -324,10 +324,17 @@ function newerDataSector(
   if (s.newerData === false || s.plan.seed % 3 !== 1) return null;
   const j = journalIn(store)?.journal;
   if (!j || j.version < 2 || !j.fingerprint) return null;
+  // the guard's rule, written out here again so a guard that excused more would be caught: the
+  // first sector the job had not finished, as its failure recorded it or as the done list says
   const left = j.planned.filter((p) => !j.done.includes(p));
-  const inFlux = left.length ? Math.floor(Math.min(...left) / 0x10000) * 0x10000 : -1;
+  const first = j.stoppedAt !== undefined ? j.stoppedAt : left.length ? Math.min(...left) : null;
+  const inFlux = first === null ? -1 : Math.floor(first / 0x10000) * 0x10000;
+  // and not in flash the failure named as changed by a corrupted request (the job's own damage,
+  // which the guard lets hold any of the job's data)
+  const c = j.corrupted;
   for (let sec = addr; sec + SECTOR <= addr + image.length; sec += SECTOR) {
     if (Math.floor(sec / 0x10000) * 0x10000 === inFlux) continue;
+    if (c && sec < c.end && sec + SECTOR > c.start) continue;
     const data = new Uint8Array(SECTOR).fill(0xff);
     let ok = false;
     for (let k = 0; k < SECTOR; k++) {

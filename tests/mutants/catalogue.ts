@@ -343,4 +343,12 @@ export const MUTANTS: readonly Mutant[] = [
     original: "  if (!baudWorks(baud, clockHz)) {",
     replacement: "  if (!baudWorks(baud, clockHz) && baud < 0) {",
   },
+  {
+    name: "in-flux-ignores-stop-record",
+    what:
+      "the resume guard takes the block in flux from the done list only, not from where the failed job stopped",
+    file: "core/flasher/journal.ts",
+    original: "  const first = journal.stoppedAt !== undefined",
+    replacement: "  const first = journal.stoppedAt !== undefined && journal.stoppedAt === -1",
+  },
 ];
