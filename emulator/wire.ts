@@ -8,6 +8,7 @@
  * @module
  */
 
+import { concat } from "../core/bytes.ts";
 import { VirtualClock } from "../core/clock.ts";
 import { type ByteLink, LinkClosedError, type ModemSignals } from "../core/io/link.ts";
 import { DEFAULT_TIMING, type TimingModel, wireMs } from "../core/timing.ts";
@@ -167,7 +168,7 @@ export class VirtualWire implements ByteLink {
       if (s.taken === s.data.length) this.#segments.shift();
       else break;
     }
-    const out = parts.length === 1 ? parts[0].slice() : concatAll(parts, n);
+    const out = concat(parts);
     if (out.length) this.#onEvent?.({ t: now, dir: "rx", data: out, baud: this.#baud });
     return out;
   }
@@ -211,14 +212,4 @@ export class VirtualWire implements ByteLink {
   #check(): void {
     if (this.#closed) throw new LinkClosedError(this.name, "port closed");
   }
-}
-
-function concatAll(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
