@@ -76,10 +76,14 @@ export interface WriteJournal {
  * done, since a job finishes its sectors in order.
  */
 export function blockInFlux(journal: WriteJournal): number | null {
-  const first = journal.stoppedAt !== undefined
-    ? journal.stoppedAt
-    : remainingSectors(journal).reduce<number | null>((m, s) => m === null || s < m ? s : m, null);
+  const first = journal.stoppedAt !== undefined ? journal.stoppedAt : firstNotDone(journal);
   return first === null ? null : alignDown(first, BLOCK);
+}
+
+/** The lowest planned sector not done, or null. */
+function firstNotDone(journal: WriteJournal): number | null {
+  const left = remainingSectors(journal);
+  return left.length ? Math.min(...left) : null;
 }
 
 /** Sectors of a journal still to program. */
@@ -162,10 +166,7 @@ export class JournalWriter {
    * taken out of the done list; saved with the next {@link finish}.
    */
   recordStop(): void {
-    this.journal.stoppedAt = remainingSectors(this.journal).reduce<number | null>(
-      (m, s) => m === null || s < m ? s : m,
-      null,
-    );
+    this.journal.stoppedAt = firstNotDone(this.journal);
   }
 
   /**
