@@ -20,7 +20,7 @@ import type { FlasherContext } from "./context.ts";
 import { ProgressMeter } from "./progress.ts";
 import { alignDown, alignUp, checkInFlash, hex } from "./range.ts";
 import { readSectorRun, stopReadAhead } from "./read_ahead.ts";
-import { withRetries } from "./retry.ts";
+import { CRC_MISMATCH_RETRY, isUnansweredRetry, withRetries } from "./retry.ts";
 import { SECTOR } from "../target.ts";
 
 /** What to read and how carefully. */
@@ -186,7 +186,7 @@ async function watchRequests(ctx: FlasherContext, fn: () => Promise<unknown>): P
   let suspicious = 0;
   const onEvent = ctx.onEvent;
   ctx.onEvent = (e) => {
-    if (e.type === "retry" && e.reason !== "sector CRC mismatch") suspicious++;
+    if (isUnansweredRetry(e)) suspicious++;
     onEvent?.(e);
   };
   try {
@@ -249,7 +249,7 @@ export async function rereadUntilMatch(
   let chip: number | null = null;
   let got: number | null = null;
   for (let attempt = 2; attempt <= attempts; attempt++) {
-    ctx.onEvent?.({ type: "retry", op, addr: s, attempt, of: attempts, reason: "sector CRC mismatch" });
+    ctx.onEvent?.({ type: "retry", op, addr: s, attempt, of: attempts, reason: CRC_MISMATCH_RETRY });
     const data = await withRetries(ctx, op, s, attempts, () => ctx.target.readSector(s));
     chip = await withRetries(ctx, op, s, attempts, () => ctx.target.crc(s, SECTOR));
     got = crc32(data);

@@ -7,7 +7,18 @@
  */
 
 import { ChipStatusError, type ErrorCode, FlashError } from "../errors.ts";
-import { checkCancelled, type FlasherContext } from "./context.ts";
+import { checkCancelled, type FlasherContext, type FlasherEvent } from "./context.ts";
+
+/** Reason of a read's retry when a sector's bytes do not match the chip's CRC: its request was answered. */
+export const CRC_MISMATCH_RETRY = "sector CRC mismatch";
+
+/**
+ * Whether `e` is a retry of a request that went unanswered or was answered by something else on
+ * the way (any retry but a read's CRC mismatch): a request corrupted into an erase loses its reply.
+ */
+export function isUnansweredRetry(e: FlasherEvent): boolean {
+  return e.type === "retry" && e.reason !== CRC_MISMATCH_RETRY;
+}
 
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["TIMEOUT", "BAD_REPLY", "CRC_MISMATCH"]);
 

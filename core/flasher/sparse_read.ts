@@ -26,7 +26,7 @@ import {
   rereadUntilMatch,
 } from "./read.ts";
 import { readSectorRun, stopReadAhead } from "./read_ahead.ts";
-import { withRetries } from "./retry.ts";
+import { isUnansweredRetry, withRetries } from "./retry.ts";
 import { SECTOR } from "../target.ts";
 
 /** A sparse read's summary: what was read, and what was not and how that was decided. */
@@ -77,7 +77,7 @@ export async function readSparseTo(
   const watch = { suspicious: 0 };
   const onEvent = ctx.onEvent;
   ctx.onEvent = (e) => {
-    if (e.type === "retry" && e.reason !== "sector CRC mismatch") watch.suspicious++;
+    if (isUnansweredRetry(e)) watch.suspicious++;
     onEvent?.(e);
   };
   try {
