@@ -17,7 +17,7 @@ import type { FlasherContext } from "./context.ts";
 import { chipSpanCrc, type Fingerprint, isFingerprint } from "./fingerprint.ts";
 import { type SaveFirst, sectorRanges, writeBackSectors } from "./integrity.ts";
 import { blockInFlux, type WriteJournal } from "./journal.ts";
-import { alignDown, hex, humanSize } from "./range.ts";
+import { alignDown, alignUp, hex, humanSize } from "./range.ts";
 import { FlashContent } from "./source.ts";
 import { readSectorRun } from "./read_ahead.ts";
 import { BLOCK, SECTOR } from "../target.ts";
@@ -59,7 +59,6 @@ const RESTART =
  * import type { FlasherContext } from "./context.ts";
  * import type { WriteJournal } from "./journal.ts";
  * import { FlashContent } from "./source.ts";
-import { readSectorRun } from "./read_ahead.ts";
  * declare const ctx: FlasherContext;
  * declare const journal: WriteJournal;
  * declare const journalName: string;
@@ -248,15 +247,16 @@ async function checkBackup(
   return { sectorCrcs };
 }
 
-/** The sectors of changed spans whose chip CRC differs from the backup's. */
 /**
  * The sectors of a region inside the image's range that hold neither what the job found there
  * (the backup's copy), nor the image, nor erased flash, nor what programming over one of those
  * leaves. Each of these is what the interrupted job, or a request of it corrupted on the wire
  * (the boot protocol has no checksum on requests: an erase or a program that landed elsewhere
  * in the range), can leave: programming only clears bits, so a sector whose set bits are a
- * subset of the found content's or the image's is explained without an erase in between.
- * Anything else is another chip's or newer data.
+ * subset of the found content's or the image's is explained without an erase in between. A
+ * corrupted address moves a whole 4 KiB program to another sector (the job programs nothing
+ * smaller), so the image's content for any of its sectors may be found at any other, over
+ * erased flash or over what was there. Anything else is another chip's or newer data.
  */
 async function unexplainedSectors(
   ctx: FlasherContext,
@@ -279,14 +279,25 @@ async function unexplainedSectors(
   const out: { addr: number; len: number }[] = [];
   const programmedOver = (now: Uint8Array, was: Uint8Array) =>
     now.every((b, i) => (b & ~was[i] & 0xff) === 0);
+  let image: Uint8Array | null = null;
+  const misdirected = async (now: Uint8Array) => {
+    image ??= await content.bytes(content.addr, content.size);
+    for (let t = alignUp(content.addr, SECTOR); inImage(t); t += SECTOR) {
+      const at = t - content.addr;
+      if (programmedOver(now, image.subarray(at, at + SECTOR))) return true;
+    }
+    return false;
+  };
   await readSectorRun(ctx, suspects, { op: "resume", attempts: 3 }, async (s, now) => {
     if (found && programmedOver(now, await found.bytes(s, SECTOR))) return;
     if (inImage(s) && programmedOver(now, await content.bytes(s, SECTOR))) return;
+    if (await misdirected(now)) return;
     out.push({ addr: s, len: SECTOR });
   });
   return out.sort((a, b) => a.addr - b.addr);
 }
 
+/** The sectors of changed spans whose chip CRC differs from the backup's. */
 async function changedSectors(
   ctx: FlasherContext,
   spans: readonly { addr: number; len: number }[],

@@ -345,11 +345,23 @@ function newerDataSector(
       } else data[k] = 0x00;
     }
     // a set bit where both have a cleared one exists, and the sector is neither blank nor as found
-    if (ok && data.some((b) => b !== 0xff) && !equalBytes(data, after.subarray(sec, sec + SECTOR))) {
-      return { sector: sec, data };
-    }
+    if (!ok || !data.some((b) => b !== 0xff) || equalBytes(data, after.subarray(sec, sec + SECTOR))) continue;
+    // nor what programming the image's content for another sector there leaves (a request whose
+    // address a fault moved carries the job's 4 KiB for one sector to another)
+    if (imageSectorOver(data, image)) continue;
+    return { sector: sec, data };
   }
   return null;
+}
+
+/** Whether every set bit of `data` is set in one of the image's 4 KiB sectors. */
+function imageSectorOver(data: Uint8Array, image: Uint8Array): boolean {
+  for (let t = 0; t + SECTOR <= image.length; t += SECTOR) {
+    let subset = true;
+    for (let k = 0; k < SECTOR && subset; k++) subset = (data[k] & ~image[t + k] & 0xff) === 0;
+    if (subset) return true;
+  }
+  return false;
 }
 
 function journalIn(store: MemoryStore): { journal: WriteJournal; name: string } | undefined {
