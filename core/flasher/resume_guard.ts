@@ -279,19 +279,29 @@ async function unexplainedSectors(
   const out: { addr: number; len: number }[] = [];
   const programmedOver = (now: Uint8Array, was: Uint8Array) =>
     now.every((b, i) => (b & ~was[i] & 0xff) === 0);
+  // programs whose address a fault moved here: each cleared the bits its 4 KiB clears, over
+  // erased flash or over what the sector held. What they can leave is exactly the AND of some of
+  // those sources, so the sector is explained when the AND of every source it is a subset of
+  // clears no bit fewer than it has (a subset test alone would let a nearly blank source
+  // explain almost anything)
   let image: Uint8Array | null = null;
-  const misdirected = async (now: Uint8Array) => {
+  const misdirected = async (s: number, now: Uint8Array) => {
     image ??= await content.bytes(content.addr, content.size);
+    const left = new Uint8Array(SECTOR).fill(0xff);
+    const meet = (x: Uint8Array) => {
+      if (!programmedOver(now, x)) return;
+      for (let k = 0; k < SECTOR; k++) left[k] &= x[k];
+    };
+    if (found) meet(await found.bytes(s, SECTOR));
     for (let t = alignUp(content.addr, SECTOR); inImage(t); t += SECTOR) {
-      const at = t - content.addr;
-      if (programmedOver(now, image.subarray(at, at + SECTOR))) return true;
+      meet(image.subarray(t - content.addr, t - content.addr + SECTOR));
     }
-    return false;
+    return left.every((b, k) => b === now[k]);
   };
   await readSectorRun(ctx, suspects, { op: "resume", attempts: 3 }, async (s, now) => {
     if (found && programmedOver(now, await found.bytes(s, SECTOR))) return;
     if (inImage(s) && programmedOver(now, await content.bytes(s, SECTOR))) return;
-    if (await misdirected(now)) return;
+    if (await misdirected(s, now)) return;
     out.push({ addr: s, len: SECTOR });
   });
   return out.sort((a, b) => a.addr - b.addr);

@@ -348,20 +348,25 @@ function newerDataSector(
     if (!ok || !data.some((b) => b !== 0xff) || equalBytes(data, after.subarray(sec, sec + SECTOR))) continue;
     // nor what programming the image's content for another sector there leaves (a request whose
     // address a fault moved carries the job's 4 KiB for one sector to another)
-    if (imageSectorOver(data, image)) continue;
+    if (imageSectorsLeave(data, image, pre.subarray(sec, sec + SECTOR))) continue;
     return { sector: sec, data };
   }
   return null;
 }
 
-/** Whether every set bit of `data` is set in one of the image's 4 KiB sectors. */
-function imageSectorOver(data: Uint8Array, image: Uint8Array): boolean {
-  for (let t = 0; t + SECTOR <= image.length; t += SECTOR) {
-    let subset = true;
-    for (let k = 0; k < SECTOR && subset; k++) subset = (data[k] & ~image[t + k] & 0xff) === 0;
-    if (subset) return true;
+/**
+ * Whether `data` is what programs of the image's 4 KiB sectors, moved to this one, leave over
+ * erased flash or over `found`: the AND of every such source it is a subset of equals it.
+ */
+function imageSectorsLeave(data: Uint8Array, image: Uint8Array, found: Uint8Array): boolean {
+  const left = new Uint8Array(SECTOR).fill(0xff);
+  const sources = [found];
+  for (let t = 0; t + SECTOR <= image.length; t += SECTOR) sources.push(image.subarray(t, t + SECTOR));
+  for (const x of sources) {
+    if (data.some((b, k) => (b & ~x[k] & 0xff) !== 0)) continue;
+    for (let k = 0; k < SECTOR; k++) left[k] &= x[k];
   }
-  return false;
+  return equalBytes(left, data);
 }
 
 function journalIn(store: MemoryStore): { journal: WriteJournal; name: string } | undefined {

@@ -351,4 +351,13 @@ export const MUTANTS: readonly Mutant[] = [
     original: "  const first = journal.stoppedAt !== undefined",
     replacement: "  const first = journal.stoppedAt !== undefined && journal.stoppedAt === -1",
   },
+  {
+    name: "misdirected-program-subset-only",
+    what:
+      "the resume guard explains a sector by any image sector it is a subset of (a nearly blank one explains almost anything)",
+    file: "core/flasher/resume_guard.ts",
+    original:
+      "      if (!programmedOver(now, x)) return;\n      for (let k = 0; k < SECTOR; k++) left[k] &= x[k];",
+    replacement: "      if (programmedOver(now, x)) left.set(now);",
+  },
 ];
