@@ -160,7 +160,15 @@ export async function readFlashTo(
           }
         });
         if (crc32(local) !== chipCrc) {
-          await checkWindowAfterRereads(ctx, { w, wEnd, chip: chipCrc, local, op, attempts, suspicious });
+          rereads += await checkWindowAfterRereads(ctx, {
+            w,
+            wEnd,
+            chip: chipCrc,
+            local,
+            op,
+            attempts,
+            suspicious,
+          });
         }
       }
     }
@@ -199,12 +207,20 @@ async function watchRequests(ctx: FlasherContext, fn: () => Promise<unknown>): P
 
 /**
  * A window whose sectors each match a fresh CRC after their re-reads, but not the window's CRC
- * taken when it was first checked (before its read, where the chip has a CRC): that CRC's reply
- * was corrupted on the wire, or the flash changed since. Only a read carried out as an erase can
- * change it (a Read4K is one bit away from one), and then its reply never came (a retry), a
- * sector reads blank now, and a fresh CRC of the window is unrelated to the first one (a reply
- * with a bit or two flipped differs from the true CRC in a bit or two). When all three hold, the
- * read fails naming the window: what it held before is gone from the chip and from this read.
+ * taken when it was first checked (before its read, where the chip has a CRC).
+ *
+ * First the window's bytes must match a fresh CRC of it. When they do not, the narrowing down
+ * found nothing because its own check agreed with wrong bytes: on SPI, where a "CRC" is one
+ * more read, a second read that carried the same flipped bit as the first. Then each sector is
+ * checked once more against a CRC of its own, and one that differs is read again until a read
+ * matches a fresh CRC.
+ *
+ * Then the first CRC: its reply was corrupted on the wire, or the flash changed since. Only a
+ * read carried out as an erase can change it (a Read4K is one bit away from one), and then its
+ * reply never came (a retry), a sector reads blank now, and a fresh CRC of the window is
+ * unrelated to the first one (a reply with a bit or two flipped differs from the true CRC in a
+ * bit or two). When all three hold, the read fails naming the window: what it held before is
+ * gone from the chip and from this read. Returns the sectors it read again.
  */
 async function checkWindowAfterRereads(
   ctx: FlasherContext,
@@ -217,15 +233,30 @@ async function checkWindowAfterRereads(
     attempts: number;
     suspicious: number;
   },
-): Promise<void> {
-  const again = await withRetries(ctx, o.op, o.w, o.attempts, () => ctx.target.crc(o.w, o.wEnd - o.w));
+): Promise<number> {
+  let again = await withRetries(ctx, o.op, o.w, o.attempts, () => ctx.target.crc(o.w, o.wEnd - o.w));
+  let suspicious = o.suspicious;
+  let rereads = 0;
+  if (again !== crc32(o.local)) {
+    suspicious += await watchRequests(ctx, async () => {
+      for (let s = o.w; s < o.wEnd; s += SECTOR) {
+        const at = s - o.w;
+        const chip = await withRetries(ctx, o.op, s, o.attempts, () => ctx.target.crc(s, SECTOR));
+        if (chip === crc32(o.local.subarray(at, at + SECTOR))) continue;
+        rereads++;
+        await rereadUntilMatch(ctx, o.op, s, o.attempts, (d) => o.local.set(d, at));
+      }
+    });
+    // every sector now matches a CRC of its own taken after the window's
+    again = crc32(o.local);
+  }
   let blank = false;
   for (let i = 0; i < o.local.length; i += SECTOR) {
     if (o.local.subarray(i, i + SECTOR).every((b) => b === 0xff)) blank = true;
   }
   let flipped = 0;
   for (let x = (again ^ o.chip) >>> 0; x; x >>>= 1) flipped += x & 1;
-  if (o.suspicious === 0 || !blank || flipped <= 2) return;
+  if (suspicious === 0 || !blank || flipped <= 2) return rereads;
   throw new FlashError(
     "BACKUP_FAILED",
     `the flash at ${hex(o.w)}..${

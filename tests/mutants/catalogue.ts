@@ -71,8 +71,8 @@ export const MUTANTS: readonly Mutant[] = [
     what:
       "a read whose flash changed under it (a read request carried out as an erase) returns the blank as data",
     file: "core/flasher/read.ts",
-    original: "  if (o.suspicious === 0 || !blank || flipped <= 2) return;",
-    replacement: "  if (o.suspicious >= 0) return;",
+    original: "  if (suspicious === 0 || !blank || flipped <= 2) return rereads;",
+    replacement: "  if (suspicious >= 0) return rereads;",
   },
   {
     name: "read-window-crc-off",
