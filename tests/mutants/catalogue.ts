@@ -78,8 +78,8 @@ export const MUTANTS: readonly Mutant[] = [
     name: "read-window-crc-off",
     what: "reads trust the wire: a window's CRC is never compared",
     file: "core/flasher/read.ts",
-    original: "      if (chipCrc !== crc32(local)) {",
-    replacement: "      if (chipCrc !== chipCrc) {",
+    original: "      if (!kept) {",
+    replacement: "      if (!kept && chipCrc !== chipCrc) {",
   },
   {
     name: "reread-unchecked",
