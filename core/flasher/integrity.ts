@@ -17,7 +17,7 @@ import { freshName } from "./backup_name.ts";
 import { type BackupStore, storedSource } from "./store.ts";
 import { chipSpanCrc } from "./fingerprint.ts";
 import { readSectorRun } from "./read_ahead.ts";
-import { rereadUntilMatch } from "./read.ts";
+import { recheckSectors } from "./read.ts";
 import { differingSpans, sectorSpans, type Span } from "./compare.ts";
 import type { FlasherContext } from "./context.ts";
 import { hex } from "./range.ts";
@@ -97,12 +97,7 @@ export async function saveSectors(
   });
   // a read reply carries no checksum: a sector is saved only once it matches the chip's CRC of
   // it (on SPI, a second read), and read again until it does
-  for (const [i, s] of sectors.entries()) {
-    const at = i * SECTOR;
-    const chip = await withRetries(ctx, "integrity", s, 3, () => ctx.target.crc(s, SECTOR));
-    if (chip === crc32(data.subarray(at, at + SECTOR))) continue;
-    await rereadUntilMatch(ctx, "integrity", s, 3, (d) => data.set(d, at));
-  }
+  await recheckSectors(ctx, "integrity", 3, sectors, data, (s) => index.get(s)! * SECTOR);
   const crc = crc32(data);
   // one job may save twice (a resume's write-back, then its own end-of-job check) in one second
   let name: string;

@@ -248,14 +248,9 @@ async function checkWindowAfterRereads(
   let suspicious = o.suspicious;
   let rereads = 0;
   if (again !== crc32(o.local)) {
+    const sectors = sectorSpans(o.w, o.wEnd - o.w).map((sp) => sp.addr);
     suspicious += await watchRequests(ctx, async () => {
-      for (let s = o.w; s < o.wEnd; s += SECTOR) {
-        const at = s - o.w;
-        const chip = await withRetries(ctx, o.op, s, o.attempts, () => ctx.target.crc(s, SECTOR));
-        if (chip === crc32(o.local.subarray(at, at + SECTOR))) continue;
-        rereads++;
-        await rereadUntilMatch(ctx, o.op, s, o.attempts, (d) => o.local.set(d, at));
-      }
+      rereads = await recheckSectors(ctx, o.op, o.attempts, sectors, o.local, (s) => s - o.w);
     });
     // every sector now matches a CRC of its own taken after the window's
     again = crc32(o.local);
@@ -277,6 +272,30 @@ async function checkWindowAfterRereads(
     "nothing was written by this job, but a sector may have been erased: check the wiring, use a lower --baud, then compare the chip with an older backup",
     { damage: { start: o.w, end: o.wEnd } },
   );
+}
+
+/**
+ * Check each of `sectors`, whose bytes sit in `data` at `at(s)`, against a fresh CRC of its own
+ * (on SPI, one more read), and re-read one that differs until a read matches
+ * ({@link rereadUntilMatch}). Resolves to the number of sectors re-read.
+ */
+export async function recheckSectors(
+  ctx: FlasherContext,
+  op: string,
+  attempts: number,
+  sectors: readonly number[],
+  data: Uint8Array,
+  at: (s: number) => number,
+): Promise<number> {
+  let rereads = 0;
+  for (const s of sectors) {
+    const i = at(s);
+    const chip = await withRetries(ctx, op, s, attempts, () => ctx.target.crc(s, SECTOR));
+    if (chip === crc32(data.subarray(i, i + SECTOR))) continue;
+    rereads++;
+    await rereadUntilMatch(ctx, op, s, attempts, (d) => data.set(d, i));
+  }
+  return rereads;
 }
 
 /** Re-read sector `s` until its bytes match a fresh chip CRC (at most `attempts` rounds in all). */
